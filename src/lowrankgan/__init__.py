@@ -1,0 +1,11 @@
+"""lowrankgan: local image edits in a GAN's latent space (Zhu et al., "Low-Rank Subspaces in GANs")."""
+
+__version__ = "0.1.0"
+
+from .api import edit, find_directions, locality, sample  # noqa: E402
+from .directionfile import DirectionSet, load_directions, save_directions  # noqa: E402
+from .errors import LowRankGANError  # noqa: E402
+from .models import load_model  # noqa: E402
+
+__all__ = ["__version__", "edit", "find_directions", "locality", "sample", "load_model",
+           "DirectionSet", "load_directions", "save_directions", "LowRankGANError"]

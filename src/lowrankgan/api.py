@@ -1,0 +1,154 @@
+"""The public Python API. The CLI and the web page call these and nothing else."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import __version__
+from .directionfile import DirectionSet, check_compatible, load_directions
+from .edit import check_layers, render, sweep
+from .errors import LowRankGANError
+from .factorize import METHODS, Directions, RegionGrams, find
+from .jacobian import compute_jacobian, default_analysis_size, region_grams
+from .metrics import Leak, measure_leak
+from .models import GeneratorAdapter, load_model
+from .regions import Region, check_analysis_masks, parse_region
+
+ModelLike = GeneratorAdapter | str | None
+
+
+def as_model(model: ModelLike, device: str | None = "auto", class_name: str | int | None = None) -> GeneratorAdapter:
+    if isinstance(model, GeneratorAdapter):
+        if class_name is not None:
+            model.set_class(class_name)
+        return model
+    return load_model(model, device=device, class_name=class_name)
+
+
+def as_region(gen: GeneratorAdapter, region: str | Region) -> Region:
+    return region if isinstance(region, Region) else parse_region(region, gen.resolution, gen.presets)
+
+
+def _seeds(seeds: int | Sequence[int]) -> list[int]:
+    seeds = [seeds] if isinstance(seeds, int) else list(seeds)
+    if not seeds:
+        raise LowRankGANError("no seeds given")
+    return seeds
+
+
+def sample(model: ModelLike, seeds: int | Sequence[int], space: str | None = None, trunc: float = 1.0) -> torch.Tensor:
+    """Images ``[n, 3, H, W]`` in [-1, 1] for ``seeds``."""
+    gen = as_model(model)
+    space = gen.check_space(space or gen.default_space)
+    return render(gen, gen.sample(_seeds(seeds), space, trunc), space)
+
+
+def region_gram_pair(gen: GeneratorAdapter, codes: torch.Tensor, region: Region, space: str,
+                     layers: Sequence[int] | None, analysis_size: int, cache: bool = True,
+                     progress: bool = True) -> RegionGrams:
+    """Region and rest Grams averaged over ``codes`` (one Jacobian per code, cached)."""
+    fg, _ = check_analysis_masks(region, analysis_size)
+    M_f = M_b = None
+    iterator = codes
+    if progress and len(codes) > 1:
+        from tqdm.auto import tqdm
+        iterator = tqdm(codes, desc="jacobians", unit="image", delay=1.0, leave=False)
+    for code in iterator:
+        J = compute_jacobian(gen, code, space, layers, analysis_size, cache=cache,
+                             progress=progress and len(codes) == 1)
+        f, b = region_grams(J, fg)
+        M_f = f if M_f is None else M_f + f
+        M_b = b if M_b is None else M_b + b
+    n_f = int(fg.sum())
+    return RegionGrams(M_f / len(codes), M_b / len(codes), n_f, fg.numel() - n_f, gen, space,
+                       list(layers) if layers is not None else None)
+
+
+def find_directions(model: ModelLike, seeds: int | Sequence[int], region: str | Region,
+                    method: str = "lowrankgan", space: str | None = None,
+                    layers: Sequence[int] | None = None, analysis_size: int | None = None,
+                    top_k: int | None = 10, trunc: float = 1.0, cache: bool = True,
+                    progress: bool = True, **params) -> DirectionSet:
+    """Local editing directions for ``region`` found on the image(s) of ``seeds``.
+
+    Several seeds average the region Grams over their images, which makes the directions carry
+    over to other images. ``params`` go to the method (``lam``, ``relax``, ``rank_rtol``,
+    ``order`` for lowrankgan; ``tau`` for resefa).
+    """
+    if method not in METHODS:
+        raise LowRankGANError(f"unknown method '{method}'; use one of: {', '.join(METHODS)}")
+    gen = as_model(model)
+    seeds = _seeds(seeds)
+    space = gen.check_space(space or gen.default_space)
+    layers = check_layers(gen, layers) if space == "w+" else None
+    if space == "w+" and layers is None:
+        layers = gen.default_layers
+    reg = as_region(gen, region)
+    size = analysis_size or default_analysis_size(gen)
+    codes = gen.sample(seeds, space, trunc)
+    t0 = time.perf_counter()
+    grams = region_gram_pair(gen, codes, reg, space, layers, size, cache, progress)
+    t1 = time.perf_counter()
+    dirs: Directions = find(grams, method, top_k=top_k, **params)
+    t2 = time.perf_counter()
+    meta = {
+        "tool": "lowrankgan", "version": __version__,
+        "model": gen.model_id, "model_family": gen.model_family, "class": gen.class_name,
+        "latent_space": space, "latent_dim": int(grams.M_f.shape[0]), "layers": layers,
+        "region": reg.spec, "region_fraction": round(reg.fraction, 4),
+        "method": dirs.method, "params": dirs.params, "info": dirs.info,
+        "seeds": seeds, "trunc": trunc, "analysis_size": size,
+        "timing_s": {"jacobian_and_grams": round(t1 - t0, 4), "factorize": round(t2 - t1, 4)},
+    }
+    return DirectionSet(dirs.vectors.cpu().numpy().astype(np.float32), meta,
+                        codes.detach().cpu().numpy().astype(np.float32))
+
+
+def as_directions(gen: GeneratorAdapter, directions: DirectionSet | str | Path, space: str) -> DirectionSet:
+    dirset = directions if isinstance(directions, DirectionSet) else load_directions(directions)
+    check_compatible(dirset, gen.model_family, gen.model_id, space, gen.latent_dim)
+    return dirset
+
+
+def edit_space(gen: GeneratorAdapter, dirset: DirectionSet, space: str | None) -> str:
+    return gen.check_space(space or dirset.meta.get("latent_space") or gen.default_space)
+
+
+def pick(dirset: DirectionSet, index: int) -> torch.Tensor:
+    k = dirset.vectors.shape[0]
+    if not 0 <= index < k:
+        raise LowRankGANError(f"--index {index} is out of range: the file holds {k} directions (0-{k - 1})")
+    return torch.from_numpy(dirset.vectors[index])
+
+
+def edit(model: ModelLike, directions: DirectionSet | str | Path, seeds: int | Sequence[int],
+         strengths: Sequence[float], index: int = 0, space: str | None = None,
+         layers: Sequence[int] | None = None, trunc: float = 1.0) -> torch.Tensor:
+    """Images ``[n_seeds, n_strengths, 3, H, W]``: each seed's image moved along one direction."""
+    gen = as_model(model)
+    dirset = directions if isinstance(directions, DirectionSet) else load_directions(directions)
+    space = edit_space(gen, dirset, space)
+    dirset = as_directions(gen, dirset, space)
+    if space == "w+":
+        layers = check_layers(gen, layers) or dirset.meta.get("layers") or gen.default_layers
+    codes = gen.sample(_seeds(seeds), space, trunc)
+    return sweep(gen, codes, pick(dirset, index), strengths, space, layers)
+
+
+def locality(model: ModelLike, directions: DirectionSet, seeds: int | Sequence[int], region: str | Region,
+             index: int = 0, target: float = 0.1, trunc: float = 1.0) -> list[Leak]:
+    """The leak (DESIGN §4) of direction ``index`` on each seed's image."""
+    gen = as_model(model)
+    space = edit_space(gen, directions, None)
+    dirset = as_directions(gen, directions, space)
+    reg = as_region(gen, region)
+    mask = torch.from_numpy(reg.mask)
+    layers = dirset.meta.get("layers") if space == "w+" else None
+    p = pick(dirset, index)
+    return [measure_leak(gen, code, p, mask, space, layers, target)
+            for code in gen.sample(_seeds(seeds), space, trunc)]

@@ -1,0 +1,257 @@
+"""Low-rank factorisation of region Gram matrices and the direction methods built on it.
+
+``robust_pca`` splits a symmetric PSD ``M`` into low-rank ``L`` plus sparse ``S`` by the inexact
+augmented Lagrangian method (Lin, Chen & Ma 2010). Every iterate stays symmetric, so singular value
+thresholding is a symmetric eigendecomposition. ``rpca_admm`` is the authors' plain ADMM (fixed
+``μ``, full SVD), kept for parity checks and benchmarks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from .errors import LowRankGANError
+
+
+# Scale-free sparsity weight: λ = LAMBDA_SCALE / sqrt(d). The authors' λ = 1/60 at d = 512 is
+# 0.377/sqrt(512); on dcgan-faces (d = 100) the leak is flat for scales 1..4 and worse below 1
+# (README, "Choosing the defaults").
+LAMBDA_SCALE = 1.0
+RANK_RTOL = 1e-2
+RESEFA_TAU = 1e-3
+
+
+@dataclass
+class RPCAResult:
+    L: torch.Tensor
+    S: torch.Tensor
+    iterations: int
+    converged: bool
+    residual: float  # ||M - L - S||_F / ||M||_F
+
+    def objective(self, lam: float) -> float:
+        return nuclear_norm(self.L) + lam * float(self.S.abs().sum())
+
+
+def default_lambda(d: int) -> float:
+    return LAMBDA_SCALE / math.sqrt(d)
+
+
+def nuclear_norm(X: torch.Tensor) -> float:
+    return float(torch.linalg.svdvals(X.double()).sum())
+
+
+def _shrink(X: torch.Tensor, tau: float) -> torch.Tensor:
+    return torch.sign(X) * torch.clamp(X.abs() - tau, min=0)
+
+
+def _svt_symmetric(X: torch.Tensor, tau: float) -> torch.Tensor:
+    # For symmetric X the singular values are |eigenvalues| with the same vectors.
+    X = (X + X.T) / 2
+    evals, evecs = torch.linalg.eigh(X)
+    shrunk = torch.sign(evals) * torch.clamp(evals.abs() - tau, min=0)
+    return (evecs * shrunk) @ evecs.T
+
+
+def _svt(X: torch.Tensor, tau: float) -> torch.Tensor:
+    U, s, Vh = torch.linalg.svd(X, full_matrices=False)
+    return (U * torch.clamp(s - tau, min=0)) @ Vh
+
+
+def robust_pca(M: torch.Tensor, lam: float | None = None, tol: float = 1e-7,
+               max_iter: int = 1000, rho: float = 1.5) -> RPCAResult:
+    """Inexact ALM robust PCA of a symmetric ``M`` (float64 inside)."""
+    M = M.double()
+    if M.dim() != 2 or M.shape[0] != M.shape[1]:
+        raise LowRankGANError(f"robust PCA needs a square matrix, got {list(M.shape)}")
+    M = (M + M.T) / 2
+    lam = default_lambda(M.shape[0]) if lam is None else lam
+    norm_fro = float(torch.linalg.matrix_norm(M))
+    if norm_fro == 0:
+        z = torch.zeros_like(M)
+        return RPCAResult(z, z.clone(), 0, True, 0.0)
+    norm_two = float(torch.linalg.matrix_norm(M, ord=2))
+    Y = M / max(norm_two, float(M.abs().max()) / lam)
+    mu, mu_max = 1.25 / norm_two, 1.25e7 / norm_two
+    L = torch.zeros_like(M)
+    S = torch.zeros_like(M)
+    residual = 1.0
+    for it in range(1, max_iter + 1):
+        S = _shrink(M - L + Y / mu, lam / mu)
+        L = _svt_symmetric(M - S + Y / mu, 1 / mu)
+        Z = M - L - S
+        Y = Y + mu * Z
+        mu = min(mu * rho, mu_max)
+        residual = float(torch.linalg.matrix_norm(Z)) / norm_fro
+        if residual < tol:
+            return RPCAResult(L, S, it, True, residual)
+    return RPCAResult(L, S, max_iter, False, residual)
+
+
+def rpca_admm(M: torch.Tensor, lam: float = 1 / 60, mu: float | None = None, tol: float = 1e-7,
+              max_iter: int = 10000) -> RPCAResult:
+    """The authors' solver: ADMM with fixed ``μ = n²/(4‖M‖₁)``, full SVD each iteration."""
+    M = M.double()
+    mu = M.numel() / (4 * float(M.abs().sum())) if mu is None else mu
+    norm_fro = float(torch.linalg.matrix_norm(M))
+    L = torch.zeros_like(M)
+    S = torch.zeros_like(M)
+    Y = torch.zeros_like(M)
+    residual = 1.0
+    for it in range(1, max_iter + 1):
+        L = _svt(M - S + Y / mu, 1 / mu)
+        S = _shrink(M - L + Y / mu, lam / mu)
+        Z = M - L - S
+        Y = Y + mu * Z
+        residual = float(torch.linalg.matrix_norm(Z)) / max(norm_fro, 1e-300)
+        if residual < tol:
+            return RPCAResult(L, S, it, True, residual)
+    return RPCAResult(L, S, max_iter, False, residual)
+
+
+def spectrum(L: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Singular values (descending) and right singular vectors (columns) of a symmetric ``L``."""
+    evals, evecs = torch.linalg.eigh((L + L.T) / 2)
+    order = torch.argsort(evals.abs(), descending=True)
+    return evals.abs()[order], evecs[:, order]
+
+
+def numerical_rank(singular_values: torch.Tensor, rtol: float = RANK_RTOL) -> int:
+    if singular_values.numel() == 0 or float(singular_values[0]) == 0:
+        return 0
+    return int((singular_values > rtol * singular_values[0]).sum())
+
+
+@dataclass
+class Directions:
+    """Unit directions ``[k, d]`` best first, with what produced them."""
+
+    vectors: torch.Tensor
+    method: str
+    params: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)  # ranks, iterations, ...
+
+
+def lowrankgan_directions(M_f: torch.Tensor, M_b: torch.Tensor, lam: float | None = None,
+                          relax: int = 0, rank_rtol: float = RANK_RTOL, top_k: int | None = None,
+                          max_rank: int | None = None, order: str = "energy") -> Directions:
+    """Principal subspace of the region projected into the null space of the rest (paper §3).
+
+    ``order="paper"`` returns ``p' = N Nᵀ p`` for each principal ``p`` in principal order, as the
+    paper does. ``order="energy"`` (default) returns an orthonormal basis of that same projected
+    subspace ordered by region energy (top eigenvectors of ``Nᵀ L_f N``): the first direction is
+    the one of the subspace that moves the region most, and later ones do not repeat it.
+    """
+    if order not in ("energy", "paper"):
+        raise LowRankGANError(f"unknown order '{order}'; use energy or paper")
+    d = M_f.shape[0]
+    lam = default_lambda(d) if lam is None else lam
+    fg, bg = robust_pca(M_f, lam), robust_pca(M_b, lam)
+    s_f, V_f = spectrum(fg.L)
+    s_b, V_b = spectrum(bg.L)
+    rank_f, rank_b = numerical_rank(s_f, rank_rtol), numerical_rank(s_b, rank_rtol)
+    if max_rank is not None:
+        rank_f = min(rank_f, max_rank)
+    rank_f = max(rank_f, 1)
+    null_start = min(max(rank_b - relax, 0), d - 1)  # never an empty null space
+    N = V_b[:, null_start:]
+    P = V_f[:, :rank_f]
+    if order == "paper":
+        projected = N @ (N.T @ P)
+        norms = projected.norm(dim=0)
+        keep = norms > 1e-8 * max(1.0, float(norms.max()))
+        vectors = (projected[:, keep] / norms[keep]).T
+    else:
+        k = min(rank_f, N.shape[1])
+        evals, evecs = torch.linalg.eigh(N.T @ fg.L @ N)
+        vectors = (N @ evecs[:, torch.argsort(evals, descending=True)[:k]]).T
+    k = vectors.shape[0] if top_k is None else min(top_k, vectors.shape[0])
+    info = {"rank_region": rank_f, "rank_rest": rank_b, "null_dim": d - null_start,
+            "iterations": [fg.iterations, bg.iterations], "converged": fg.converged and bg.converged}
+    return Directions(_canonical_sign(vectors[:k]).float(), "lowrankgan",
+                      {"lambda": lam, "relax": relax, "rank_rtol": rank_rtol, "order": order}, info)
+
+
+def resefa_directions(M_f: torch.Tensor, M_b: torch.Tensor, tau: float = RESEFA_TAU,
+                      top_k: int | None = None) -> Directions:
+    """ReSeFa: generalised eigenvectors of ``M_f v = σ (M_b + τ tr(M_b) I) v``, largest σ first."""
+    M_f, M_b = M_f.double(), M_b.double()
+    d = M_f.shape[0]
+    B = M_b + tau * float(torch.trace(M_b)) * torch.eye(d, dtype=M_b.dtype, device=M_b.device)
+    # Whitening by the Cholesky factor turns the pencil into a symmetric eigenproblem.
+    C = torch.linalg.cholesky(B)
+    Ci = torch.linalg.solve_triangular(C, torch.eye(d, dtype=B.dtype, device=B.device), upper=False)
+    evals, evecs = torch.linalg.eigh(Ci @ M_f @ Ci.T)
+    order = torch.argsort(evals, descending=True)
+    V = Ci.T @ evecs[:, order]
+    V = V / V.norm(dim=0, keepdim=True)
+    k = d if top_k is None else min(top_k, d)
+    return Directions(_canonical_sign(V.T[:k]).float(), "resefa", {"tau": tau},
+                      {"ratios": [float(x) for x in evals[order][:k]]})
+
+
+def _canonical_sign(vectors: torch.Tensor) -> torch.Tensor:
+    """Eigenvectors have no sign; fix one (largest entry positive) so results are reproducible."""
+    if vectors.numel() == 0:
+        return vectors
+    idx = vectors.abs().argmax(dim=1)
+    signs = torch.sign(vectors.gather(1, idx[:, None]))
+    signs[signs == 0] = 1
+    return vectors * signs
+
+
+@dataclass
+class RegionGrams:
+    """What every method may use: the region / rest Grams (averaged over the source images) and
+    their pixel counts, plus the model for methods that read its weights or sample it."""
+
+    M_f: torch.Tensor
+    M_b: torch.Tensor
+    n_f: int
+    n_b: int
+    gen: object | None = None  # GeneratorAdapter; typed loosely to keep this module model-free
+    space: str = "z"
+    layers: list[int] | None = None
+
+    @property
+    def M_all(self) -> torch.Tensor:
+        """Whole-image Gram ``JᵀJ / n``."""
+        return (self.n_f * self.M_f.double() + self.n_b * self.M_b.double()) / (self.n_f + self.n_b)
+
+
+MethodFn = Callable[..., Directions]
+METHODS: dict[str, MethodFn] = {}
+
+
+def register_method(name: str) -> Callable[[MethodFn], MethodFn]:
+    """Add a method ``fn(grams: RegionGrams, top_k=None, **params) -> Directions``."""
+    def wrap(fn: MethodFn) -> MethodFn:
+        METHODS[name] = fn
+        return fn
+    return wrap
+
+
+@register_method("lowrankgan")
+def _lowrankgan(grams: RegionGrams, top_k: int | None = None, **params) -> Directions:
+    return lowrankgan_directions(grams.M_f, grams.M_b, top_k=top_k, **params)
+
+
+@register_method("resefa")
+def _resefa(grams: RegionGrams, top_k: int | None = None, **params) -> Directions:
+    return resefa_directions(grams.M_f, grams.M_b, top_k=top_k, **params)
+
+
+def find(grams: RegionGrams, method: str = "lowrankgan", top_k: int | None = None, **params) -> Directions:
+    """One signature for every method."""
+    if method not in METHODS:
+        raise LowRankGANError(f"unknown method '{method}'; use one of: {', '.join(METHODS)}")
+    try:
+        return METHODS[method](grams, top_k=top_k, **params)
+    except TypeError as exc:
+        if "unexpected keyword" in str(exc):
+            raise LowRankGANError(f"method {method} does not take that parameter ({exc})") from None
+        raise

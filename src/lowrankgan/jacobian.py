@@ -1,0 +1,146 @@
+"""Jacobians of the analysis image w.r.t. the latent code, by forward mode.
+
+``J[p, i] = ∂ img[p] / ∂ c_i`` where ``img`` is the output resized to the analysis resolution
+and averaged over RGB. Columns come from ``torch.func.jvp`` under ``vmap`` over chunks of basis
+vectors: ``d`` tangents cost about ``d`` forward passes, where reverse mode needs one backward
+pass per output pixel (``H_a·W_a`` of them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.func import jvp, vmap
+
+from .errors import LowRankGANError
+from .models.base import GeneratorAdapter
+from .models.zoo import home_dir
+
+DEFAULT_BUDGET_MB = 1024
+
+
+def default_analysis_size(gen: GeneratorAdapter) -> int:
+    return min(gen.resolution, 256)
+
+
+def analysis_image(images: torch.Tensor, size: int) -> torch.Tensor:
+    """``[n, 3, H, W]`` -> ``[n, size*size]``: resized (area when shrinking), channel-averaged."""
+    if images.shape[-1] != size or images.shape[-2] != size:
+        mode = "area" if size < images.shape[-1] else "bilinear"
+        kwargs = {} if mode == "area" else {"align_corners": False}
+        images = F.interpolate(images, size=(size, size), mode=mode, **kwargs)
+    return images.mean(1).flatten(1)
+
+
+def embed_direction(gen: GeneratorAdapter, direction: torch.Tensor, space: str,
+                    layers: Sequence[int] | None) -> torch.Tensor:
+    """A ``[.., d]`` direction as a code offset: broadcast onto ``layers`` in W+."""
+    if space != "w+":
+        return direction
+    mask = torch.zeros(gen.num_layers, 1, dtype=direction.dtype, device=direction.device)
+    mask[list(layers if layers is not None else gen.default_layers)] = 1.0
+    return direction.unsqueeze(-2) * mask
+
+
+def _activation_bytes(gen: GeneratorAdapter, code: torch.Tensor, space: str) -> int:
+    """Bytes of all module outputs for one forward pass: what one tangent adds to the working set."""
+    total = 0
+
+    def hook(_module, _inputs, output):
+        nonlocal total
+        if isinstance(output, torch.Tensor):
+            total += output.numel() * output.element_size()
+
+    handles = [m.register_forward_hook(hook) for root in gen.modules() for m in root.modules()]
+    try:
+        with torch.no_grad():
+            out = gen.synthesize(code[None], space)
+    finally:
+        for h in handles:
+            h.remove()
+    return max(total, out.numel() * out.element_size())
+
+
+def auto_chunk(gen: GeneratorAdapter, code: torch.Tensor, space: str, dim: int,
+               budget_mb: float = DEFAULT_BUDGET_MB) -> int:
+    # Tangent activations plus the temporaries of the dual ops: about 3x the primal activations.
+    per_tangent = 3 * _activation_bytes(gen, code, space)
+    return int(max(1, min(dim, budget_mb * 2**20 // per_tangent)))
+
+
+def _cache_path(gen: GeneratorAdapter, code: torch.Tensor, space: str, layers, size: int) -> Path:
+    meta = json.dumps({"model": gen.cache_key(), "space": space, "layers": list(layers or []),
+                       "size": size, "device": gen.device.type}, sort_keys=True)
+    digest = hashlib.sha256(meta.encode() + code.detach().float().cpu().numpy().tobytes()).hexdigest()
+    return home_dir() / "jacobians" / f"{digest[:32]}.pt"
+
+
+def compute_jacobian(gen: GeneratorAdapter, code: torch.Tensor, space: str = "z",
+                     layers: Sequence[int] | None = None, analysis_size: int | None = None,
+                     chunk_size: int | None = None, budget_mb: float = DEFAULT_BUDGET_MB,
+                     cache: bool = True, progress: bool = True) -> torch.Tensor:
+    """``J`` as ``[analysis_size², d]`` (float32, CPU) for one code (``[d]`` or ``[L, d]``)."""
+    gen.check_space(space)
+    size = analysis_size or default_analysis_size(gen)
+    if size < 2 or size > 4096:
+        raise LowRankGANError(f"--analysis-size {size} is out of range; use 2..4096")
+    code = code.detach().to(gen.device, torch.float32)
+    layers = list(layers) if (space == "w+" and layers is not None) else (gen.default_layers if space == "w+" else None)
+    path = _cache_path(gen, code, space, layers, size) if cache else None
+    if path is not None and path.exists():
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:
+            path.unlink(missing_ok=True)  # a damaged cache entry is recomputed, never trusted
+    dim = code.shape[-1]
+    chunk = chunk_size or auto_chunk(gen, code, space, dim, budget_mb)
+
+    def img(delta: torch.Tensor) -> torch.Tensor:
+        shifted = code + embed_direction(gen, delta, space, layers)
+        return analysis_image(gen.synthesize(shifted[None], space), size)[0]
+
+    def column(tangent: torch.Tensor) -> torch.Tensor:
+        return jvp(img, (zero,), (tangent,))[1]
+
+    zero = torch.zeros(dim, device=gen.device)
+    eye = torch.eye(dim, device=gen.device)
+    starts = range(0, dim, chunk)
+    iterator = starts
+    if progress:
+        from tqdm.auto import tqdm
+        iterator = tqdm(starts, desc="jacobian", unit="chunk", delay=1.0, leave=False)
+    cols = []
+    with torch.no_grad():
+        for start in iterator:
+            cols.append(vmap(column)(eye[start:start + chunk]).cpu())
+    J = torch.cat(cols, 0).T.contiguous()
+    if path is not None:
+        _atomic_save(J, path)
+    return J
+
+
+def _atomic_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def region_grams(J: torch.Tensor, fg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``M_f = J_fᵀJ_f / n_f`` and ``M_b = J_bᵀJ_b / n_b`` (float64) for a boolean mask ``fg``."""
+    J = J.double()
+    flat = fg.flatten().to(J.device)
+    Jf, Jb = J[flat], J[~flat]
+    return Jf.T @ Jf / max(1, Jf.shape[0]), Jb.T @ Jb / max(1, Jb.shape[0])

@@ -1,0 +1,73 @@
+"""Generator adapters and the model zoo; ``load_model`` is the one entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..errors import LowRankGANError
+from .base import GeneratorAdapter, seed_codes
+from .dcgan import DCGANAdapter, build_dcgan
+from .presets import PRESETS
+from .zoo import DEFAULT_MODEL, ZOO, ZooEntry, load_zoo_state, read_state
+
+__all__ = ["GeneratorAdapter", "load_model", "seed_codes", "ZOO", "DEFAULT_MODEL", "resolve_device"]
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise LowRankGANError("--device cuda was asked for but no CUDA device is available; use --device cpu")
+    return dev
+
+
+def _zoo_adapter(entry: ZooEntry, state: dict[str, torch.Tensor], source: str) -> DCGANAdapter:
+    return DCGANAdapter(build_dcgan(state), entry.name, classes=entry.classes,
+                        presets=PRESETS.get(entry.name, {}), source=source)
+
+
+def _local_dcgan(path: Path) -> DCGANAdapter:
+    state = read_state(path)
+    net = build_dcgan(state)
+    in_channels = net[0].in_channels
+    # A file of a zoo architecture gets that entry's classes and presets.
+    for entry in ZOO.values():
+        if entry.classes and in_channels == 100 + len(entry.classes) and net[0].out_channels == 1024:
+            return DCGANAdapter(net, f"{entry.name}@{path.name}", entry.classes,
+                                PRESETS.get(entry.name, {}), source=str(path))
+    if in_channels == 100 and net[0].out_channels == 512 and len([m for m in net if isinstance(m, torch.nn.ConvTranspose2d)]) == 5:
+        return DCGANAdapter(net, f"dcgan-faces@{path.name}", (), PRESETS["dcgan-faces"], source=str(path))
+    return DCGANAdapter(net, f"dcgan@{path.name}", source=str(path))
+
+
+def load_model(model: str | None = None, device: str | torch.device | None = "auto",
+               class_name: str | int | None = None, refetch: bool = False) -> GeneratorAdapter:
+    """A zoo model by name, or a checkpoint file by path, ready on ``device``."""
+    model = model or DEFAULT_MODEL
+    dev = resolve_device(device)
+    if model in ZOO:
+        entry = ZOO[model]
+        adapter: GeneratorAdapter = _zoo_adapter(entry, load_zoo_state(entry, refetch), entry.name)
+    else:
+        path = Path(model).expanduser()
+        if not path.exists():
+            raise LowRankGANError(f"unknown model '{model}': not a zoo name ({', '.join(ZOO)}) "
+                                  "and no such file; run `lowrankgan models` to list the zoo")
+        if path.is_dir():
+            raise LowRankGANError(f"--model {model} is a directory; give a checkpoint file")
+        adapter = _load_file(path)
+    adapter.set_class(class_name)
+    return adapter.to(dev)
+
+
+def _load_file(path: Path) -> GeneratorAdapter:
+    try:
+        from .stylegan2 import load_stylegan2_adapter, sniff_stylegan
+    except ImportError:  # StyleGAN support is optional at import time
+        sniff_stylegan = None
+    if sniff_stylegan is not None and sniff_stylegan(path):
+        return load_stylegan2_adapter(path)
+    return _local_dcgan(path)

@@ -1,0 +1,98 @@
+"""The protocol every generator adapter implements (DESIGN §2, "Generator adapters").
+
+Codes are float32 tensors: ``[n, d]`` in ``z`` / ``w``, ``[n, L, d]`` in ``w+``.
+``synthesize`` returns images ``[n, 3, H, W]`` in [-1, 1]; it must be differentiable with
+``torch.func.jvp`` (no in-place ops on tensors that carry tangents, no random noise).
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import torch
+
+from ..errors import LowRankGANError
+
+
+def seed_codes(seeds: Sequence[int], dim: int) -> torch.Tensor:
+    """Seed -> z, defined once for every model: one generator per seed, so a seed's code does not
+    depend on which other seeds are asked for."""
+    rows = [torch.randn(1, dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
+    return torch.cat(rows, 0) if rows else torch.zeros(0, dim)
+
+
+class GeneratorAdapter(ABC):
+    """A pretrained generator seen through one protocol."""
+
+    model_id: str = "unknown"
+    latent_dim: int
+    resolution: int
+    num_layers: int = 1  # number of W+ rows; 1 for models without W+
+    latent_spaces: tuple[str, ...] = ("z",)
+    default_space: str = "z"
+    classes: tuple[str, ...] = ()  # class names for conditional models, empty otherwise
+    presets: dict[str, str] = {}  # region preset name -> region spec in output pixels
+    default_strengths: str = "-6:6:7"  # what `edit` sweeps when the user names no strengths
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def default_layers(self) -> list[int]:
+        """W+ rows an edit touches when the user names none."""
+        return list(range(self.num_layers))
+
+    def check_space(self, space: str) -> str:
+        if space not in self.latent_spaces:
+            raise LowRankGANError(
+                f"latent space '{space}' is not offered by model {self.model_id}; "
+                f"use one of: {', '.join(self.latent_spaces)}")
+        return space
+
+    @abstractmethod
+    def sample(self, seeds: Sequence[int], space: str = "z", trunc: float = 1.0) -> torch.Tensor:
+        """Deterministic codes for ``seeds`` in ``space`` (z from ``seed_codes``)."""
+
+    @abstractmethod
+    def synthesize(self, codes: torch.Tensor, space: str = "z") -> torch.Tensor:
+        """Images ``[n, 3, H, W]`` in [-1, 1] from codes in ``space``."""
+
+    def set_class(self, name_or_index: str | int | None) -> None:
+        """Select the conditioning class (conditional models only)."""
+        if name_or_index is not None and not self.classes:
+            raise LowRankGANError(
+                f"model {self.model_id} is not class-conditional; drop --class")
+
+    @property
+    def class_name(self) -> str | None:
+        return None
+
+    def to(self, device: torch.device | str) -> "GeneratorAdapter":
+        self.device = torch.device(device)
+        for module in self.modules():
+            module.to(self.device)
+        return self
+
+    def modules(self) -> list[torch.nn.Module]:
+        """The torch modules the adapter owns (moved by ``to``)."""
+        return []
+
+    @property
+    def model_family(self) -> str:
+        """The architecture and weights a direction file must match (``name@file`` -> ``name``)."""
+        return self.model_id.split("@")[0]
+
+    def cache_key(self) -> str:
+        """Identifies the weights and conditioning for on-disk caches."""
+        source = getattr(self, "source", "") or ""
+        stamp = ""
+        if source and os.path.isfile(source):
+            st = os.stat(source)
+            stamp = f"{os.path.abspath(source)}:{st.st_size}:{st.st_mtime_ns}"
+        return f"{self.model_id}|{self.class_name}|{stamp}"
+
+    def describe(self) -> dict:
+        """What a direction file records about the model."""
+        return {"model": self.model_id, "latent_dim": self.latent_dim,
+                "resolution": self.resolution, "num_layers": self.num_layers,
+                "latent_spaces": list(self.latent_spaces), "class": self.class_name}

@@ -1,0 +1,114 @@
+"""DCGAN-style generators (the PyTorch tutorial layout) built from a state_dict alone.
+
+The layout is read off the keys: ``main.{i}.weight`` of rank 4 is a ConvTranspose2d (4x4, stride 1
+padding 0 for the first, stride 2 padding 1 after), ``main.{i}`` with ``running_mean`` is a
+BatchNorm2d, and the indices in between are activations (ReLU, or Dropout, identity in eval mode).
+So any checkpoint of that family loads, not only the two in the zoo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ..errors import LowRankGANError
+from .base import GeneratorAdapter, seed_codes
+
+
+def build_dcgan(state: dict[str, torch.Tensor]) -> nn.Sequential:
+    """An ``nn.Sequential`` named ``main`` in the state, weights loaded, eval mode."""
+    indices = sorted({int(k.split(".")[1]) for k in state if k.startswith("main.")})
+    if not indices:
+        raise LowRankGANError("checkpoint has no 'main.*' weights; it is not a DCGAN-style generator")
+    layers: list[nn.Module] = []
+    first_conv = True
+    for i in range(indices[-1] + 1):
+        weight = state.get(f"main.{i}.weight")
+        if weight is not None and weight.dim() == 4:
+            cin, cout, kh, kw = weight.shape
+            stride, pad = (1, 0) if first_conv else (2, 1)
+            layers.append(nn.ConvTranspose2d(cin, cout, (kh, kw), stride, pad,
+                                             bias=f"main.{i}.bias" in state))
+            first_conv = False
+        elif f"main.{i}.running_mean" in state:
+            layers.append(nn.BatchNorm2d(state[f"main.{i}.running_mean"].shape[0]))
+        elif i > 0 and isinstance(layers[-1], nn.BatchNorm2d):
+            layers.append(nn.ReLU())
+        else:
+            layers.append(nn.Dropout(0.0))  # a gap after an activation: dropout, identity at eval
+    layers.append(nn.Tanh())
+    net = nn.Sequential(*layers)
+    try:
+        wrapper = nn.Module()
+        wrapper.main = net
+        wrapper.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise LowRankGANError(f"checkpoint weights do not fit a DCGAN layout: {str(exc).splitlines()[0]}") from None
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+class DCGANAdapter(GeneratorAdapter):
+    """z -> image for a DCGAN, optionally class-conditional by a one-hot appended to z."""
+
+    latent_spaces = ("z",)
+    default_space = "z"
+    default_strengths = "-3:3:7"  # z ~ N(0, I): ±3 already moves a 64² face a lot
+
+    def __init__(self, net: nn.Sequential, model_id: str, classes: Sequence[str] = (),
+                 presets: dict[str, str] | None = None, source: str = "") -> None:
+        self.net = net
+        self.model_id = model_id
+        self.classes = tuple(classes)
+        in_channels = net[0].in_channels
+        self.latent_dim = in_channels - len(self.classes)
+        if self.latent_dim <= 0:
+            raise LowRankGANError(f"model {model_id}: {len(self.classes)} classes leave no latent dims")
+        with torch.no_grad():
+            out = net(torch.zeros(1, in_channels, 1, 1))
+        if out.shape[1] != 3:
+            raise LowRankGANError(f"model {model_id} outputs {out.shape[1]} channels; only RGB is supported")
+        self.resolution = int(out.shape[-1])
+        self.presets = dict(presets or {})
+        self.source = source
+        self._class_index = 0 if self.classes else None
+
+    def modules(self) -> list[nn.Module]:
+        return [self.net]
+
+    def set_class(self, name_or_index: str | int | None) -> None:
+        super().set_class(name_or_index)
+        if name_or_index is None:
+            return
+        key = str(name_or_index).strip().lower()
+        if key in self.classes:
+            self._class_index = self.classes.index(key)
+        elif key.isdigit() and int(key) < len(self.classes):
+            self._class_index = int(key)
+        else:
+            raise LowRankGANError(f"unknown class '{name_or_index}' for model {self.model_id}; "
+                                  f"use one of: {', '.join(self.classes)}")
+
+    @property
+    def class_name(self) -> str | None:
+        return None if self._class_index is None else self.classes[self._class_index]
+
+    def sample(self, seeds: Sequence[int], space: str = "z", trunc: float = 1.0) -> torch.Tensor:
+        self.check_space(space)
+        return (seed_codes(seeds, self.latent_dim) * trunc).to(self.device)
+
+    def synthesize(self, codes: torch.Tensor, space: str = "z") -> torch.Tensor:
+        self.check_space(space)
+        if codes.dim() != 2 or codes.shape[1] != self.latent_dim:
+            raise LowRankGANError(f"model {self.model_id} takes codes [n, {self.latent_dim}], "
+                                  f"got {list(codes.shape)}")
+        x = codes
+        if self.classes:
+            onehot = torch.zeros(codes.shape[0], len(self.classes), dtype=codes.dtype, device=codes.device)
+            onehot[:, self._class_index] = 1.0
+            x = torch.cat([codes, onehot], 1)
+        return self.net(x[:, :, None, None])

@@ -1,0 +1,111 @@
+"""Region specs -> boolean masks at any resolution.
+
+A spec is ``box:TOP,LEFT,HEIGHT,WIDTH`` (output pixels), a path to a mask image (white = region),
+a preset name of the model, or several of these joined by ``+`` (their union).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import LowRankGANError
+
+
+@dataclass(frozen=True)
+class Region:
+    """A parsed region: the spec as given and its mask at the model's output resolution."""
+
+    spec: str
+    mask: np.ndarray  # bool [H, W] at output resolution
+
+    def at(self, size: int) -> torch.Tensor:
+        """The mask at ``size``x``size``: a pixel is in the region when most of it is."""
+        return resize_mask(self.mask, size)
+
+    @property
+    def fraction(self) -> float:
+        return float(self.mask.mean())
+
+
+def resize_mask(mask: np.ndarray, size: int) -> torch.Tensor:
+    m = torch.from_numpy(mask.astype(np.float32))[None, None]
+    if m.shape[-1] == size and m.shape[-2] == size:
+        return m[0, 0] > 0.5
+    mode = "area" if size < m.shape[-1] else "nearest"
+    return F.interpolate(m, size=(size, size), mode=mode)[0, 0] >= 0.5
+
+
+def _parse_box(body: str, resolution: int) -> np.ndarray:
+    try:
+        top, left, height, width = (int(v) for v in body.split(","))
+    except ValueError:
+        raise LowRankGANError(f"bad box 'box:{body}': expected box:TOP,LEFT,HEIGHT,WIDTH with four integers") from None
+    if height <= 0 or width <= 0:
+        raise LowRankGANError(f"box 'box:{body}' is empty: HEIGHT and WIDTH must be positive")
+    if top < 0 or left < 0 or top + height > resolution or left + width > resolution:
+        raise LowRankGANError(f"box 'box:{body}' lies outside the {resolution}x{resolution} image; "
+                              f"keep 0 <= TOP, LEFT and TOP+HEIGHT, LEFT+WIDTH <= {resolution}")
+    mask = np.zeros((resolution, resolution), bool)
+    mask[top:top + height, left:left + width] = True
+    return mask
+
+
+def _load_mask_image(path: Path, resolution: int) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if "A" in img.getbands() and img.convert("L").getextrema()[0] == img.convert("L").getextrema()[1]:
+                gray = img.getchannel("A")  # a flat colour with a drawn alpha: alpha is the mask
+            else:
+                gray = img.convert("L")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise LowRankGANError(f"cannot read mask image {path}: {exc}") from None
+    arr = np.asarray(gray, dtype=np.float32) / 255.0
+    mask = resize_mask(arr >= 0.5, resolution).numpy()
+    return mask
+
+
+def parse_region(spec: str, resolution: int, presets: dict[str, str] | None = None) -> Region:
+    """Parse ``spec`` for a model whose output is ``resolution``² with region ``presets``."""
+    presets = presets or {}
+    spec = (spec or "").strip()
+    if not spec:
+        raise LowRankGANError("empty region: give box:TOP,LEFT,HEIGHT,WIDTH, a mask image, or a preset")
+    mask = np.zeros((resolution, resolution), bool)
+    for part in spec.split("+"):
+        part = part.strip()
+        if part.startswith("box:"):
+            mask |= _parse_box(part[4:], resolution)
+        elif part in presets:
+            mask |= parse_region(presets[part], resolution).mask
+        elif Path(part).expanduser().is_file():
+            mask |= _load_mask_image(Path(part).expanduser(), resolution)
+        else:
+            names = ", ".join(sorted(presets)) or "none for this model"
+            raise LowRankGANError(f"unknown region '{part}': not a box:TOP,LEFT,HEIGHT,WIDTH, "
+                                  f"an existing mask image, or a preset (presets: {names})")
+    if not mask.any():
+        raise LowRankGANError(f"region '{spec}' is empty: the mask selects no pixel")
+    if mask.all():
+        raise LowRankGANError(f"region '{spec}' covers the whole image and leaves no background; "
+                              "the method needs pixels outside the region")
+    return Region(spec, mask)
+
+
+def check_analysis_masks(region: Region, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Foreground and background masks at the analysis size; both must be non-empty."""
+    fg = region.at(size)
+    if not fg.any():
+        raise LowRankGANError(f"region '{region.spec}' vanishes at analysis size {size}; "
+                              "enlarge it or raise --analysis-size")
+    if fg.all():
+        raise LowRankGANError(f"region '{region.spec}' fills the whole image at analysis size {size}; "
+                              "leave some background or raise --analysis-size")
+    return fg, ~fg
