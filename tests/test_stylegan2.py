@@ -26,13 +26,22 @@ from lowrankgan.errors import LowRankGANError
 from lowrankgan.models.stylegan2 import (NVIDIA_PYTORCH, NVIDIA_TF, ROSINALITY, STYLEGAN3,
                                          StyleGAN2Adapter, StyleGAN2Config, build_generator,
                                          build_random_stylegan2, default_layers_for,
-                                         load_stylegan2, sniff_stylegan)
+                                         load_stylegan2, load_stylegan2_adapter, sniff_stylegan)
 from lowrankgan.models.stylegan2.network import _setup_filter, modulated_conv
 
 RES, W_DIM, BASE, CMAX, MAP_LAYERS = 32, 32, 512, 32, 3  # channels 32,32,32,16 at 4,8,16,32
 
 # Source text that a file embeds; if anything executed it, the marker file would appear.
 EVIL_SRC = "import pathlib\npathlib.Path({marker!r}).write_text('ran')\nclass Generator: pass\n"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one thread is faster, and immune to OpenMP stalls on a busy machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def _cfg(**kw) -> StyleGAN2Config:
@@ -126,7 +135,7 @@ def _nv_record(module, src, init_kwargs=None, attrs=None):
     return _Persistent(_NV_NAMES.get(name, name), state, src)
 
 
-def write_nvidia_pkl(path, g, fake, src="", protocol=4, extra=None):
+def write_nvidia_pkl(path, g, fake, src="", protocol=4, extra=None, kwargs_override=None):
     E = fake.EasyDict
     cfg = g.cfg
     kwargs = dict(z_dim=cfg.z_dim, c_dim=cfg.c_dim, w_dim=cfg.w_dim,
@@ -134,6 +143,7 @@ def write_nvidia_pkl(path, g, fake, src="", protocol=4, extra=None):
                   mapping_kwargs=E(num_layers=cfg.mapping_layers),
                   synthesis_kwargs=E(channel_base=cfg.channel_base, channel_max=cfg.channel_max,
                                      num_fp16_res=4, conv_clamp=256))
+    kwargs.update(kwargs_override or {})
     rec = _nv_record(g, src, kwargs, {"z_dim": cfg.z_dim, "num_ws": g.num_ws})
     disc = _Persistent("Discriminator", {"_parameters": OrderedDict(
         b4=torch.nn.Parameter(torch.zeros(3)))}, src)
@@ -300,8 +310,8 @@ def test_rosinality_without_latent_avg_estimates_it(tmp_path, gen):
 
 
 def test_adapter_from_file_describes_checkpoint(checkpoints):
-    a = StyleGAN2Adapter.from_file(checkpoints[ROSINALITY])
-    assert a.model_id == "stylegan2.rosinality.net-c"
+    a = load_stylegan2_adapter(checkpoints[ROSINALITY])
+    assert a.model_id == "stylegan2-net-c@net-c.pt" and a.model_family == "stylegan2-net-c"
     info = a.describe()
     assert info["format"] == ROSINALITY and len(info["sha256"]) == 16
     assert info["latent_dim"] == W_DIM and info["num_layers"] == 2 * 5 - 2
@@ -325,6 +335,27 @@ def test_unknown_and_missing_files(tmp_path):
         load_stylegan2(junk)
     with pytest.raises(LowRankGANError, match="no such"):
         load_stylegan2(tmp_path / "missing.pkl")
+
+
+def test_unexpected_contents_are_clear_errors(tmp_path, gen, fake_modules):
+    tf_path = tmp_path / "odd-tf.pkl"
+    net = fake_modules.Network({"version": 4, "name": "G", "variables": [1, 2, 3]})
+    with open(tf_path, "wb") as f:
+        pickle.dump((net, net, net), f, protocol=3)
+    with pytest.raises(LowRankGANError, match="unexpected nvidia-tf checkpoint content"):
+        load_stylegan2(tf_path)
+
+    small = build_generator(_cfg(img_resolution=16), seed=0)
+    nv_path = tmp_path / "mismatch.pkl"
+    # init_kwargs claim a 32² generator while the weights are for 16²
+    write_nvidia_pkl(nv_path, small, fake_modules, kwargs_override={"img_resolution": 32})
+    with pytest.raises(LowRankGANError, match="do not match a StyleGAN2 generator"):
+        load_stylegan2(nv_path)
+
+    g_only = tmp_path / "g_ema_only.pt"  # a bare g_ema state dict also loads
+    torch.save(rosinality_state(gen), g_only)
+    assert sniff_stylegan(g_only) == ROSINALITY
+    assert load_stylegan2(g_only).num_ws == gen.num_ws
 
 
 # ----------------------------------------------------------------------------- safety
@@ -360,6 +391,10 @@ def test_malicious_nvidia_pickle_is_refused(tmp_path, gen, fake_modules, attack)
     with pytest.raises(LowRankGANError, match="refusing to load"):
         load_stylegan2(path)
     assert not marker.exists()
+    if attack == "os.system":  # control: a plain unpickler does run the payload
+        with pytest.raises(AssertionError, match="fake module"):
+            pickle.loads(path.read_bytes())
+        assert marker.exists()
 
 
 def test_malicious_tf_and_torch_files_are_refused(tmp_path, gen, fake_modules):
@@ -386,10 +421,13 @@ def test_malicious_tf_and_torch_files_are_refused(tmp_path, gen, fake_modules):
 def test_stylegan3_pickle_is_refused_with_message(tmp_path, fake_modules):
     layer = _Persistent("SynthesisLayer", {"_parameters": OrderedDict(
         weight=torch.nn.Parameter(torch.zeros(2, 2)))}, "")
-    for src, name in [("class SynthesisInput(torch.nn.Module): pass", "with-src.pkl"),
-                      ("", "layers-only.pkl")]:
+    # Recognised by the source text (cheap sniff), by class name, or by layer names alone.
+    for src, input_class, name in [("class SynthesisInput(torch.nn.Module): pass",
+                                    "SynthesisInput", "with-src.pkl"),
+                                   ("", "SynthesisInput", "class-name.pkl"),
+                                   ("", "Renamed", "layer-names.pkl")]:
         synthesis = _Persistent("SynthesisNetwork", {"_modules": OrderedDict(
-            [("input", _Persistent("SynthesisInput", {}, src)), ("L0_36_512", layer)])}, src)
+            [("input", _Persistent(input_class, {}, src)), ("L0_36_512", layer)])}, src)
         g = _Persistent("Generator", {"_modules": OrderedDict(synthesis=synthesis),
                                       "_init_kwargs": {"z_dim": 512, "w_dim": 512,
                                                        "img_resolution": 1024}}, src)
@@ -433,6 +471,53 @@ def test_modulated_conv_matches_per_sample_weights(up, demod, k):
     ref = _modconv_reference(x, weight, styles, demod, up, f)
     assert ours.shape == ref.shape == (3, 5, 16 if up else 8, 16 if up else 8)
     assert (ours - ref).abs().max() < 1e-4
+
+
+def _reference_synthesis(g, ws):
+    """A slow, literal StyleGAN2 synthesis in NVIDIA's operation order (per-sample weights,
+    noise then bias then lrelu * sqrt(2), explicit zero-insertion upsampling of the skip image)."""
+    sd = g.state_dict()
+    f = _setup_filter([1, 3, 3, 1])
+    w_gain = 1 / math.sqrt(g.w_dim)
+
+    def styles(p, w):
+        return F.linear(w, sd[f"{p}.affine.weight"] * w_gain, sd[f"{p}.affine.bias"])
+
+    def layer(p, x, w, up):
+        x = _modconv_reference(x, sd[f"{p}.weight"], styles(p, w), True, up, f)
+        x = x + sd[f"{p}.noise_const"] * sd[f"{p}.noise_strength"]
+        return F.leaky_relu(x + sd[f"{p}.bias"].reshape(1, -1, 1, 1), 0.2) * math.sqrt(2)
+
+    def torgb(p, x, w):
+        s = styles(p, w) / math.sqrt(x.shape[1])
+        return _modconv_reference(x, sd[f"{p}.weight"], s, False, False, f) \
+            + sd[f"{p}.bias"].reshape(1, -1, 1, 1)
+
+    def upsample(img):
+        n, c, h, w = img.shape
+        z = torch.zeros(n, c, 2 * h, 2 * w)
+        z[:, :, ::2, ::2] = img
+        k = (f * 4).flip([0, 1])[None, None].repeat(c, 1, 1, 1)
+        return F.conv2d(F.pad(z, [2, 1, 2, 1]), k, groups=c)
+
+    x = sd["synthesis.b4.const"][None].repeat(ws.shape[0], 1, 1, 1)
+    x = layer("synthesis.b4.conv1", x, ws[:, 0], False)
+    img = torgb("synthesis.b4.torgb", x, ws[:, 1])
+    i = 1
+    for r in g.cfg.block_resolutions[1:]:
+        x = layer(f"synthesis.b{r}.conv0", x, ws[:, i], True)
+        x = layer(f"synthesis.b{r}.conv1", x, ws[:, i + 1], False)
+        img = upsample(img) + torgb(f"synthesis.b{r}.torgb", x, ws[:, i + 2])
+        i += 2
+    return img
+
+
+def test_synthesis_matches_literal_reference(gen):
+    ws = _ws(gen, n=2, seed=4) + 0.3 * torch.randn(2, gen.num_ws, W_DIM)  # distinct rows
+    ref = _reference_synthesis(gen, ws)
+    out = gen.synthesis(ws)
+    assert out.shape == ref.shape == (2, 3, RES, RES)
+    assert (out - ref).abs().max() < 1e-4 * max(1.0, ref.abs().max().item())
 
 
 def test_upsample_of_constant_is_constant_inside():

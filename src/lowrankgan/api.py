@@ -30,6 +30,12 @@ def as_model(model: ModelLike, device: str | None = "auto", class_name: str | in
     return load_model(model, device=device, class_name=class_name)
 
 
+def use_truncation(gen: GeneratorAdapter, trunc: float) -> None:
+    """Models that truncate inside synthesis (StyleGAN from z) keep ψ as state."""
+    if hasattr(gen, "truncation"):
+        gen.truncation = trunc
+
+
 def as_region(gen: GeneratorAdapter, region: str | Region) -> Region:
     return region if isinstance(region, Region) else parse_region(region, gen.resolution, gen.presets)
 
@@ -45,6 +51,7 @@ def sample(model: ModelLike, seeds: int | Sequence[int], space: str | None = Non
     """Images ``[n, 3, H, W]`` in [-1, 1] for ``seeds``."""
     gen = as_model(model)
     space = gen.check_space(space or gen.default_space)
+    use_truncation(gen, trunc)
     return render(gen, gen.sample(_seeds(seeds), space, trunc), space)
 
 
@@ -90,6 +97,7 @@ def find_directions(model: ModelLike, seeds: int | Sequence[int], region: str | 
         layers = gen.default_layers
     reg = as_region(gen, region)
     size = analysis_size or default_analysis_size(gen)
+    use_truncation(gen, trunc)
     codes = gen.sample(seeds, space, trunc)
     t0 = time.perf_counter()
     grams = region_gram_pair(gen, codes, reg, space, layers, size, cache, progress)
@@ -111,7 +119,7 @@ def find_directions(model: ModelLike, seeds: int | Sequence[int], region: str | 
 
 def as_directions(gen: GeneratorAdapter, directions: DirectionSet | str | Path, space: str) -> DirectionSet:
     dirset = directions if isinstance(directions, DirectionSet) else load_directions(directions)
-    check_compatible(dirset, gen.model_family, gen.model_id, space, gen.latent_dim)
+    check_compatible(dirset, gen.model_family, gen.model_id, space, gen.latent_dim_for(space))
     return dirset
 
 
@@ -136,6 +144,7 @@ def edit(model: ModelLike, directions: DirectionSet | str | Path, seeds: int | S
     dirset = as_directions(gen, dirset, space)
     if space == "w+":
         layers = check_layers(gen, layers) or dirset.meta.get("layers") or gen.default_layers
+    use_truncation(gen, trunc)
     codes = gen.sample(_seeds(seeds), space, trunc)
     return sweep(gen, codes, pick(dirset, index), strengths, space, layers)
 
@@ -150,5 +159,6 @@ def locality(model: ModelLike, directions: DirectionSet, seeds: int | Sequence[i
     mask = torch.from_numpy(reg.mask)
     layers = dirset.meta.get("layers") if space == "w+" else None
     p = pick(dirset, index)
+    use_truncation(gen, trunc)
     return [measure_leak(gen, code, p, mask, space, layers, target)
             for code in gen.sample(_seeds(seeds), space, trunc)]

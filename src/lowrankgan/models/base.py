@@ -42,6 +42,10 @@ class GeneratorAdapter(ABC):
         """W+ rows an edit touches when the user names none."""
         return list(range(self.num_layers))
 
+    def latent_dim_for(self, space: str) -> int:
+        """Code dimension in ``space`` (StyleGAN's z and w may differ)."""
+        return self.latent_dim
+
     def check_space(self, space: str) -> str:
         if space not in self.latent_spaces:
             raise LowRankGANError(

@@ -51,7 +51,7 @@ class StyleGAN2Adapter(GeneratorAdapter):
         self.generator = generator.eval().requires_grad_(False)
         self.model_id = model_id
         self.kind = kind
-        self.source = Path(source) if source is not None else None
+        self.source = str(source) if source is not None else None  # base.cache_key stats it
         self.z_dim = generator.z_dim
         self.latent_dim = generator.w_dim
         self.num_layers = generator.num_ws
@@ -67,8 +67,11 @@ class StyleGAN2Adapter(GeneratorAdapter):
     def from_file(cls, path: str | os.PathLike) -> "StyleGAN2Adapter":
         """Load any supported StyleGAN2 checkpoint (format chosen by content)."""
         gen, kind = load_stylegan2_with_kind(path)
+        name = Path(path).name
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(path).stem) or "checkpoint"
-        return cls(gen, model_id=f"stylegan2.{kind}.{stem}", source=path, kind=kind)
+        # "<family>@<file>" like the other file-based adapters; the family (before '@') names the
+        # weights, so directions carry over between copies of one file whatever its format.
+        return cls(gen, model_id=f"stylegan2-{stem}@{name}", source=path, kind=kind)
 
     # -- protocol -------------------------------------------------------------------------
 
@@ -157,9 +160,13 @@ class StyleGAN2Adapter(GeneratorAdapter):
 
     # -- provenance -----------------------------------------------------------------------
 
+    def cache_key(self) -> str:
+        # z-space images depend on the truncation state too; w / w+ codes already include it.
+        return f"{super().cache_key()}|psi={self.truncation}|cutoff={self.truncation_cutoff}"
+
     def checkpoint_sha256(self) -> str | None:
         """sha256 of the checkpoint file (computed once, on first use)."""
-        if self._sha256 is None and self.source is not None and self.source.is_file():
+        if self._sha256 is None and self.source is not None and os.path.isfile(self.source):
             h = hashlib.sha256()
             with open(self.source, "rb") as f:
                 for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -172,11 +179,16 @@ class StyleGAN2Adapter(GeneratorAdapter):
         sha = self.checkpoint_sha256()
         info.update({
             "family": "stylegan2", "format": self.kind, "z_dim": self.z_dim,
-            "w_dim": self.latent_dim, "checkpoint": self.source.name if self.source else None,
+            "w_dim": self.latent_dim, "checkpoint": Path(self.source).name if self.source else None,
             "sha256": sha[:16] if sha else None, "truncation": self.truncation,
             "truncation_cutoff": self.truncation_cutoff, "default_layers": self.default_layers,
         })
         return info
+
+
+def load_stylegan2_adapter(path: str | os.PathLike) -> StyleGAN2Adapter:
+    """``StyleGAN2Adapter.from_file``: any supported StyleGAN2 checkpoint as an adapter."""
+    return StyleGAN2Adapter.from_file(path)
 
 
 def build_random_stylegan2(resolution: int, w_dim: int, channel_base: int, channel_max: int,
@@ -186,5 +198,7 @@ def build_random_stylegan2(resolution: int, w_dim: int, channel_base: int, chann
     cfg = StyleGAN2Config(z_dim=z_dim or w_dim, w_dim=w_dim, c_dim=c_dim,
                           img_resolution=resolution, channel_base=channel_base,
                           channel_max=channel_max, mapping_layers=mapping_layers)
-    return StyleGAN2Adapter(build_generator(cfg, seed=seed),
-                            model_id=f"stylegan2.random.r{resolution}-w{w_dim}-s{seed}")
+    # The id spells out every argument: it keys on-disk caches.
+    model_id = (f"stylegan2-random-r{resolution}-z{cfg.z_dim}-w{w_dim}-c{c_dim}-b{channel_base}"
+                f"-m{channel_max}-l{mapping_layers}-s{seed}")
+    return StyleGAN2Adapter(build_generator(cfg, seed=seed), model_id=model_id)

@@ -92,17 +92,21 @@ def load_stylegan2_with_kind(path: str | os.PathLike) -> tuple[StyleGAN2Generato
     kind = sniff_stylegan(path)
     if kind == STYLEGAN3:
         raise _stylegan3_error(path)
-    if kind == NVIDIA_PYTORCH:
-        gen = _load_nvidia_pytorch(path)
-    elif kind == NVIDIA_TF:
-        gen = _load_nvidia_tf(path)
-    elif kind == ROSINALITY:
-        gen = _load_rosinality(path)
-    else:
+    loaders = {NVIDIA_PYTORCH: _load_nvidia_pytorch, NVIDIA_TF: _load_nvidia_tf,
+               ROSINALITY: _load_rosinality}
+    if kind not in loaders:
         raise LowRankGANError(
             f"{path}: not a StyleGAN2 checkpoint this tool can read (expected an NVIDIA "
             f"stylegan2-ada-pytorch/stylegan3 .pkl, an NVIDIA TensorFlow StyleGAN2 .pkl or a "
             f"rosinality stylegan2-pytorch .pt)")
+    try:
+        gen = loaders[kind](path)
+    except LowRankGANError:
+        raise
+    except Exception as e:  # well-formed file, unexpected content (wrong types, odd nesting)
+        raise LowRankGANError(
+            f"{path}: unexpected {kind} checkpoint content ({type(e).__name__}: "
+            f"{_first_line(e)})") from None
     return gen.eval().requires_grad_(False), kind
 
 

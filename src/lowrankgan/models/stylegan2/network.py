@@ -89,8 +89,10 @@ def _fir(x: torch.Tensor, f: torch.Tensor, pad: tuple[int, int, int, int], gain:
     c = x.shape[1]
     k = (f * gain).flip([0, 1]).to(x.dtype)
     k = k[None, None].expand(c, 1, k.shape[0], k.shape[1])
-    x = F.pad(x, list(pad))
-    return F.conv2d(x, k, groups=c)
+    x0, x1, y0, y1 = pad
+    if x0 == x1 and y0 == y1:  # let the conv pad: saves a full copy of the activation
+        return F.conv2d(x, k, groups=c, padding=(y0, x0))
+    return F.conv2d(F.pad(x, [x0, x1, y0, y1]), k, groups=c)
 
 
 def upsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
@@ -105,20 +107,6 @@ def upsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     p0 = (fw + 2 - 1) // 2
     p1 = (fw - 2) // 2
     return _fir(x, f, (p0, p1, p0, p1), gain=4.0)
-
-
-def _bias_act(x: torch.Tensor, b: torch.Tensor | None, lrelu: bool, gain: float,
-              clamp: float | None) -> torch.Tensor:
-    """NVIDIA ``bias_act``: add bias, activation, multiply by gain, clamp."""
-    if b is not None:
-        x = x + (b.reshape(1, -1, 1, 1) if x.ndim == 4 else b.reshape(1, -1))
-    if lrelu:
-        x = F.leaky_relu(x, _LRELU_SLOPE)
-    if gain != 1.0:
-        x = x * gain
-    if clamp is not None:
-        x = x.clamp(-clamp, clamp)
-    return x
 
 
 def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -191,14 +179,24 @@ def truncate(ws: torch.Tensor, w_avg: torch.Tensor, psi: float, cutoff: int | No
 
 def modulated_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor,
                    demodulate: bool, up: bool, resample_filter: torch.Tensor | None,
-                   padding: int) -> torch.Tensor:
-    """StyleGAN2 modulated convolution, written as scale -> shared conv -> scale.
+                   padding: int, gain: float = 1.0, add: torch.Tensor | None = None) -> torch.Tensor:
+    """StyleGAN2 modulated convolution, then ``* gain + add`` (bias/noise folded in by callers).
 
-    Mathematically equal to NVIDIA's grouped ("fused") form but the convolution weight is shared
-    by the whole batch, so batching (and vmap over tangents) becomes one dense conv instead of a
-    grouped conv with a per-sample weight.
+    Mathematically NVIDIA's grouped ("fused") form, but written as scale -> shared conv -> scale:
+    the conv weight is shared by the whole batch, so a batch (or vmap over jvp tangents) is one
+    dense conv instead of a grouped conv with per-sample weights, and forward-mode needs one conv
+    per tangent instead of two.
     """
-    x = x * styles.reshape(styles.shape[0], -1, 1, 1)
+    n = styles.shape[0]
+    if not up and not demodulate and weight.shape[-1] == 1 and weight.shape[-2] == 1:
+        # 1x1 without demodulation (ToRGB): fold the styles into a tiny per-sample weight and
+        # contract once, instead of rescaling the whole activation first.
+        w = weight[:, :, 0, 0].unsqueeze(0) * styles.unsqueeze(1)  # [n, out, in]
+        x = torch.einsum("noi,nihw->nohw", w, x)
+        if gain != 1.0:
+            x = x * gain
+        return x if add is None else x + add
+    x = x * styles.reshape(n, -1, 1, 1)
     if up:
         # Transposed conv (stride 2, weight not flipped) then the [1,3,3,1] filter, gain 4,
         # padded 1 on every side: NVIDIA's conv2d_resample for up=2, k=3, filter 4 taps.
@@ -210,11 +208,15 @@ def modulated_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor,
     else:
         x = F.conv2d(x, weight, padding=padding)
     if demodulate:
-        # sum_{i,k} (w_oik s_i)^2 = (s^2) @ (sum_k w_oik^2)^T
+        # sum_{i,k} (w_oik s_i)^2 = (s^2) @ (sum_k w_oik^2)^T: no per-sample weight is formed.
         wsq = weight.square().sum(dim=[2, 3])  # [out, in]
-        d = (styles.square() @ wsq.t() + 1e-8).rsqrt()
-        x = x * d.reshape(d.shape[0], -1, 1, 1)
-    return x
+        scale = (styles.square() @ wsq.t() + 1e-8).rsqrt() * gain
+        scale = scale.reshape(n, -1, 1, 1)
+        # One pass over the activation for demodulation, gain, noise and bias together.
+        return x * scale if add is None else torch.addcmul(add, x, scale)
+    if gain != 1.0:
+        x = x * gain
+    return x if add is None else x + add
 
 
 def _fir_pad_or_crop(x: torch.Tensor, f: torch.Tensor, p0: int, p1: int, gain: float) -> torch.Tensor:
@@ -245,11 +247,18 @@ class SynthesisLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         styles = self.affine(w)
-        x = modulated_conv(x, self.weight, styles, demodulate=True, up=self.up,
-                           resample_filter=self.resample_filter, padding=1)
+        # NVIDIA: lrelu(demod(conv) + noise + bias) * sqrt(2). lrelu is positively homogeneous,
+        # so the gain moves inside and everything before the lrelu becomes one addcmul.
+        add = self.bias.reshape(-1, 1, 1) * _LRELU_GAIN
         if self.use_noise:
-            x = x + self.noise_const * self.noise_strength
-        return _bias_act(x, self.bias, lrelu=True, gain=_LRELU_GAIN, clamp=self.conv_clamp)
+            add = torch.addcmul(add, self.noise_const, self.noise_strength * _LRELU_GAIN)
+        x = modulated_conv(x, self.weight, styles, demodulate=True, up=self.up,
+                           resample_filter=self.resample_filter, padding=1,
+                           gain=_LRELU_GAIN, add=add)
+        x = F.leaky_relu(x, _LRELU_SLOPE)
+        if self.conv_clamp is not None:
+            x = x.clamp(-self.conv_clamp, self.conv_clamp)
+        return x
 
 
 class ToRGBLayer(nn.Module):
@@ -266,8 +275,10 @@ class ToRGBLayer(nn.Module):
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain
         x = modulated_conv(x, self.weight, styles, demodulate=False, up=False,
-                           resample_filter=None, padding=0)
-        return _bias_act(x, self.bias, lrelu=False, gain=1.0, clamp=self.conv_clamp)
+                           resample_filter=None, padding=0, add=self.bias.reshape(-1, 1, 1))
+        if self.conv_clamp is not None:
+            x = x.clamp(-self.conv_clamp, self.conv_clamp)
+        return x
 
 
 class SynthesisBlock(nn.Module):

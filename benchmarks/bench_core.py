@@ -1,0 +1,124 @@
+"""Core pipeline benchmark on the embedded model (dcgan-faces), one run, ratios side by side.
+
+    .venv/bin/python benchmarks/bench_core.py [--reverse-pixels N] [--skip-admm]
+
+1. Jacobian: forward mode (vmapped JVPs) vs the authors' reverse mode
+   (``torch.autograd.functional.jacobian``: one backward pass per output pixel), and vs the bound
+   of ``d`` batched forward passes.
+2. Robust PCA: inexact ALM (ours) vs the authors' plain ADMM on the real region Grams: time,
+   iterations, objective relative difference, principal-subspace cosines.
+3. ``find_directions`` end to end: cold (Jacobian computed, first call in the process) and warm
+   (Jacobian cached on disk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import tempfile
+import time
+
+import torch
+
+
+def timed(fn, repeat=1):
+    best, out = math.inf, None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reverse-pixels", type=int, default=0,
+                        help="time reverse mode on this many output pixels and extrapolate (0: all)")
+    parser.add_argument("--skip-admm", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    os.environ["LOWRANKGAN_HOME"] = os.environ.get("LOWRANKGAN_HOME") or os.path.expanduser("~/.cache/lowrankgan")
+
+    from lowrankgan import api
+    from lowrankgan.factorize import default_lambda, numerical_rank, robust_pca, rpca_admm, spectrum
+    from lowrankgan.jacobian import analysis_image, compute_jacobian, region_grams
+    from lowrankgan.models import load_model
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
+    gen = load_model("dcgan-faces", device="cpu")
+    code = gen.sample([args.seed])[0]
+    size = 64
+    # --- 1. Jacobian
+    t_first, _ = timed(lambda: compute_jacobian(gen, code, cache=False, progress=False))
+    t_fwd, J = timed(lambda: compute_jacobian(gen, code, cache=False, progress=False), repeat=3)
+    batch = code.expand(gen.latent_dim, -1).contiguous()
+    with torch.no_grad():
+        t_bound, _ = timed(lambda: gen.synthesize(batch), repeat=3)
+    f = lambda c: analysis_image(gen.synthesize(c[None]), size)[0]
+    pixels = size * size
+    if args.reverse_pixels and args.reverse_pixels < pixels:
+        n = args.reverse_pixels
+
+        def partial_reverse():
+            c = code.clone().requires_grad_(True)
+            out = f(c)
+            for p in range(n):
+                torch.autograd.grad(out[p], c, retain_graph=True)
+        t_part, _ = timed(partial_reverse)
+        t_rev = t_part * pixels / n
+        rev_note = f"(extrapolated from {n} pixels)"
+        J_rev = None
+    else:
+        t_rev, J_rev = timed(lambda: torch.autograd.functional.jacobian(f, code))
+        rev_note = ""
+    print("\n== Jacobian, dcgan-faces, analysis 64x64, d = 100 ==")
+    print(f"{'reverse mode (authors)':32s} {t_rev:9.3f} s {rev_note}")
+    print(f"{'forward mode (ours)':32s} {t_fwd:9.3f} s   (first call in process {t_first:.3f} s)")
+    print(f"{'d batched forward passes':32s} {t_bound:9.3f} s")
+    print(f"speed-up vs reverse: {t_rev / t_fwd:7.1f}x    forward / bound: {t_fwd / t_bound:5.2f}x")
+    if J_rev is not None:
+        print(f"max |J_ours - J_reverse| = {float((J - J_rev).abs().max()):.2e}")
+
+    # --- 2. Robust PCA
+    region = api.as_region(gen, "eyes")
+    M_f, M_b = region_grams(J, region.at(size))
+    print("\n== Robust PCA on the eyes Grams (d = 100) ==")
+    print(f"{'matrix':6s} {'lambda':>8s} {'ialm s':>8s} {'it':>5s} {'admm s':>8s} {'it':>6s} {'speed-up':>9s} "
+          f"{'obj rel diff':>12s} {'rank':>5s} {'min cos':>8s}")
+    for name, M in (("M_f", M_f), ("M_b", M_b)):
+        for lam in (default_lambda(100), 1 / 60):
+            t_i, fast = timed(lambda: robust_pca(M, lam), repeat=3)
+            if args.skip_admm:
+                print(f"{name:6s} {lam:8.4f} {t_i:8.4f} {fast.iterations:5d}")
+                continue
+            t_a, slow = timed(lambda: rpca_admm(M, lam))
+            sa, Va = spectrum(fast.L)
+            sb, Vb = spectrum(slow.L)
+            r = numerical_rank(sb)
+            cos = float(torch.linalg.svdvals(Va[:, :r].T @ Vb[:, :r]).min()) if r else 1.0
+            rel = abs(fast.objective(lam) - slow.objective(lam)) / slow.objective(lam)
+            print(f"{name:6s} {lam:8.4f} {t_i:8.4f} {fast.iterations:5d} {t_a:8.2f} {slow.iterations:6d} "
+                  f"{t_a / t_i:8.0f}x {rel:12.2e} {r:5d} {cos:8.5f}")
+
+    # --- 3. End to end
+    with tempfile.TemporaryDirectory() as tmp:
+        models_home = os.environ["LOWRANKGAN_HOME"]
+        os.environ["LOWRANKGAN_HOME"] = tmp  # empty Jacobian cache
+        os.symlink(os.path.join(models_home, "models"), os.path.join(tmp, "models"))
+        seed = args.seed + 1
+        t_cold, _ = timed(lambda: api.find_directions(gen, seed, "mouth", progress=False))
+        t_warm, _ = timed(lambda: api.find_directions(gen, seed, "eyes", progress=False), repeat=3)
+        t_many, _ = timed(lambda: api.find_directions(gen, list(range(100, 120)), "mouth", progress=False))
+        t_many_warm, _ = timed(lambda: api.find_directions(gen, list(range(100, 120)), "eyes", progress=False))
+        os.environ["LOWRANKGAN_HOME"] = models_home
+    print("\n== find_directions, dcgan-faces (targets: warm <= 1 s, cold <= 3 s) ==")
+    print(f"one image, cold (Jacobian computed) {t_cold:7.3f} s")
+    print(f"one image, warm (Jacobian cached)   {t_warm:7.3f} s")
+    print(f"20 images averaged, cold            {t_many:7.3f} s")
+    print(f"20 images averaged, warm            {t_many_warm:7.3f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The whole test suite (slow tests included), after installing what it needs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LOWRANKGAN_EXTRAS=${LOWRANKGAN_EXTRAS:-test} bash scripts/setup.sh
+exec .venv/bin/python -m pytest "$@"

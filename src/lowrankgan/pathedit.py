@@ -1,0 +1,139 @@
+"""Path-following edits (beyond the paper).
+
+A straight-line edit ``c + α p`` stays local only while the generator is close to linear: the null
+space of the rest is computed at ``c`` and drifts as the code moves. A path-following edit walks to
+``α`` in ``steps`` steps of length ``|α| / steps``; before each step it recomputes the Jacobian at the
+current code, the null space ``N`` of the rest (robust PCA with the same settings as the source
+direction: ``lam``, ``relax``, ``rank_rtol``) and moves along ``N Nᵀ p`` renormalised to the step
+length. Projecting the original ``p`` (not the previous step) keeps the edit's meaning and its
+orientation (``pᵀ N Nᵀ p ≥ 0``). Intermediate Jacobians are not written to the disk cache.
+Cost: one Jacobian and one robust PCA per step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from .errors import LowRankGANError
+from .factorize import RANK_RTOL, default_lambda, numerical_rank, robust_pca, spectrum
+from .jacobian import compute_jacobian, default_analysis_size, embed_direction, region_grams
+from .models.base import GeneratorAdapter
+from .regions import Region, check_analysis_masks, parse_region
+
+
+def rest_null_space(M_b: torch.Tensor, lam: float | None = None, relax: int = 0,
+                    rank_rtol: float = RANK_RTOL) -> torch.Tensor:
+    """Orthonormal columns ``[d, n]`` spanning the null space of the rest's low-rank part."""
+    d = M_b.shape[0]
+    lam = default_lambda(d) if lam is None else lam
+    s_b, V_b = spectrum(robust_pca(M_b, lam).L)
+    start = min(max(numerical_rank(s_b, rank_rtol) - relax, 0), d - 1)
+    return V_b[:, start:]
+
+
+def _region(gen: GeneratorAdapter, region: str | Region) -> Region:
+    return region if isinstance(region, Region) else parse_region(region, gen.resolution, gen.presets)
+
+
+def path_codes(gen: GeneratorAdapter, code: torch.Tensor, direction: torch.Tensor, strength: float,
+               steps: int, region: str | Region, space: str = "z", layers: Sequence[int] | None = None,
+               analysis_size: int | None = None, lam: float | None = None, relax: int = 0,
+               rank_rtol: float = RANK_RTOL, **_ignored) -> torch.Tensor:
+    """Codes ``[steps + 1, ...]`` along the path from ``code`` (first) to strength ``strength`` (last).
+
+    Extra keyword arguments (other methods' parameters such as ``order`` or ``tau``) are ignored, so
+    a direction file's ``params`` can be passed as they are.
+    """
+    if steps < 1:
+        raise LowRankGANError(f"--path-steps must be at least 1, got {steps}")
+    reg = _region(gen, region)
+    size = analysis_size or default_analysis_size(gen)
+    fg, _ = check_analysis_masks(reg, size)
+    code = code.detach().to(gen.device, torch.float32)
+    p0 = direction.detach().to(torch.float64).cpu()
+    p0 = p0 / p0.norm()
+    sign = 1.0 if strength >= 0 else -1.0
+    h = abs(float(strength)) / steps
+    out = [code]
+    current = code
+    for _ in range(steps):
+        if h == 0:
+            out.append(current)
+            continue
+        J = compute_jacobian(gen, current, space, layers, size, cache=False, progress=False)
+        _, M_b = region_grams(J, fg)
+        N = rest_null_space(M_b, lam, relax, rank_rtol)
+        v = N @ (N.T @ p0)
+        norm = float(v.norm())
+        v = p0 if norm < 1e-8 else v / norm  # the null space lost p entirely: keep the straight line
+        offset = embed_direction(gen, v.float().to(gen.device), space, layers)
+        current = current + sign * h * offset
+        out.append(current)
+    return torch.stack(out, 0)
+
+
+def interpolate_path(path: torch.Tensor, max_strength: float, strengths: Sequence[float]) -> torch.Tensor:
+    """Codes at ``|strengths|`` (≤ ``max_strength``) along a path of equal steps, piecewise linearly."""
+    steps = path.shape[0] - 1
+    out = []
+    for s in strengths:
+        t = 0.0 if max_strength == 0 else min(abs(float(s)) / abs(max_strength), 1.0) * steps
+        i = min(int(t), steps - 1) if steps > 0 else 0
+        frac = t - i
+        out.append(path[i] if steps == 0 else path[i] * (1 - frac) + path[i + 1] * frac)
+    return torch.stack(out, 0)
+
+
+def path_sweep_codes(gen: GeneratorAdapter, code: torch.Tensor, direction: torch.Tensor,
+                     strengths: Sequence[float], steps: int, region: str | Region, space: str = "z",
+                     layers: Sequence[int] | None = None, analysis_size: int | None = None,
+                     **params) -> torch.Tensor:
+    """Codes ``[s, ...]``: one path per sign to the largest strength of that sign, ``steps`` steps
+    each, read off at every strength (0 gives the original code)."""
+    code = code.detach().to(gen.device, torch.float32)
+    result: list[torch.Tensor | None] = [None] * len(strengths)
+    for sign in (1.0, -1.0):
+        idx = [i for i, s in enumerate(strengths) if s * sign > 0]
+        if not idx:
+            continue
+        top = max(abs(float(strengths[i])) for i in idx)
+        path = path_codes(gen, code, direction, sign * top, steps, region, space, layers, analysis_size, **params)
+        for i, c in zip(idx, interpolate_path(path, top, [strengths[i] for i in idx])):
+            result[i] = c
+    return torch.stack([code if r is None else r for r in result], 0)
+
+
+def path_edit(model, directions, seeds: int | Sequence[int], strengths: Sequence[float], steps: int,
+              index: int = 0, region: str | Region | None = None, space: str | None = None,
+              layers: Sequence[int] | None = None, trunc: float = 1.0) -> torch.Tensor:
+    """Like ``api.edit`` (images ``[n_seeds, n_strengths, 3, H, W]``) but path-following.
+
+    The region and the robust-PCA settings default to those recorded in the direction file.
+    """
+    from . import api
+    from .edit import check_layers, render
+    from .directionfile import load_directions
+
+    gen = api.as_model(model)
+    dirset = directions if not isinstance(directions, (str,)) and hasattr(directions, "vectors") \
+        else load_directions(directions)
+    space = api.edit_space(gen, dirset, space)
+    dirset = api.as_directions(gen, dirset, space)
+    if space == "w+":
+        layers = check_layers(gen, layers) or dirset.meta.get("layers") or gen.default_layers
+    region = region or dirset.meta.get("region")
+    if not region:
+        raise LowRankGANError("--path-steps needs the region: the direction file records none, give --region")
+    params = {k: v for k, v in (dirset.meta.get("params") or {}).items() if k in ("lam", "relax", "rank_rtol")}
+    if "lambda" in (dirset.meta.get("params") or {}):
+        params["lam"] = dirset.meta["params"]["lambda"]
+    size = dirset.meta.get("analysis_size")
+    p = api.pick(dirset, index)
+    codes = gen.sample(api._seeds(seeds), space, trunc)
+    rows = []
+    for code in codes:
+        moved = path_sweep_codes(gen, code, p, strengths, steps, region, space, layers, size, **params)
+        rows.append(render(gen, moved, space))
+    return torch.stack(rows, 0)

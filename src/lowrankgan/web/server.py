@@ -1,0 +1,350 @@
+"""HTTP layer of ``lowrankgan serve``: Flask routes that validate every request and call the
+``Workspace`` (itself glue over the public API); served by waitress (pure Python, threaded,
+bounded request size and connections).
+
+Endpoints (JSON unless noted; errors are ``{"error": message}`` with status 400/404/413/429):
+
+``GET /``                          the page (``static/index.html``)
+``GET /api/config``                models offered, methods and their parameters, limits
+``GET /api/model?model&class``     resolution, classes, presets (as masks), slider range
+``GET /api/image?model&class&seed``  PNG of a seed's image; warms its Jacobian in the background
+``POST /api/compute``              ``{model, class, seed, mask, method, top_k, params}`` -> 202 ``{job}``
+``GET /api/jobs/<job>``            ``{state, stage, elapsed_s, result|error}``
+``GET /api/render?result&seed&alphas[&download]``   PNG of the edited image
+``GET /api/strip?result&seeds&alphas[&outline]``    PNG: originals over edited images
+``GET /api/gif?result&seed&alphas[&outline]``       GIF sweep of the edit
+``GET /api/directions?result``     ZIP of the direction files (as ``lowrankgan directions`` writes)
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from flask import Flask, Response, jsonify, request, send_from_directory
+from werkzeug.exceptions import HTTPException
+
+from ..errors import LowRankGANError
+from ..factorize import METHODS
+from .session import Busy, Workspace, png_bytes, region_from_mask, uint8_png
+
+MAX_BODY_BYTES = 256 * 1024  # a 128x128 mask is 16 KB of '0'/'1'
+MAX_SEED = 2**31 - 1
+MAX_TOP_K = 20
+MAX_STRIP = 12
+WEB_METHODS = ("lowrankgan", "resefa")
+PARAMS = {  # name -> (type, low, high, allowed values) checked for every compute request
+    "lowrankgan": {"lam": (float, 1e-6, 10.0, None), "relax": (int, 0, 4096, None),
+                   "rank_rtol": (float, 1e-8, 0.999, None), "order": (str, None, None, ("energy", "paper"))},
+    "resefa": {"tau": (float, 0.0, 1.0, None)},
+}
+PARAM_DEFAULTS = {"lowrankgan": {"lam": "1/sqrt(d)", "relax": 0, "rank_rtol": 0.01, "order": "energy"},
+                  "resefa": {"tau": 0.001}}
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
+STATIC_DIR = Path(str(resources.files("lowrankgan.web") / "static"))
+
+
+class BadRequest(LowRankGANError):
+    pass
+
+
+# --------------------------------------------------------------------------------------------
+# request parsing: every field is checked here, before the workspace sees it
+
+def _text(value, name: str, limit: int = 200) -> str:
+    if not isinstance(value, str):
+        raise BadRequest(f"'{name}' must be a string")
+    if len(value) > limit:
+        raise BadRequest(f"'{name}' is too long (at most {limit} characters)")
+    return value
+
+
+def parse_seed(value, name: str = "seed") -> int:
+    if value is None or value == "":
+        raise BadRequest(f"'{name}' is missing: give an integer 0..{MAX_SEED} or 'random'")
+    if isinstance(value, str) and value.strip().lower() == "random":
+        return random.randint(0, 99999)
+    if isinstance(value, bool):
+        raise BadRequest(f"bad {name} {value!r}: give an integer 0..{MAX_SEED}")
+    try:
+        seed = int(str(value).strip()) if not isinstance(value, int) else value
+    except ValueError:
+        raise BadRequest(f"bad {name} '{str(value)[:40]}': give an integer 0..{MAX_SEED} or 'random'") from None
+    if not 0 <= seed <= MAX_SEED:
+        raise BadRequest(f"{name} {seed} is out of range 0..{MAX_SEED}")
+    return seed
+
+
+def parse_seeds(value: str | None, limit: int = MAX_STRIP) -> list[int]:
+    text = _text(value or "", "seeds", 400)
+    parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
+    if not parts:
+        raise BadRequest("'seeds' is empty: give a comma list such as 1,2,3")
+    if len(parts) > limit:
+        raise BadRequest(f"too many seeds ({len(parts)}); at most {limit}")
+    return [parse_seed(p, "seed") for p in parts]
+
+
+def parse_alphas(value: str | None, k: int, span: float) -> list[float]:
+    text = _text(value or "", "alphas", 40 * MAX_TOP_K)
+    if not text.strip():
+        return [0.0] * k
+    try:
+        alphas = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise BadRequest("bad 'alphas': give a comma list of numbers, one per direction") from None
+    if len(alphas) > k:
+        raise BadRequest(f"{len(alphas)} slider values for {k} directions")
+    limit = 4 * span
+    if any(not math.isfinite(a) or abs(a) > limit for a in alphas):
+        raise BadRequest(f"slider values must be finite numbers within ±{limit:g}")
+    return alphas
+
+
+def parse_mask(value, resolution: int) -> np.ndarray:
+    """The drawn region: a string of '0'/'1', row-major, ``resolution²`` long."""
+    text = _text(value, "mask", resolution * resolution)
+    if len(text) != resolution * resolution:
+        raise BadRequest(f"'mask' has {len(text)} values; the model's images are {resolution}x{resolution} "
+                         f"({resolution * resolution} values)")
+    if text.strip("01"):
+        raise BadRequest("'mask' may hold only the characters 0 and 1")
+    return (np.frombuffer(text.encode("ascii"), np.uint8) == ord("1")).reshape(resolution, resolution)
+
+
+def parse_params(method: str, params, latent_dim: int) -> dict:
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise BadRequest("'params' must be an object")
+    allowed = PARAMS[method]
+    out = {}
+    for name, value in params.items():
+        if name not in allowed:
+            raise BadRequest(f"unknown parameter '{str(name)[:40]}' for method {method}; "
+                             f"use: {', '.join(allowed) or 'none'}")
+        if value is None or value == "":
+            continue
+        kind, low, high, choices = allowed[name]
+        if kind is str:
+            if value not in choices:
+                raise BadRequest(f"{name} must be one of: {', '.join(choices)}")
+            out[name] = value
+            continue
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            number = kind(value) if kind is float else int(str(value))
+        except (TypeError, ValueError):
+            raise BadRequest(f"{name} must be {'a number' if kind is float else 'an integer'}") from None
+        if kind is float and not math.isfinite(number):
+            raise BadRequest(f"{name} must be finite")
+        if name == "relax":
+            high = latent_dim - 1
+        if not low <= number <= high or (name == "tau" and number <= 0) or (name == "lam" and number <= 0):
+            raise BadRequest(f"{name} = {number} is out of range ({low:g}..{high:g})")
+        out[name] = number
+    return out
+
+
+def parse_top_k(value) -> int:
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        k = int(str(value if value is not None else 5))
+    except ValueError:
+        raise BadRequest(f"top_k must be an integer 1..{MAX_TOP_K}") from None
+    if not 1 <= k <= MAX_TOP_K:
+        raise BadRequest(f"top_k {k} is out of range 1..{MAX_TOP_K}")
+    return k
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").lower() in ("1", "true", "yes", "on")
+
+
+def _attachment(data: bytes, mimetype: str, filename: str | None) -> Response:
+    resp = Response(data, mimetype=mimetype)
+    if filename:
+        resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+# --------------------------------------------------------------------------------------------
+
+def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None) -> Flask:
+    """The Flask app over ``workspace``. ``allowed_hosts``: Host header names accepted (None: any);
+    a loopback server accepts loopback names only, which stops DNS-rebinding pages from using it."""
+    app = Flask("lowrankgan.web", static_folder=str(STATIC_DIR), static_url_path="/static")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["JSON_SORT_KEYS"] = False
+    app.workspace = workspace  # type: ignore[attr-defined]
+
+    def result_or_404(result_id: str | None):
+        try:
+            return workspace.result(_text(result_id or "", "result", 64))
+        except KeyError:
+            raise _NotFound("these directions are no longer on the server (it keeps the latest "
+                            f"{workspace.max_results}); press Compute again") from None
+
+    def model_args():
+        name = request.args.get("model") or None
+        cls = request.args.get("class") or None
+        return (None if name is None else _text(name, "model", 300)), (None if cls is None else _text(cls, "class", 64))
+
+    @app.before_request
+    def check_host():
+        if allowed_hosts is None:
+            return None
+        host = (request.host or "").rsplit(":", 1)[0] if not (request.host or "").startswith("[") \
+            else (request.host or "").split("]")[0] + "]"
+        if host.lower() not in allowed_hosts:
+            return jsonify(error=f"host '{host[:60]}' is not served here; open http://127.0.0.1:<port>/"), 403
+        return None
+
+    @app.after_request
+    def headers(resp: Response) -> Response:
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["Content-Security-Policy"] = ("default-src 'self'; img-src 'self' blob: data:; "
+                                                   "style-src 'self'; script-src 'self'; frame-ancestors 'none'")
+        resp.headers.setdefault("Cache-Control", "no-cache")
+        return resp
+
+    @app.errorhandler(LowRankGANError)
+    def user_error(exc: LowRankGANError):
+        return jsonify(error=str(exc)), 404 if isinstance(exc, _NotFound) else 400
+
+    @app.errorhandler(Busy)
+    def busy(exc: Busy):
+        resp = jsonify(error=str(exc))
+        resp.headers["Retry-After"] = "1"
+        return resp, 429
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        message = {413: f"request too large (at most {MAX_BODY_BYTES // 1024} KB)"}.get(exc.code, exc.description)
+        return jsonify(error=message), exc.code
+
+    @app.errorhandler(Exception)
+    def internal(exc: Exception):  # pragma: no cover - logged, answered as JSON
+        app.logger.exception("internal error")
+        return jsonify(error=f"internal error: {type(exc).__name__}"), 500
+
+    @app.get("/")
+    def index():
+        return send_from_directory(STATIC_DIR, "index.html")
+
+    @app.get("/api/config")
+    def config():
+        from ..models import ZOO
+        return jsonify(models=[{"name": m, "description": ZOO[m].description if m in ZOO else m,
+                                "classes": list(ZOO[m].classes) if m in ZOO else []} for m in workspace.models],
+                       default_model=workspace.models[0], default_class=workspace.default_class,
+                       methods=list(WEB_METHODS), params=PARAM_DEFAULTS,
+                       limits={"top_k": MAX_TOP_K, "strip": MAX_STRIP, "seed": MAX_SEED,
+                               "body_bytes": MAX_BODY_BYTES})
+
+    @app.get("/api/model")
+    def model():
+        return jsonify(workspace.model_info(*model_args()))
+
+    @app.get("/api/image")
+    def image():
+        name, cls = model_args()
+        seed = parse_seed(request.args.get("seed"))
+        gen = workspace.model(name, cls)
+        data = uint8_png(workspace.image(gen, [seed])[0])
+        if not _flag(request.args.get("nowarm")):
+            workspace.warm(name or workspace.models[0], gen, seed)
+        resp = Response(data, mimetype="image/png")
+        resp.headers["X-Seed"] = str(seed)
+        return resp
+
+    @app.post("/api/compute")
+    def compute():
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise BadRequest("send a JSON object: {model, class, seed, mask, method, top_k, params}")
+        name = body.get("model") or None
+        cls = body.get("class") or None
+        name = None if name is None else _text(name, "model", 300)
+        cls = None if cls is None else _text(cls, "class", 64)
+        seed = parse_seed(body.get("seed"))
+        method = _text(body.get("method") or "lowrankgan", "method", 40)
+        if method not in WEB_METHODS:
+            others = [m for m in METHODS if m not in WEB_METHODS]
+            raise BadRequest(f"unknown method '{method}'; the page offers: {', '.join(WEB_METHODS)}"
+                             + (f" (the CLI also has {', '.join(others)})" if others else ""))
+        top_k = parse_top_k(body.get("top_k"))
+        gen = workspace.model(name, cls)
+        params = parse_params(method, body.get("params"), gen.latent_dim)
+        region = region_from_mask(parse_mask(body.get("mask"), gen.resolution), gen)
+        job = workspace.start_compute(name or workspace.models[0], gen, seed, region, method, top_k, params)
+        return jsonify(job.public()), 202
+
+    @app.get("/api/jobs/<job_id>")
+    def job(job_id: str):
+        try:
+            return jsonify(workspace.job(job_id[:64]).public())
+        except KeyError:
+            raise _NotFound(f"no job '{job_id[:20]}' (the server keeps the latest 64)") from None
+
+    def _edit_args(res):
+        gen = workspace.model(res.model, res.class_name)
+        span = workspace.model_info(res.model, res.class_name)["slider_max"]
+        return gen, parse_alphas(request.args.get("alphas"), res.dirset.vectors.shape[0], span)
+
+    @app.get("/api/render")
+    def render_png():
+        res = result_or_404(request.args.get("result"))
+        seed = parse_seed(request.args.get("seed", res.seed))
+        _, alphas = _edit_args(res)
+        data = uint8_png(workspace.edited(res, [seed], alphas)[0])
+        name = f"lowrankgan-seed{seed}-edited.png" if _flag(request.args.get("download")) else None
+        return _attachment(data, "image/png", name)
+
+    @app.get("/api/strip")
+    def strip():
+        res = result_or_404(request.args.get("result"))
+        seeds = parse_seeds(request.args.get("seeds"))
+        _, alphas = _edit_args(res)
+        data = png_bytes(workspace.strip(res, seeds, alphas, _flag(request.args.get("outline"))))
+        return _attachment(data, "image/png", None)
+
+    @app.get("/api/gif")
+    def gif():
+        res = result_or_404(request.args.get("result"))
+        seed = parse_seed(request.args.get("seed", res.seed))
+        _, alphas = _edit_args(res)
+        data = workspace.gif(res, seed, alphas, _flag(request.args.get("outline")))
+        return _attachment(data, "image/gif", f"lowrankgan-seed{seed}-sweep.gif")
+
+    @app.get("/api/directions")
+    def directions():
+        res = result_or_404(request.args.get("result"))
+        return _attachment(workspace.direction_zip(res), "application/zip",
+                           f"lowrankgan-directions-seed{res.seed}.zip")
+
+    return app
+
+
+class _NotFound(LowRankGANError):
+    pass
+
+
+def make_server(app: Flask, host: str, port: int, threads: int = 6):
+    """A waitress server bound to ``host:port`` (port 0: any free port; ``.effective_port``)."""
+    from waitress import create_server
+    try:
+        return create_server(app, host=host, port=port, threads=threads, connection_limit=64,
+                             max_request_body_size=MAX_BODY_BYTES, channel_timeout=60,
+                             ident="lowrankgan", clear_untrusted_proxy_headers=True)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise LowRankGANError(f"cannot listen on {host}:{port}: {reason}; "
+                              "choose another --port (or --host)") from None

@@ -1,0 +1,397 @@
+"""What the page works on: loaded models, computed direction sets and compute jobs.
+
+Pure glue over the public API (``lowrankgan.api``, ``edit``, ``report``, ``directionfile``): every
+number the page shows comes from those functions. Three small helpers here are API-shaped and
+belong in ``api.py`` eventually: ``prepare_jacobian`` (warm the Jacobian cache for a seed),
+``compose_edit`` (codes moved by several directions at once) and ``mask_to_spec`` (a drawn mask as
+a region spec the CLI can parse).
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+import tempfile
+import threading
+import time
+import traceback
+import zipfile
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .. import api
+from ..directionfile import DirectionSet, save_directions
+from ..edit import parse_strengths, render, shift_codes, sweep
+from ..errors import LowRankGANError
+from ..jacobian import compute_jacobian, default_analysis_size
+from ..models import ZOO, GeneratorAdapter, load_model
+from ..regions import Region, check_analysis_masks, parse_region
+from ..report import gif_frames, grid_image, to_uint8
+
+MAX_SPEC_CHARS = 4000  # a drawn region whose box union is longer is recorded as "drawn (region.png)"
+
+
+# --------------------------------------------------------------------------------------------
+# API-shaped helpers (candidates for lowrankgan.api)
+
+def prepare_jacobian(gen: GeneratorAdapter, seed: int, space: str | None = None, trunc: float = 1.0) -> None:
+    """Compute and cache the Jacobian that ``find_directions(gen, seed, ...)`` will read, so that
+    finding directions for any region of that image afterwards takes a fraction of a second."""
+    space = gen.check_space(space or gen.default_space)
+    layers = gen.default_layers if space == "w+" else None
+    code = gen.sample([seed], space, trunc)[0]
+    compute_jacobian(gen, code, space, layers, default_analysis_size(gen), cache=True, progress=False)
+
+
+def compose_edit(gen: GeneratorAdapter, codes: torch.Tensor, dirset: DirectionSet,
+                 alphas: Sequence[float], space: str, layers: Sequence[int] | None = None) -> torch.Tensor:
+    """``codes + Σ_i α_i v_i``: several directions of ``dirset`` applied at once (``[n, ...]``)."""
+    combined = combined_direction(dirset, alphas)
+    return shift_codes(gen, codes, combined, [1.0], space, layers)[:, 0]
+
+
+def combined_direction(dirset: DirectionSet, alphas: Sequence[float]) -> torch.Tensor:
+    a = np.zeros(dirset.vectors.shape[0], np.float32)
+    a[:len(alphas)] = np.asarray(alphas, np.float32)
+    return torch.from_numpy(a @ dirset.vectors)
+
+
+def mask_to_spec(mask: np.ndarray) -> str:
+    """A boolean mask as a union of ``box:TOP,LEFT,HEIGHT,WIDTH`` (runs of rows merged), so that
+    ``parse_region(mask_to_spec(m), H)`` gives back ``m`` exactly."""
+    boxes: list[tuple[int, int, int, int]] = []
+    open_runs: dict[tuple[int, int], int] = {}  # (left, right) -> top row
+    height = mask.shape[0]
+    for r in range(height + 1):
+        runs: set[tuple[int, int]] = set()
+        if r < height:
+            row = np.concatenate([[False], mask[r].astype(bool), [False]])
+            edges = np.flatnonzero(row[1:] != row[:-1])
+            runs = {(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])}
+        for run in list(open_runs):
+            if run not in runs:
+                top = open_runs.pop(run)
+                boxes.append((top, run[0], r - top, run[1] - run[0]))
+        for run in runs:
+            open_runs.setdefault(run, r)
+    boxes.sort()
+    return "+".join(f"box:{t},{l},{h},{w}" for t, l, h, w in boxes)
+
+
+def region_from_mask(mask: np.ndarray, gen: GeneratorAdapter) -> Region:
+    """A drawn mask as a ``Region``, checked like ``parse_region`` and at the analysis size."""
+    if not mask.any():
+        raise LowRankGANError("the region is empty: draw on the image (brush or rectangle) first")
+    if mask.all():
+        raise LowRankGANError("the region covers the whole image; the method needs pixels outside it: erase some")
+    spec = mask_to_spec(mask)
+    if len(spec) > MAX_SPEC_CHARS:
+        spec = "drawn (see region.png)"
+    region = Region(spec, mask)
+    check_analysis_masks(region, default_analysis_size(gen))
+    return region
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# State
+
+@dataclass
+class Result:
+    """Directions found for one drawn region of one image."""
+
+    id: str
+    model: str
+    class_name: str | None
+    dirset: DirectionSet
+    seed: int
+    region: Region
+    space: str
+    layers: list[int] | None
+
+
+@dataclass
+class Job:
+    id: str
+    kind: str
+    state: str = "queued"  # queued, running, done, error
+    stage: str = "queued"
+    started: float = field(default_factory=time.perf_counter)
+    finished: float | None = None
+    result: dict | None = None
+    error: str | None = None
+
+    def public(self) -> dict:
+        end = self.finished if self.finished is not None else time.perf_counter()
+        out = {"job": self.id, "state": self.state, "stage": self.stage, "elapsed_s": round(end - self.started, 3)}
+        if self.result is not None:
+            out["result"] = self.result
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+class Busy(Exception):
+    """Another computation holds the slot; the server answers 429."""
+
+
+def _lru_put(store: OrderedDict, key, value, limit: int) -> None:
+    store[key] = value
+    store.move_to_end(key)
+    while len(store) > limit:
+        store.popitem(last=False)
+
+
+class Workspace:
+    """Models, results and jobs of one server. Thread-safe.
+
+    One CPU-heavy task (a direction computation or a Jacobian warm-up) runs at a time, under
+    ``cpu_lock``; renders run beside it, at most ``max_renders`` at once.
+    """
+
+    def __init__(self, models: Sequence[str], device: str = "auto", default_class: str | None = None,
+                 max_loaded: int = 4, max_results: int = 32, max_renders: int = 2) -> None:
+        if not models:
+            raise LowRankGANError("no model to serve")
+        self.models = list(models)
+        self.device = device
+        self.default_class = default_class
+        self._models: OrderedDict[tuple[str, str | None], GeneratorAdapter] = OrderedDict()
+        self._model_lock = threading.Lock()
+        self.results: OrderedDict[str, Result] = OrderedDict()
+        self.jobs: OrderedDict[str, Job] = OrderedDict()
+        self._lock = threading.Lock()  # guards results, jobs, _computing, _warmed
+        self.cpu_lock = threading.Lock()
+        self.render_slots = threading.BoundedSemaphore(max_renders)
+        self.max_loaded, self.max_results = max_loaded, max_results
+        self._computing: Job | None = None
+        self._warmed: set[tuple[str, str | None, int]] = set()
+        self._warm_next: tuple[tuple[str, str | None], int] | None = None
+        self._warm_event = threading.Event()
+        self._warm_thread = threading.Thread(target=self._warm_loop, name="lowrankgan-warm", daemon=True)
+        self._warm_thread.start()
+
+    # models ---------------------------------------------------------------------------------
+    def model(self, name: str | None, class_name: str | None = None) -> GeneratorAdapter:
+        """The adapter for an allowed model name and class (loaded once, kept in an LRU)."""
+        name = name or self.models[0]
+        if name not in self.models:
+            raise LowRankGANError(f"unknown model '{name[:80]}'; this server offers: {', '.join(self.models)}")
+        if class_name in (None, ""):
+            class_name = self.default_class if name == self.models[0] else None
+        key = (name, None if class_name is None else str(class_name).strip().lower())
+        with self._model_lock:
+            gen = self._models.get(key)
+            if gen is None:
+                gen = load_model(name, device=self.device, class_name=key[1])
+                _lru_put(self._models, key, gen, self.max_loaded)
+            else:
+                self._models.move_to_end(key)
+        return gen
+
+    def model_info(self, name: str | None, class_name: str | None = None) -> dict:
+        gen = self.model(name, class_name)
+        strengths = parse_strengths(gen.default_strengths)
+        span = max(abs(strengths[0]), abs(strengths[-1])) or 3.0
+        presets = {}
+        for preset in sorted(gen.presets):
+            presets[preset] = "".join("1" if v else "0" for v in
+                                      parse_region(preset, gen.resolution, gen.presets).mask.ravel())
+        entry = ZOO.get(name or self.models[0])
+        return {"model": name or self.models[0], "description": entry.description if entry else str(name),
+                "resolution": gen.resolution, "latent_dim": gen.latent_dim, "space": gen.default_space,
+                "classes": list(gen.classes), "class": gen.class_name, "presets": presets,
+                "slider_max": span, "analysis_size": default_analysis_size(gen)}
+
+    def image(self, gen: GeneratorAdapter, seeds: Sequence[int]) -> torch.Tensor:
+        with self.render_slot():
+            return api.sample(gen, list(seeds))
+
+    def render_slot(self, timeout: float = 10.0):
+        return _Slot(self.render_slots, timeout)
+
+    # Jacobian warm-up -------------------------------------------------------------------------
+    def warm(self, name: str, gen: GeneratorAdapter, seed: int) -> None:
+        """Compute the Jacobian of ``seed`` in the background (latest request wins)."""
+        key = (name, gen.class_name)
+        with self._lock:
+            if (*key, seed) in self._warmed:
+                return
+            self._warm_next = (key, seed)
+        self._warm_event.set()
+
+    def is_warm(self, name: str, gen: GeneratorAdapter, seed: int) -> bool:
+        with self._lock:
+            return (name, gen.class_name, seed) in self._warmed
+
+    def _warm_loop(self) -> None:
+        while True:
+            self._warm_event.wait()
+            with self._lock:
+                self._warm_event.clear()
+                task, self._warm_next = self._warm_next, None
+            if task is None:
+                continue
+            (name, class_name), seed = task
+            try:
+                gen = self.model(name, class_name)
+                with self.cpu_lock:
+                    if not self.is_warm(name, gen, seed):
+                        prepare_jacobian(gen, seed)
+                        with self._lock:
+                            self._warmed.add((name, gen.class_name, seed))
+            except Exception:  # a failed warm-up only costs time later; the compute reports errors
+                traceback.print_exc()
+
+    def warmup(self, name: str, gen: GeneratorAdapter, seed: int = 0) -> None:
+        """In the background: the Jacobian of ``seed`` and one direction computation, so that the
+        first "compute" on the page pays no start-up costs."""
+        def work() -> None:
+            try:
+                with self.cpu_lock:
+                    half = gen.resolution // 2
+                    box = f"box:{half // 2},{half // 2},{half},{half}"
+                    api.find_directions(gen, seed, box, top_k=1, progress=False)
+                    api.find_directions(gen, seed, box, method="resefa", top_k=1, progress=False)
+                    with self._lock:
+                        self._warmed.add((name, gen.class_name, seed))
+            except Exception:
+                traceback.print_exc()
+        threading.Thread(target=work, name="lowrankgan-warmup", daemon=True).start()
+
+    # compute jobs -----------------------------------------------------------------------------
+    def start_compute(self, name: str, gen: GeneratorAdapter, seed: int, region: Region, method: str,
+                      top_k: int, params: dict) -> Job:
+        with self._lock:
+            if self._computing is not None:
+                raise Busy("another computation is running; wait for it to finish")
+            job = Job(secrets.token_hex(8), "compute")
+            self._computing = job
+            _lru_put(self.jobs, job.id, job, 64)
+        thread = threading.Thread(target=self._compute, args=(job, name, gen, seed, region, method, top_k, params),
+                                  name=f"lowrankgan-compute-{job.id}", daemon=True)
+        thread.start()
+        return job
+
+    def _compute(self, job: Job, name: str, gen: GeneratorAdapter, seed: int, region: Region, method: str,
+                 top_k: int, params: dict) -> None:
+        try:
+            job.state, job.stage = "running", "waiting for the CPU"
+            with self.cpu_lock:
+                cached = self.is_warm(name, gen, seed)
+                job.stage = (f"finding directions ({method}, Jacobian cached)" if cached else
+                             f"computing the Jacobian of seed {seed}, then directions ({method})")
+                dirset = api.find_directions(gen, seed, region, method=method, top_k=top_k, progress=False, **params)
+                with self._lock:
+                    self._warmed.add((name, gen.class_name, seed))
+            space = api.edit_space(gen, dirset, None)
+            layers = dirset.meta.get("layers") if space == "w+" else None
+            result = Result(secrets.token_hex(8), name, gen.class_name, dirset, seed, region, space, layers)
+            with self._lock:
+                _lru_put(self.results, result.id, result, self.max_results)
+            info = dirset.meta.get("info", {})
+            job.result = {"result": result.id, "k": int(dirset.vectors.shape[0]), "method": dirset.meta["method"],
+                          "params": dirset.meta.get("params", {}),
+                          "info": {k: v for k, v in info.items() if isinstance(v, (int, float, str, bool))},
+                          "seed": seed, "region": region.spec, "timing_s": dirset.meta.get("timing_s", {})}
+            job.state, job.stage = "done", "done"
+        except LowRankGANError as exc:
+            job.state, job.stage, job.error = "error", "failed", str(exc)
+        except Exception as exc:  # pragma: no cover - reported to the page, logged here
+            traceback.print_exc()
+            job.state, job.stage, job.error = "error", "failed", f"internal error: {type(exc).__name__}: {exc}"
+        finally:
+            job.finished = time.perf_counter()
+            with self._lock:
+                self._computing = None
+
+    def job(self, job_id: str) -> Job:
+        with self._lock:
+            job = self.jobs.get(job_id)
+        if job is None:
+            raise KeyError(job_id)
+        return job
+
+    def result(self, result_id: str) -> Result:
+        with self._lock:
+            res = self.results.get(result_id)
+            if res is not None:
+                self.results.move_to_end(result_id)
+        if res is None:
+            raise KeyError(result_id)
+        return res
+
+    # edits --------------------------------------------------------------------------------------
+    def edited(self, res: Result, seeds: Sequence[int], alphas: Sequence[float]) -> torch.Tensor:
+        """Images ``[n, 3, H, W]``: each seed's image with the sliders' edit."""
+        gen = self.model(res.model, res.class_name)
+        with self.render_slot():
+            codes = gen.sample(list(seeds), res.space)
+            return render(gen, compose_edit(gen, codes, res.dirset, alphas, res.space, res.layers), res.space)
+
+    def strip(self, res: Result, seeds: Sequence[int], alphas: Sequence[float], outline: bool) -> Image.Image:
+        """Originals (top row) and edited images (bottom row) for ``seeds``."""
+        gen = self.model(res.model, res.class_name)
+        with self.render_slot():
+            codes = gen.sample(list(seeds), res.space)
+            moved = shift_codes(gen, codes, combined_direction(res.dirset, alphas), [0.0, 1.0], res.space, res.layers)
+            images = render(gen, moved.flatten(0, 1), res.space).view(len(seeds), 2, 3, gen.resolution, gen.resolution)
+        return grid_image(images.transpose(0, 1), mask=res.region.mask if outline else None)
+
+    def gif(self, res: Result, seed: int, alphas: Sequence[float], outline: bool, frames: int = 9) -> bytes:
+        """The current edit swept from −1× to +1× (direction 1 at the model's default strengths
+        when every slider is at zero), there and back."""
+        gen = self.model(res.model, res.class_name)
+        if any(abs(a) > 0 for a in alphas):
+            direction, strengths = combined_direction(res.dirset, alphas), np.linspace(-1, 1, frames).tolist()
+        else:
+            direction, strengths = torch.from_numpy(res.dirset.vectors[0]), parse_strengths(gen.default_strengths)
+        with self.render_slot():
+            images = sweep(gen, gen.sample([seed], res.space), direction, strengths, res.space, res.layers)
+        pics = gif_frames(images, res.region.mask if outline else None)
+        pics = pics + pics[-2:0:-1]
+        buf = io.BytesIO()
+        pics[0].save(buf, format="GIF", save_all=True, append_images=pics[1:], duration=120, loop=0)
+        return buf.getvalue()
+
+    def direction_zip(self, res: Result) -> bytes:
+        """``directions.npy``, ``directions.json``, ``latent.npy`` as ``lowrankgan directions``
+        writes them, plus the drawn region as ``region.png``."""
+        buf = io.BytesIO()
+        with tempfile.TemporaryDirectory(prefix="lowrankgan-web-") as tmp:
+            out = save_directions(res.dirset, Path(tmp) / "directions")
+            Image.fromarray(res.region.mask.astype(np.uint8) * 255).save(out / "region.png")
+            with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+                for path in sorted(out.iterdir()):
+                    zf.write(path, f"directions/{path.name}")
+        return buf.getvalue()
+
+
+class _Slot:
+    def __init__(self, sem: threading.BoundedSemaphore, timeout: float) -> None:
+        self.sem, self.timeout = sem, timeout
+
+    def __enter__(self):
+        if not self.sem.acquire(timeout=self.timeout):
+            raise Busy("the server is busy rendering; try again")
+        return self
+
+    def __exit__(self, *exc):
+        self.sem.release()
+        return False
+
+
+def uint8_png(images: torch.Tensor) -> bytes:
+    """One image ``[3, H, W]`` in [-1, 1] as PNG bytes at native resolution."""
+    return png_bytes(Image.fromarray(to_uint8(images)))

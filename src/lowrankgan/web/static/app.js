@@ -1,0 +1,527 @@
+// lowrankgan serve: the page. Plain JS, no build step. It draws the region and calls the server's
+// API (which calls lowrankgan's Python API); it computes nothing itself.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  config: null,
+  info: null,          // /api/model answer: resolution, presets, slider_max, ...
+  mask: null,          // Uint8Array res*res, 1 = region
+  tool: "brush",
+  erase: false,
+  dirty: true,         // region drawn since the last compute
+  result: null,        // {result, k, ...} from the compute job
+  alphas: [],
+  originalUrl: null,
+  shownAlphas: "",     // alphas of the image on screen ("" = the original)
+  inflight: false,
+  pending: false,
+  renders: [],         // render latencies in ms (read by the browser test)
+};
+
+// ---------------------------------------------------------------------------------- helpers
+function message(text, isError = false) {
+  const el = $("message");
+  el.textContent = text || "";
+  el.classList.toggle("error", !!isError);
+}
+
+async function api(url, options = {}) {
+  const resp = await fetch(url, options);
+  if (!resp.ok) {
+    let text = `${resp.status} ${resp.statusText}`;
+    try { text = (await resp.json()).error || text; } catch (e) { /* not JSON */ }
+    const err = new Error(text);
+    err.status = resp.status;
+    throw err;
+  }
+  return resp;
+}
+
+function query(params) {
+  return Object.entries(params)
+    .filter(([, v]) => v !== null && v !== undefined && v !== "")
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("&");
+}
+
+function modelParams() {
+  const cls = $("class-field").hidden ? "" : $("class").value;
+  return { model: $("model").value, class: cls };
+}
+
+function seed() {
+  const v = parseInt($("seed").value, 10);
+  return Number.isFinite(v) && v >= 0 ? v : 0;
+}
+
+function alphaText() {
+  return state.alphas.map((a) => +a.toFixed(4)).join(",");
+}
+
+function loadImage(img, url) {
+  return new Promise((resolve, reject) => {
+    img.onload = () => resolve();
+    img.onerror = () => reject(new Error("image failed to load"));
+    img.src = url;
+  });
+}
+
+// ---------------------------------------------------------------------------------- model & image
+async function loadConfig() {
+  state.config = await (await api("/api/config")).json();
+  const select = $("model");
+  select.innerHTML = "";
+  for (const m of state.config.models) {
+    const opt = document.createElement("option");
+    opt.value = m.name;
+    opt.textContent = m.name;
+    opt.title = m.description;
+    select.appendChild(opt);
+  }
+  select.value = state.config.default_model;
+  if (state.config.default_class) state.pendingClass = state.config.default_class;
+}
+
+async function loadModel() {
+  message("loading model…");
+  const params = modelParams();
+  if (state.pendingClass) { params.class = state.pendingClass; state.pendingClass = null; }
+  const info = await (await api(`/api/model?${query(params)}`)).json();
+  state.info = info;
+  const clsSelect = $("class");
+  $("class-field").hidden = info.classes.length === 0;
+  if (info.classes.length && clsSelect.options.length !== info.classes.length) {
+    clsSelect.innerHTML = "";
+    for (const c of info.classes) {
+      const opt = document.createElement("option");
+      opt.value = c; opt.textContent = c;
+      clsSelect.appendChild(opt);
+    }
+  }
+  if (info.class) clsSelect.value = info.class;
+  const preset = $("preset");
+  preset.innerHTML = '<option value="">Preset…</option>';
+  for (const name of Object.keys(info.presets)) {
+    const opt = document.createElement("option");
+    opt.value = name; opt.textContent = name;
+    preset.appendChild(opt);
+  }
+  preset.disabled = Object.keys(info.presets).length === 0;
+  state.mask = new Uint8Array(info.resolution * info.resolution);
+  state.dirty = true;
+  clearResult();
+  $("model").title = info.description;
+  message(`${info.model}: ${info.resolution}×${info.resolution}, latent d=${info.latent_dim}`);
+  await loadSeed();
+}
+
+async function loadSeed() {
+  const url = `/api/image?${query({ ...modelParams(), seed: seed() })}`;
+  const resp = await api(url);
+  if (state.originalUrl) URL.revokeObjectURL(state.originalUrl);
+  state.originalUrl = URL.createObjectURL(await resp.blob());
+  state.shownAlphas = "";
+  if (state.result && state.alphas.some((a) => a !== 0)) {
+    requestRender();
+  } else {
+    await loadImage($("image"), state.originalUrl);
+    state.shownAlphas = state.result ? alphaText() : "";
+  }
+  updateDownloads();
+  if (state.result && !$("strip").hidden) refreshStrip();
+  drawOverlay();
+}
+
+// ---------------------------------------------------------------------------------- drawing
+const overlay = $("overlay");
+const octx = overlay.getContext("2d");
+let drag = null;
+
+function resizeOverlay() {
+  const rect = overlay.getBoundingClientRect();
+  const dpr = window.devicePixelRatio || 1;
+  overlay.width = Math.max(1, Math.round(rect.width * dpr));
+  overlay.height = Math.max(1, Math.round(rect.height * dpr));
+  drawOverlay();
+}
+
+function drawOverlay(preview = null) {
+  const W = overlay.width, H = overlay.height;
+  octx.clearRect(0, 0, W, H);
+  if (!state.mask) return;
+  const res = state.info.resolution;
+  const cw = W / res, ch = H / res;
+  const fill = state.dirty || !state.result;
+  const outline = fill || $("outline").checked;
+  const m = state.mask;
+  if (fill) {
+    octx.fillStyle = "rgba(0, 200, 255, 0.35)";
+    for (let y = 0; y < res; y++) {
+      for (let x = 0; x < res; x++) {
+        if (m[y * res + x]) octx.fillRect(Math.floor(x * cw), Math.floor(y * ch), Math.ceil(cw), Math.ceil(ch));
+      }
+    }
+  }
+  if (outline) {
+    octx.strokeStyle = "#00ff78";
+    octx.lineWidth = Math.max(1.5, (window.devicePixelRatio || 1) * 1.5);
+    octx.beginPath();
+    for (let y = 0; y < res; y++) {
+      for (let x = 0; x < res; x++) {
+        if (!m[y * res + x]) continue;
+        const x0 = x * cw, y0 = y * ch, x1 = x0 + cw, y1 = y0 + ch;
+        if (y === 0 || !m[(y - 1) * res + x]) { octx.moveTo(x0, y0); octx.lineTo(x1, y0); }
+        if (y === res - 1 || !m[(y + 1) * res + x]) { octx.moveTo(x0, y1); octx.lineTo(x1, y1); }
+        if (x === 0 || !m[y * res + x - 1]) { octx.moveTo(x0, y0); octx.lineTo(x0, y1); }
+        if (x === res - 1 || !m[y * res + x + 1]) { octx.moveTo(x1, y0); octx.lineTo(x1, y1); }
+      }
+    }
+    octx.stroke();
+  }
+  if (preview) {
+    const [t, l, b, r] = preview;
+    octx.setLineDash([6, 4]);
+    octx.strokeStyle = state.erase ? "#ff6b6b" : "#ffffff";
+    octx.lineWidth = 2;
+    octx.strokeRect(l * cw, t * ch, (r - l + 1) * cw, (b - t + 1) * ch);
+    octx.setLineDash([]);
+  }
+}
+
+function cellAt(event) {
+  const rect = overlay.getBoundingClientRect();
+  const res = state.info.resolution;
+  const x = Math.floor(((event.clientX - rect.left) / rect.width) * res);
+  const y = Math.floor(((event.clientY - rect.top) / rect.height) * res);
+  return [Math.min(res - 1, Math.max(0, y)), Math.min(res - 1, Math.max(0, x))];
+}
+
+function paintDisc(cy, cx) {
+  const res = state.info.resolution;
+  const r = parseInt($("brush-size").value, 10) * (res / 64) / 2;
+  const value = state.erase ? 0 : 1;
+  const r2 = Math.max(0.25, r * r);
+  for (let y = Math.floor(cy - r); y <= Math.ceil(cy + r); y++) {
+    for (let x = Math.floor(cx - r); x <= Math.ceil(cx + r); x++) {
+      if (y < 0 || x < 0 || y >= res || x >= res) continue;
+      if ((y - cy) ** 2 + (x - cx) ** 2 <= r2) state.mask[y * res + x] = value;
+    }
+  }
+}
+
+function paintLine(a, b) {
+  const steps = Math.max(1, Math.ceil(Math.hypot(b[0] - a[0], b[1] - a[1])));
+  for (let i = 0; i <= steps; i++) {
+    paintDisc(a[0] + ((b[0] - a[0]) * i) / steps, a[1] + ((b[1] - a[1]) * i) / steps);
+  }
+}
+
+function markDirty() {
+  state.dirty = true;
+  $("region-hint").textContent = regionSummary();
+}
+
+function regionSummary() {
+  const n = state.mask.reduce((s, v) => s + v, 0);
+  if (!n) return "Draw on the image to mark the part to edit.";
+  const pct = (100 * n) / state.mask.length;
+  return `Region: ${n} pixels (${pct.toFixed(1)}% of the image).`;
+}
+
+overlay.addEventListener("pointerdown", (event) => {
+  if (!state.mask) return;
+  overlay.setPointerCapture(event.pointerId);
+  const cell = cellAt(event);
+  drag = { start: cell, last: cell };
+  if (state.tool === "brush") { paintDisc(...cell); markDirty(); }
+  drawOverlay();
+});
+overlay.addEventListener("pointermove", (event) => {
+  if (!drag) return;
+  const cell = cellAt(event);
+  if (state.tool === "brush") {
+    paintLine(drag.last, cell);
+    drag.last = cell;
+    markDirty();
+    drawOverlay();
+  } else {
+    drag.last = cell;
+    drawOverlay(rectOf(drag.start, cell));
+  }
+});
+function endDrag(event) {
+  if (!drag) return;
+  if (state.tool === "rect") {
+    const [t, l, b, r] = rectOf(drag.start, cellAt(event));
+    const res = state.info.resolution;
+    for (let y = t; y <= b; y++) for (let x = l; x <= r; x++) state.mask[y * res + x] = state.erase ? 0 : 1;
+    markDirty();
+  }
+  drag = null;
+  drawOverlay();
+}
+overlay.addEventListener("pointerup", endDrag);
+overlay.addEventListener("pointercancel", () => { drag = null; drawOverlay(); });
+
+function rectOf(a, b) {
+  return [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[0], b[0]), Math.max(a[1], b[1])];
+}
+
+for (const button of document.querySelectorAll(".tool")) {
+  button.addEventListener("click", () => {
+    state.tool = button.dataset.tool;
+    for (const b of document.querySelectorAll(".tool")) b.classList.toggle("active", b === button);
+  });
+}
+$("erase").addEventListener("click", () => {
+  state.erase = !state.erase;
+  $("erase").setAttribute("aria-pressed", String(state.erase));
+});
+$("brush-size").addEventListener("input", () => { $("brush-size-value").textContent = $("brush-size").value; });
+$("clear").addEventListener("click", () => { state.mask.fill(0); markDirty(); drawOverlay(); });
+$("preset").addEventListener("change", () => {
+  const bits = state.info.presets[$("preset").value];
+  if (bits) {
+    for (let i = 0; i < bits.length; i++) if (bits[i] === "1") state.mask[i] = state.erase ? 0 : 1;
+    markDirty();
+    drawOverlay();
+  }
+  $("preset").value = "";
+});
+$("outline").addEventListener("change", () => {
+  drawOverlay();
+  updateDownloads();
+  if (state.result && !$("strip").hidden) refreshStrip();
+});
+
+// ---------------------------------------------------------------------------------- compute
+$("method").addEventListener("change", () => {
+  const m = $("method").value;
+  $("params-lowrankgan").hidden = m !== "lowrankgan";
+  $("params-resefa").hidden = m !== "resefa";
+});
+
+function methodParams() {
+  const m = $("method").value;
+  const names = m === "lowrankgan" ? ["lam", "relax", "rank_rtol", "order"] : ["tau"];
+  const params = {};
+  for (const name of names) {
+    const v = $(`p-${name}`).value;
+    if (v !== "") params[name] = name === "order" ? v : Number(v);
+  }
+  return params;
+}
+
+function progress(stage, elapsed, isError = false) {
+  const el = $("progress");
+  el.hidden = false;
+  el.classList.toggle("error", isError);
+  $("progress-stage").textContent = stage;
+  $("progress-time").textContent = elapsed === null ? "" : `${elapsed.toFixed(1)} s`;
+}
+
+async function compute() {
+  const button = $("compute");
+  button.disabled = true;
+  const t0 = performance.now();
+  progress("sending the region…", 0);
+  try {
+    const body = {
+      ...modelParams(), seed: seed(), mask: Array.prototype.join.call(state.mask, ""),
+      method: $("method").value, top_k: parseInt($("top-k").value, 10) || 5, params: methodParams(),
+    };
+    let job = await (await api("/api/compute", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    })).json();
+    while (job.state === "queued" || job.state === "running") {
+      progress(job.stage, (performance.now() - t0) / 1000);
+      await new Promise((r) => setTimeout(r, 100));
+      job = await (await api(`/api/jobs/${job.job}`)).json();
+    }
+    if (job.state === "error") throw new Error(job.error);
+    const seconds = (performance.now() - t0) / 1000;
+    state.computeSeconds = seconds;
+    showResult(job.result, seconds);
+    $("progress").hidden = true;
+  } catch (err) {
+    progress(err.message, null, true);
+  } finally {
+    button.disabled = false;
+  }
+}
+$("compute").addEventListener("click", compute);
+
+function clearResult() {
+  state.result = null;
+  state.alphas = [];
+  $("sliders").innerHTML = "";
+  $("reset").hidden = true;
+  $("strip-apply").disabled = true;
+  $("strip").hidden = true;
+  $("result-info").textContent = "Draw a region and press “Compute directions”: one slider per direction found.";
+  updateDownloads();
+}
+
+function showResult(result, seconds) {
+  state.result = result;
+  state.dirty = false;
+  state.alphas = new Array(result.k).fill(0);
+  const span = state.info.slider_max;
+  const box = $("sliders");
+  box.innerHTML = "";
+  for (let i = 0; i < result.k; i++) {
+    const row = document.createElement("div");
+    row.className = "slider";
+    const label = document.createElement("label");
+    label.textContent = `d${i + 1}`;
+    label.htmlFor = `slider-${i}`;
+    const input = document.createElement("input");
+    Object.assign(input, { type: "range", id: `slider-${i}`, min: -span, max: span, step: span / 100, value: 0 });
+    const out = document.createElement("output");
+    out.textContent = "0.00";
+    input.addEventListener("input", () => {
+      state.alphas[i] = parseFloat(input.value);
+      out.textContent = state.alphas[i].toFixed(2);
+      requestRender();
+    });
+    input.addEventListener("dblclick", () => { input.value = 0; input.dispatchEvent(new Event("input")); });
+    row.append(label, input, out);
+    box.appendChild(row);
+  }
+  $("reset").hidden = false;
+  $("strip-apply").disabled = false;
+  const info = result.info || {};
+  const ranks = info.rank_region !== undefined ? ` · ranks region/rest ${info.rank_region}/${info.rank_rest}` : "";
+  $("result-info").textContent =
+    `${result.k} directions (${result.method}) from seed ${result.seed}${ranks} · ${seconds.toFixed(2)} s. ` +
+    "Drag a slider; double-click resets it.";
+  updateDownloads();
+  drawOverlay();
+  requestRender();
+}
+
+$("reset").addEventListener("click", () => {
+  state.alphas = state.alphas.map(() => 0);
+  for (const input of document.querySelectorAll("#sliders input")) {
+    input.value = 0;
+    input.nextSibling.textContent = "0.00";
+  }
+  requestRender();
+});
+
+// ---------------------------------------------------------------------------------- rendering
+function renderUrl(extra = {}) {
+  return `/api/render?${query({ result: state.result.result, seed: seed(), alphas: alphaText(), ...extra })}`;
+}
+
+function requestRender() {
+  if (!state.result) return;
+  if (state.inflight) { state.pending = true; return; }
+  doRender();
+}
+
+async function doRender() {
+  state.inflight = true;
+  state.pending = false;
+  const alphas = alphaText();
+  const t0 = performance.now();
+  try {
+    const blob = await (await api(renderUrl())).blob();
+    const url = URL.createObjectURL(blob);
+    const img = $("image");
+    const old = img.src;
+    await loadImage(img, url);
+    if (old.startsWith("blob:") && old !== state.originalUrl) URL.revokeObjectURL(old);
+    state.shownAlphas = alphas;
+    const ms = performance.now() - t0;
+    state.renders.push(ms);
+    $("render-time").textContent = `rendered in ${ms.toFixed(0)} ms`;
+  } catch (err) {
+    if (err.status !== 429) message(err.message, true);
+    state.pending = true;
+  } finally {
+    state.inflight = false;
+  }
+  updateDownloads();
+  if (state.pending) setTimeout(requestRender, 0);
+  else scheduleStrip();
+}
+
+let stripTimer = null;
+function scheduleStrip() {
+  if ($("strip").hidden) return;
+  clearTimeout(stripTimer);
+  stripTimer = setTimeout(refreshStrip, 250);
+}
+
+async function refreshStrip() {
+  if (!state.result) return;
+  try {
+    const url = `/api/strip?${query({
+      result: state.result.result, seeds: $("strip-seeds").value, alphas: alphaText(),
+      outline: $("outline").checked ? 1 : 0,
+    })}`;
+    const blob = await (await api(url)).blob();
+    const img = $("strip");
+    const old = img.src;
+    await loadImage(img, URL.createObjectURL(blob));
+    if (old.startsWith("blob:")) URL.revokeObjectURL(old);
+    img.hidden = false;
+  } catch (err) {
+    message(err.message, true);
+  }
+}
+$("strip-apply").addEventListener("click", () => { $("strip").hidden = false; refreshStrip(); });
+$("strip-seeds").addEventListener("keydown", (e) => { if (e.key === "Enter" && state.result) $("strip-apply").click(); });
+
+function updateDownloads() {
+  const on = !!state.result;
+  for (const id of ["dl-png", "dl-gif", "dl-dirs"]) $(id).classList.toggle("disabled", !on);
+  if (!on) return;
+  const outline = $("outline").checked ? 1 : 0;
+  $("dl-png").href = renderUrl({ download: 1 });
+  $("dl-gif").href = `/api/gif?${query({ result: state.result.result, seed: seed(), alphas: alphaText(), outline })}`;
+  $("dl-dirs").href = `/api/directions?${query({ result: state.result.result })}`;
+}
+
+// Hold to compare with the original.
+const compare = $("compare");
+compare.addEventListener("pointerdown", () => {
+  if (!state.originalUrl) return;
+  state.comparing = $("image").src;
+  $("image").src = state.originalUrl;
+});
+for (const ev of ["pointerup", "pointerleave"]) {
+  compare.addEventListener(ev, () => {
+    if (state.comparing) { $("image").src = state.comparing; state.comparing = null; }
+  });
+}
+
+// ---------------------------------------------------------------------------------- seeds & models
+async function guarded(fn) {
+  try { await fn(); } catch (err) { message(err.message, true); }
+}
+$("seed").addEventListener("change", () => guarded(loadSeed));
+$("seed-prev").addEventListener("click", () => { $("seed").value = Math.max(0, seed() - 1); guarded(loadSeed); });
+$("seed-next").addEventListener("click", () => { $("seed").value = seed() + 1; guarded(loadSeed); });
+$("seed-random").addEventListener("click", () => {
+  $("seed").value = Math.floor(Math.random() * 100000);
+  guarded(loadSeed);
+});
+$("model").addEventListener("change", () => guarded(loadModel));
+$("class").addEventListener("change", () => guarded(loadModel));
+window.addEventListener("resize", resizeOverlay);
+
+// For the browser test (and the curious): whether the shown image matches the sliders.
+window.lrg = {
+  state,
+  idle: () => !state.inflight && !state.pending && (!state.result || state.shownAlphas === alphaText()),
+};
+
+guarded(async () => {
+  await loadConfig();
+  resizeOverlay();
+  await loadModel();
+  resizeOverlay();
+});
