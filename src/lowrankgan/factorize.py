@@ -63,8 +63,13 @@ def _svt(X: torch.Tensor, tau: float) -> torch.Tensor:
 
 
 def robust_pca(M: torch.Tensor, lam: float | None = None, tol: float = 1e-7,
-               max_iter: int = 1000, rho: float = 1.2, dual_tol: float = 1e-5) -> RPCAResult:
-    """Inexact ALM robust PCA of a symmetric ``M`` (float64 inside)."""
+               max_iter: int = 1000, rho: float = 1.2) -> RPCAResult:
+    """Inexact ALM robust PCA of a symmetric ``M`` (float64 inside).
+
+    ``μ`` grows by ``rho`` per iteration. The textbook 1.5 meets the constraint before ``L`` and
+    ``S`` are optimal (objective 2e-3 above ADMM's optimum on a test matrix); 1.2 reaches the
+    optimum (≤ 2e-5) in about as few iterations (30-80 on the dcgan-faces Grams).
+    """
     M = M.double()
     if M.dim() != 2 or M.shape[0] != M.shape[1]:
         raise LowRankGANError(f"robust PCA needs a square matrix, got {list(M.shape)}")
@@ -81,17 +86,13 @@ def robust_pca(M: torch.Tensor, lam: float | None = None, tol: float = 1e-7,
     S = torch.zeros_like(M)
     residual = 1.0
     for it in range(1, max_iter + 1):
-        S_prev = S
         S = _shrink(M - L + Y / mu, lam / mu)
         L = _svt_symmetric(M - S + Y / mu, 1 / mu)
         Z = M - L - S
         Y = Y + mu * Z
-        residual = float(torch.linalg.matrix_norm(Z)) / norm_fro
-        # Stop on both the constraint (primal) and the change of S scaled by μ (dual residual):
-        # the constraint alone is met early once μ is large, before L and S are optimal.
-        dual = mu * float(torch.linalg.matrix_norm(S - S_prev)) / norm_fro
         mu = min(mu * rho, mu_max)
-        if residual < tol and dual < dual_tol:
+        residual = float(torch.linalg.matrix_norm(Z)) / norm_fro
+        if residual < tol:
             return RPCAResult(L, S, it, True, residual)
     return RPCAResult(L, S, max_iter, False, residual)
 

@@ -57,11 +57,11 @@ def run(args) -> int:
     models = [args.model] if args.model else [DEFAULT_MODEL] + [m for m in ZOO if m != DEFAULT_MODEL]
     workspace = Workspace(models, device=args.device, default_class=args.class_name)
     gen = workspace.model(models[0], args.class_name)  # bad --model / --class fail here, before listening
-    if not args.no_warmup:
-        workspace.warmup(models[0], gen, 0)
     loopback = _is_loopback(args.host)
     app = create_app(workspace, allowed_hosts=set(LOOPBACK_NAMES) if loopback else None)
-    server = make_server(app, args.host, args.port, threads=args.threads)
+    server = make_server(app, args.host, args.port, threads=args.threads)  # a port in use fails here
+    if not args.no_warmup:
+        workspace.warmup(models[0], gen, 0)
     port = server.effective_port
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"lowrankgan serve: http://{shown}:{port}/  (model {models[0]}; Ctrl+C stops)", flush=True)
@@ -69,9 +69,11 @@ def run(args) -> int:
         print("lowrankgan serve: warning: listening beyond this machine; anyone who can reach "
               f"{args.host}:{port} can use the page", file=sys.stderr, flush=True)
     try:
-        server.run()
+        server.run()  # waitress returns here on Ctrl+C
     except KeyboardInterrupt:
-        print("lowrankgan serve: stopped", file=sys.stderr)
+        pass
     finally:
         server.close()
+        workspace.close()
+    print("lowrankgan serve: stopped", file=sys.stderr)
     return 0

@@ -30,7 +30,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..errors import LowRankGANError
 from ..factorize import METHODS
-from .session import Busy, Workspace, png_bytes, region_from_mask, uint8_png
+from .session import Busy, Workspace, png_bytes, region_from_mask, slider_max, uint8_png
 
 MAX_BODY_BYTES = 256 * 1024  # a 128x128 mask is 16 KB of '0'/'1'
 MAX_SEED = 2**31 - 1
@@ -296,8 +296,7 @@ def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None) -> F
 
     def _edit_args(res):
         gen = workspace.model(res.model, res.class_name)
-        span = workspace.model_info(res.model, res.class_name)["slider_max"]
-        return gen, parse_alphas(request.args.get("alphas"), res.dirset.vectors.shape[0], span)
+        return gen, parse_alphas(request.args.get("alphas"), res.dirset.vectors.shape[0], slider_max(gen))
 
     @app.get("/api/render")
     def render_png():

@@ -84,6 +84,12 @@ def mask_to_spec(mask: np.ndarray) -> str:
     return "+".join(f"box:{t},{l},{h},{w}" for t, l, h, w in boxes)
 
 
+def slider_max(gen: GeneratorAdapter) -> float:
+    """The sliders' range ±span: the model's default edit strengths (±3 for the DCGANs)."""
+    strengths = parse_strengths(gen.default_strengths)
+    return max(abs(strengths[0]), abs(strengths[-1])) or 3.0
+
+
 def region_from_mask(mask: np.ndarray, gen: GeneratorAdapter) -> Region:
     """A drawn mask as a ``Region``, checked like ``parse_region`` and at the analysis size."""
     if not mask.any():
@@ -182,6 +188,11 @@ class Workspace:
         self._warm_thread = threading.Thread(target=self._warm_loop, name="lowrankgan-warm", daemon=True)
         self._warm_thread.start()
 
+    def close(self, timeout: float = 30.0) -> None:
+        """Wait (up to ``timeout``) for a running computation, so that the process never exits
+        while a worker thread is inside torch; later tasks then wait for a lock that never frees."""
+        self.cpu_lock.acquire(timeout=timeout)
+
     # models ---------------------------------------------------------------------------------
     def model(self, name: str | None, class_name: str | None = None) -> GeneratorAdapter:
         """The adapter for an allowed model name and class (loaded once, kept in an LRU)."""
@@ -202,8 +213,7 @@ class Workspace:
 
     def model_info(self, name: str | None, class_name: str | None = None) -> dict:
         gen = self.model(name, class_name)
-        strengths = parse_strengths(gen.default_strengths)
-        span = max(abs(strengths[0]), abs(strengths[-1])) or 3.0
+        span = slider_max(gen)
         presets = {}
         for preset in sorted(gen.presets):
             presets[preset] = "".join("1" if v else "0" for v in

@@ -83,15 +83,17 @@ async function loadConfig() {
   if (state.config.default_class) state.pendingClass = state.config.default_class;
 }
 
-async function loadModel() {
+async function loadModel(keepClass = false) {
   message("loading model…");
   const params = modelParams();
+  if (!keepClass) params.class = "";
   if (state.pendingClass) { params.class = state.pendingClass; state.pendingClass = null; }
+  const previous = state.info;
   const info = await (await api(`/api/model?${query(params)}`)).json();
   state.info = info;
   const clsSelect = $("class");
   $("class-field").hidden = info.classes.length === 0;
-  if (info.classes.length && clsSelect.options.length !== info.classes.length) {
+  if (info.classes.length) {
     clsSelect.innerHTML = "";
     for (const c of info.classes) {
       const opt = document.createElement("option");
@@ -108,8 +110,10 @@ async function loadModel() {
     preset.appendChild(opt);
   }
   preset.disabled = Object.keys(info.presets).length === 0;
-  state.mask = new Uint8Array(info.resolution * info.resolution);
+  const sameModel = previous && previous.model === info.model && previous.resolution === info.resolution;
+  if (!sameModel) state.mask = new Uint8Array(info.resolution * info.resolution);
   state.dirty = true;
+  $("region-hint").textContent = regionSummary();
   clearResult();
   $("model").title = info.description;
   message(`${info.model}: ${info.resolution}×${info.resolution}, latent d=${info.latent_dim}`);
@@ -509,8 +513,8 @@ $("seed-random").addEventListener("click", () => {
   $("seed").value = Math.floor(Math.random() * 100000);
   guarded(loadSeed);
 });
-$("model").addEventListener("change", () => guarded(loadModel));
-$("class").addEventListener("change", () => guarded(loadModel));
+$("model").addEventListener("change", () => guarded(() => loadModel(false)));
+$("class").addEventListener("change", () => guarded(() => loadModel(true)));
 window.addEventListener("resize", resizeOverlay);
 
 // For the browser test (and the curious): whether the shown image matches the sliders.

@@ -1,0 +1,476 @@
+"""`lowrankgan serve`: the HTTP API through Flask's test client, and the page in a real browser
+(headless Debian Chromium driven by Playwright).
+
+The browser test skips when Chromium or Playwright is missing, except under CI (env CI set),
+where it fails: run `bash scripts/install_browser.sh .venv/bin/python` first.
+With LOWRANKGAN_SCREENSHOT=1 it writes the README screenshot to docs/serve.png.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lowrankgan.errors import LowRankGANError
+
+ROOT = Path(__file__).resolve().parents[1]
+CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+CHROMIUM = os.environ.get("LOWRANKGAN_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+EYES = (23, 16, 10, 31)  # the dcgan-faces "eyes" preset: TOP, LEFT, HEIGHT, WIDTH
+SEED = 6  # a face whose eye directions are clearly local (inside/outside change about 3x)
+
+
+def _require(module: str, why: str):
+    try:
+        return __import__(module)
+    except ImportError:
+        message = f"{module} is not installed ({why}); pip install 'lowrankgan[web,test]'"
+        if CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+_require("flask", "the web extra")
+_require("waitress", "the web extra")
+
+from lowrankgan.web.server import MAX_BODY_BYTES, create_app, make_server  # noqa: E402
+from lowrankgan.web.session import Workspace, mask_to_spec  # noqa: E402
+
+
+def box_mask(top: int, left: int, height: int, width: int, size: int = 64) -> np.ndarray:
+    mask = np.zeros((size, size), bool)
+    mask[top:top + height, left:left + width] = True
+    return mask
+
+
+def bits(mask: np.ndarray) -> str:
+    return "".join("1" if v else "0" for v in mask.ravel())
+
+
+def png_array(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.float32)
+
+
+def inside_outside(before: np.ndarray, after: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    change = np.abs(after - before).mean(-1)
+    return float(change[mask].mean()), float(change[~mask].mean())
+
+
+@pytest.fixture(scope="module")
+def workspace():
+    return Workspace(["dcgan-faces"], device="cpu")
+
+
+@pytest.fixture(scope="module")
+def client(workspace):
+    return create_app(workspace, allowed_hosts={"localhost", "127.0.0.1"}).test_client()
+
+
+def wait_job(client, job_id: str, timeout: float = 300.0) -> dict:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        job = client.get(f"/api/jobs/{job_id}").get_json()
+        if job["state"] in ("done", "error"):
+            return job
+        time.sleep(0.02)
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s")
+
+
+def compute(client, seed: int = SEED, mask: np.ndarray | None = None, **extra) -> dict:
+    body = {"seed": seed, "mask": bits(box_mask(*EYES) if mask is None else mask), "method": "lowrankgan",
+            "top_k": 5, **extra}
+    resp = client.post("/api/compute", json=body)
+    assert resp.status_code == 202, resp.get_json()
+    job = wait_job(client, resp.get_json()["job"])
+    assert job["state"] == "done", job
+    return job
+
+
+@pytest.fixture(scope="module")
+def result(client):
+    return compute(client)["result"]
+
+
+# ------------------------------------------------------------------------------------- light parts
+
+def test_import_is_light():
+    code = ("import sys, lowrankgan.web as w; "
+            "bad = [m for m in ('flask', 'waitress', 'werkzeug') if m in sys.modules]; "
+            "assert not bad, bad; assert callable(w.add_arguments) and callable(w.run)")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_cli_registers_serve():
+    from lowrankgan.cli import build_parser
+    args = build_parser().parse_args(["serve"])
+    assert (args.host, args.port, args.device, args.model) == ("127.0.0.1", 7860, "auto", None)
+    args = build_parser().parse_args(["serve", "--model", "dcgan-faces", "--port", "0", "--device", "cpu"])
+    assert args.port == 0 and args.model == "dcgan-faces"
+
+
+def test_port_in_use_is_one_line_error(capsys):
+    from lowrankgan.cli import main
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        code = main(["serve", "--model", "dcgan-faces", "--device", "cpu", "--port", str(port), "--no-warmup"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("lowrankgan: error: cannot listen on 127.0.0.1:") and "--port" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_bad_port_and_model_are_errors():
+    from lowrankgan.cli import build_parser
+    from lowrankgan.web import run
+    with pytest.raises(LowRankGANError, match="out of range"):
+        run(build_parser().parse_args(["serve", "--port", "70000"]))
+    with pytest.raises(LowRankGANError, match="unknown model"):
+        run(build_parser().parse_args(["serve", "--model", "no-such-model", "--port", "0", "--no-warmup"]))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_mask_to_spec_round_trips(seed):
+    from lowrankgan.regions import parse_region
+    rng = np.random.default_rng(seed)
+    mask = rng.random((64, 64)) < [0.02, 0.3, 0.7, 0.98, 0.5][seed]
+    mask[0, 0], mask[-1, -1] = True, False
+    assert (parse_region(mask_to_spec(mask), 64).mask == mask).all()
+    assert mask_to_spec(box_mask(*EYES)) == "box:23,16,10,31"
+
+
+# ------------------------------------------------------------------------------------- API
+
+def test_config_and_model(client):
+    config = client.get("/api/config").get_json()
+    assert config["default_model"] == "dcgan-faces"
+    assert config["methods"] == ["lowrankgan", "resefa"]
+    info = client.get("/api/model").get_json()
+    assert info["resolution"] == 64 and info["latent_dim"] == 100 and info["slider_max"] == 3.0
+    assert info["presets"]["eyes"] == bits(box_mask(*EYES))
+    page = client.get("/")
+    assert page.status_code == 200 and b"app.js" in page.data
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    for asset in ("app.js", "style.css"):
+        assert client.get(f"/static/{asset}").status_code == 200
+
+
+def test_page_uses_no_external_resources(client):
+    for path in ("/", "/static/app.js", "/static/style.css"):
+        text = client.get(path).get_data(as_text=True)
+        assert "http://" not in text and "https://" not in text and "//cdn" not in text, path
+
+
+def test_image_is_the_seed_png(client):
+    from lowrankgan import load_model, sample
+    from lowrankgan.report import to_uint8
+    resp = client.get("/api/image?seed=7&nowarm=1")
+    assert resp.status_code == 200 and resp.mimetype == "image/png"
+    expected = to_uint8(sample(load_model("dcgan-faces", device="cpu"), [7]))[0]
+    assert (png_array(resp.data) == expected).all()
+
+
+@pytest.mark.parametrize("query, message", [
+    ("seed=-1", "out of range"), ("seed=abc", "bad seed"), (f"seed={2**31}", "out of range"), ("", "missing"),
+    ("seed=1&model=/etc/passwd", "unknown model"), ("seed=1&model=omniart", "unknown model"),
+    ("seed=1&class=blue", "not class-conditional"),
+])
+def test_image_validation(client, query, message):
+    resp = client.get(f"/api/image?{query}")
+    assert resp.status_code == 400
+    assert message in resp.get_json()["error"]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"mask": bits(np.zeros((64, 64), bool))}, "empty"),
+    ({"mask": bits(np.ones((64, 64), bool))}, "whole image"),
+    ({"mask": "01" * 100}, "4096 values"),
+    ({"mask": "2" * 4096}, "only the characters"),
+    ({"mask": 5}, "must be a string"),
+    ({"method": "sefa"}, "unknown method"),
+    ({"top_k": 0}, "out of range"), ({"top_k": 99}, "out of range"), ({"top_k": "x"}, "integer"),
+    ({"params": {"lam": -1}}, "out of range"), ({"params": {"lam": "nan"}}, "finite"),
+    ({"params": {"relax": 100}}, "out of range"), ({"params": {"order": "best"}}, "one of"),
+    ({"params": {"tau": 0.1}}, "unknown parameter"), ({"params": [1]}, "object"),
+    ({"method": "resefa", "params": {"tau": 2}}, "out of range"),
+    ({"seed": "1e9"}, "bad seed"), ({"seed": True}, "bad seed"),
+    ({"model": "../x.pt"}, "unknown model"),
+])
+def test_compute_validation(client, change, message):
+    body = {"seed": 1, "mask": bits(box_mask(*EYES)), "method": "lowrankgan", "top_k": 5, **change}
+    resp = client.post("/api/compute", json=body)
+    assert resp.status_code == 400, resp.get_json()
+    assert message in resp.get_json()["error"]
+
+
+def test_compute_needs_json_and_bounds_size(client):
+    assert client.post("/api/compute", data="seed=1").status_code == 400
+    resp = client.post("/api/compute", data="x" * (MAX_BODY_BYTES + 1), content_type="application/json")
+    assert resp.status_code == 413 and "too large" in resp.get_json()["error"]
+
+
+def test_foreign_host_header_is_refused(client):
+    assert client.get("/api/config", headers={"Host": "attacker.example:7860"}).status_code == 403
+    assert client.get("/api/config", headers={"Host": "127.0.0.1:7860"}).status_code == 200
+
+
+def test_one_compute_at_a_time(client, workspace):
+    body = {"seed": 11, "mask": bits(box_mask(*EYES)), "method": "resefa", "top_k": 3}
+    with workspace.cpu_lock:  # the first job waits for the CPU: the second request must be refused
+        first = client.post("/api/compute", json=body)
+        second = client.post("/api/compute", json=body)
+        assert first.status_code == 202
+        assert second.status_code == 429 and "another computation" in second.get_json()["error"]
+        assert client.get(f"/api/jobs/{first.get_json()['job']}").get_json()["stage"] == "waiting for the CPU"
+    assert wait_job(client, first.get_json()["job"])["state"] == "done"
+
+
+def test_unknown_result_and_job_are_404(client):
+    assert client.get("/api/render?result=deadbeef").status_code == 404
+    assert "Compute again" in client.get("/api/render?result=deadbeef").get_json()["error"]
+    assert client.get("/api/jobs/nope").status_code == 404
+
+
+def test_compute_then_sliders_edit_the_region(client, result):
+    assert result["k"] == 5 and result["method"] == "lowrankgan" and result["region"] == "box:23,16,10,31"
+    base = client.get(f"/api/render?result={result['result']}")
+    original = client.get(f"/api/image?seed={SEED}&nowarm=1")
+    assert base.status_code == 200 and base.data == original.data  # all sliders at 0: the original
+    mask = box_mask(*EYES)
+    for index in range(2):
+        alphas = ["0"] * 5
+        alphas[index] = "2.5"
+        moved = client.get(f"/api/render?result={result['result']}&alphas={','.join(alphas)}")
+        inside, outside = inside_outside(png_array(original.data), png_array(moved.data), mask)
+        assert inside > 3.0 and inside > 2 * outside, (index, inside, outside)
+
+
+def test_sliders_compose_like_the_api(client, result, workspace):
+    """Two sliders at once give ``code + a0 v0 + a1 v1`` rendered by the API."""
+    import torch
+    from lowrankgan.edit import render
+    from lowrankgan.report import to_uint8
+    res = workspace.result(result["result"])
+    gen = workspace.model("dcgan-faces")
+    code = gen.sample([SEED], "z")
+    v = torch.from_numpy(res.dirset.vectors)
+    expected = to_uint8(render(gen, code + 1.5 * v[0] - 2.0 * v[1], "z"))[0]
+    got = png_array(client.get(f"/api/render?result={result['result']}&alphas=1.5,-2").data)
+    assert np.abs(got - expected).max() <= 1
+
+
+@pytest.mark.parametrize("alphas, message", [("1,2,3,4,5,6", "6 slider values"), ("x", "numbers"),
+                                             ("100", "within"), ("nan", "within"), ("inf", "within")])
+def test_render_validation(client, result, alphas, message):
+    resp = client.get(f"/api/render?result={result['result']}&alphas={alphas}")
+    assert resp.status_code == 400 and message in resp.get_json()["error"]
+
+
+def test_strip_gif_and_downloads(client, result, tmp_path):
+    from lowrankgan.directionfile import load_directions
+    from lowrankgan.regions import parse_region
+    rid = result["result"]
+    strip = client.get(f"/api/strip?result={rid}&seeds=1,2,3&alphas=2.5&outline=1")
+    assert strip.status_code == 200
+    assert Image.open(io.BytesIO(strip.data)).size == (3 * 132 + 4, 2 * 132 + 4)  # 2 rows of 3 cells, 128 px
+    assert client.get(f"/api/strip?result={rid}&seeds={','.join(['1'] * 13)}").status_code == 400
+
+    gif = client.get(f"/api/gif?result={rid}&alphas=2")
+    assert gif.status_code == 200 and "attachment" in gif.headers["Content-Disposition"]
+    assert Image.open(io.BytesIO(gif.data)).n_frames == 16  # 9 frames there and back
+
+    png = client.get(f"/api/render?result={rid}&alphas=2&download=1")
+    assert png.headers["Content-Disposition"].endswith('.png"')
+
+    zipped = client.get(f"/api/directions?result={rid}")
+    assert zipped.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(zipped.data)) as zf:
+        assert sorted(zf.namelist()) == ["directions/directions.json", "directions/directions.npy",
+                                         "directions/latent.npy", "directions/region.png"]
+        zf.extractall(tmp_path)
+    dirset = load_directions(tmp_path / "directions")
+    assert dirset.vectors.shape == (5, 100) and dirset.meta["seeds"] == [SEED]
+    assert (parse_region(dirset.meta["region"], 64).mask == box_mask(*EYES)).all()
+    assert (parse_region(str(tmp_path / "directions" / "region.png"), 64).mask == box_mask(*EYES)).all()
+    # The CLI edits with the downloaded files.
+    from lowrankgan.cli import main
+    out = tmp_path / "edit.png"
+    assert main(["edit", "--model", "dcgan-faces", "--device", "cpu", "--directions", str(tmp_path / "directions"),
+                 "--seeds", str(SEED), "--outline", "--out", str(out)]) == 0 and out.exists()
+
+
+def test_latency_on_the_default_model(client, workspace, live_server):
+    """Directions after "compute" with the Jacobian warmed (seed shown), and slider renders over
+    HTTP (waitress worker threads, as the page gets them)."""
+    from urllib.request import urlopen
+    client.get("/api/image?seed=21")  # showing a seed warms its Jacobian in the background
+    end = time.monotonic() + 60
+    while not workspace.is_warm("dcgan-faces", workspace.model("dcgan-faces"), 21) and time.monotonic() < end:
+        time.sleep(0.05)
+    t0 = time.perf_counter()
+    job = compute(client, seed=21, mask=box_mask(48, 23, 8, 17))
+    compute_s = time.perf_counter() - t0
+    api_s = sum(job["result"]["timing_s"].values())  # what find_directions itself reports
+    rid = job["result"]["result"]
+    times = []
+    for i in range(20):
+        t0 = time.perf_counter()
+        with urlopen(f"{live_server}/api/render?result={rid}&alphas={(i - 10) * 0.3:.2f},0.5", timeout=30) as resp:
+            assert resp.status == 200 and resp.read(8) == b"\x89PNG\r\n\x1a\n"
+        times.append(time.perf_counter() - t0)
+    render_ms = 1000 * float(np.median(times))
+    print(f"\n[web timing] compute {compute_s:.3f} s with a warm Jacobian (find_directions: {api_s:.3f} s, "
+          f"{job['result']['timing_s']}), slider render median {render_ms:.1f} ms")
+    # The page adds little to the API's own time; bounds are generous for shared CI machines
+    # (targets on 2 cores: directions <= 2 s, slider <= 150 ms).
+    assert compute_s - api_s < 1.5 and render_ms < 500
+
+
+def test_live_server_on_a_free_port(live_server):
+    from urllib.request import urlopen
+    with urlopen(f"{live_server}/api/config", timeout=10) as resp:
+        assert json.loads(resp.read())["default_model"] == "dcgan-faces"
+
+
+# ------------------------------------------------------------------------------------- browser
+
+@pytest.fixture(scope="module")
+def live_server(workspace):
+    app = create_app(workspace, allowed_hosts={"localhost", "127.0.0.1"})
+    server = make_server(app, "127.0.0.1", 0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        message = "playwright is not installed: run `bash scripts/install_browser.sh .venv/bin/python`"
+        pytest.fail(message) if CI else pytest.skip(message)
+    if not Path(CHROMIUM).exists():
+        message = f"{CHROMIUM} is missing: run `bash scripts/install_browser.sh` (Debian package chromium)"
+        pytest.fail(message) if CI else pytest.skip(message)
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+PIXELS_JS = """() => {
+  const img = document.getElementById('image');
+  const c = document.createElement('canvas');
+  c.width = img.naturalWidth; c.height = img.naturalHeight;
+  const ctx = c.getContext('2d');
+  ctx.drawImage(img, 0, 0);
+  return Array.from(ctx.getImageData(0, 0, c.width, c.height).data);
+}"""
+
+
+def page_pixels(page) -> np.ndarray:
+    data = np.asarray(page.evaluate(PIXELS_JS), np.float32)
+    size = int(round((data.size / 4) ** 0.5))
+    return data.reshape(size, size, 4)[..., :3]
+
+
+@pytest.mark.slow
+def test_browser_draw_compute_slide(browser, live_server, tmp_path):
+    # bypass_csp: Playwright's wait_for_function evaluates strings, which the page's CSP forbids.
+    context = browser.new_context(viewport={"width": 1400, "height": 940}, bypass_csp=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(live_server + "/")
+    page.wait_for_function("window.lrg && window.lrg.state.info && document.getElementById('image').naturalWidth > 0")
+    page.fill("#seed", str(SEED))
+    page.dispatch_event("#seed", "change")
+    page.wait_for_function("document.getElementById('image').src.startsWith('blob:') && window.lrg.idle()")
+
+    # Draw the region: a rectangle over the eyes, then a brush dab that the eraser takes away again.
+    box = page.locator("#overlay").bounding_box()
+    cell = box["width"] / 64
+
+    def at(row: float, col: float) -> tuple[float, float]:
+        return box["x"] + (col + 0.5) * cell, box["y"] + (row + 0.5) * cell
+
+    top, left, height, width = EYES
+    page.click("#tool-rect")
+    page.mouse.move(*at(top, left))
+    page.mouse.down()
+    page.mouse.move(*at(top + height // 2, left + width // 2), steps=4)
+    page.mouse.move(*at(top + height - 1, left + width - 1), steps=4)
+    page.mouse.up()
+    page.click("#tool-brush")
+    page.mouse.move(*at(55, 10))
+    page.mouse.down()
+    page.mouse.move(*at(55, 14), steps=3)
+    page.mouse.up()
+    page.click("#erase")
+    page.mouse.move(*at(55, 8))
+    page.mouse.down()
+    page.mouse.move(*at(55, 16), steps=6)
+    page.mouse.up()
+    page.click("#erase")
+    mask = np.asarray(page.evaluate("Array.from(window.lrg.state.mask)"), bool).reshape(64, 64)
+    assert (mask == box_mask(*EYES)).all(), "the drawn region is not the rectangle"
+
+    before = page_pixels(page)
+    t0 = time.perf_counter()
+    page.click("#compute")
+    page.wait_for_selector("#slider-0", timeout=300_000)
+    compute_s = time.perf_counter() - t0
+    page.wait_for_function("window.lrg.idle()")
+    assert page.locator("#sliders input[type=range]").count() == 5
+
+    # Drag the first slider most of the way to the right: the image follows.
+    slider = page.locator("#slider-0").bounding_box()
+    y = slider["y"] + slider["height"] / 2
+    page.mouse.move(slider["x"] + slider["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(slider["x"] + slider["width"] * 0.95, y, steps=10)
+    page.mouse.up()
+    page.wait_for_function("window.lrg.idle()")
+    alpha = float(page.locator("#slider-0").input_value())
+    assert alpha > 2.0
+    after = page_pixels(page)
+    inside, outside = inside_outside(before, after, mask)
+    assert inside > 3.0 and inside > 2 * outside, (inside, outside)
+
+    # Other seeds, downloads, outline toggle.
+    page.click("#strip-apply")
+    page.wait_for_selector("#strip:not([hidden])")
+    page.wait_for_function("document.getElementById('strip').naturalWidth > 0")
+    for link in ("#dl-png", "#dl-gif", "#dl-dirs"):
+        href = page.get_attribute(link, "href")
+        assert href.startswith("/api/") and "result=" in href
+        resp = page.request.get(live_server + href)
+        assert resp.ok and "attachment" in resp.headers["content-disposition"], link
+    renders = page.evaluate("window.lrg.state.renders")
+    print(f"\n[web timing, browser] compute->sliders {compute_s:.2f} s; slider renders median "
+          f"{float(np.median(renders)):.0f} ms over {len(renders)} (fetch + decode)")
+    assert not errors, errors
+
+    shot = ROOT / "docs" / "serve.png" if os.environ.get("LOWRANKGAN_SCREENSHOT") == "1" else tmp_path / "serve.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shot), full_page=True)
+    assert Image.open(shot).size[0] == 1400
+    context.close()
