@@ -1,6 +1,5 @@
 import math
 
-import pytest
 import torch
 
 from lowrankgan.factorize import (RegionGrams, find, lowrankgan_directions, numerical_rank, resefa_directions,

@@ -3,12 +3,11 @@
 import hashlib
 import shutil
 
-import numpy as np
 import pytest
 import torch
 
 from lowrankgan import LowRankGANError
-from lowrankgan.models import ZOO, load_model, seed_codes
+from lowrankgan.models import ZOO, load_model
 from lowrankgan.models import zoo as zoo_mod
 
 

@@ -48,7 +48,8 @@ _require("flask", "the web extra")
 _require("waitress", "the web extra")
 
 from lowrankgan.web.server import MAX_BODY_BYTES, create_app, make_server  # noqa: E402
-from lowrankgan.web.session import Workspace, mask_to_spec  # noqa: E402
+from lowrankgan.regions import mask_to_spec  # noqa: E402
+from lowrankgan.web.session import Workspace  # noqa: E402
 
 
 def box_mask(top: int, left: int, height: int, width: int, size: int = 64) -> np.ndarray:

@@ -11,7 +11,7 @@ import torch
 
 from . import __version__
 from .directionfile import DirectionSet, check_compatible, load_directions
-from .edit import check_layers, render, sweep
+from .edit import check_layers, render, shift_codes, sweep
 from .errors import LowRankGANError
 from .factorize import METHODS, Directions, RegionGrams, find
 from .jacobian import compute_jacobian, default_analysis_size, region_grams
@@ -162,3 +162,25 @@ def locality(model: ModelLike, directions: DirectionSet, seeds: int | Sequence[i
     use_truncation(gen, trunc)
     return [measure_leak(gen, code, p, mask, space, layers, target)
             for code in gen.sample(_seeds(seeds), space, trunc)]
+
+
+def prepare_jacobian(gen: GeneratorAdapter, seed: int, space: str | None = None, trunc: float = 1.0) -> None:
+    """Compute and cache the Jacobian that ``find_directions(gen, seed, ...)`` will read, so that
+    finding directions for any region of that image afterwards takes a fraction of a second."""
+    space = gen.check_space(space or gen.default_space)
+    layers = gen.default_layers if space == "w+" else None
+    code = gen.sample([seed], space, trunc)[0]
+    compute_jacobian(gen, code, space, layers, default_analysis_size(gen), cache=True, progress=False)
+
+
+def compose_edit(gen: GeneratorAdapter, codes: torch.Tensor, dirset: DirectionSet,
+                 alphas: Sequence[float], space: str, layers: Sequence[int] | None = None) -> torch.Tensor:
+    """``codes + Σ_i α_i v_i``: several directions of ``dirset`` applied at once (``[n, ...]``)."""
+    combined = combined_direction(dirset, alphas)
+    return shift_codes(gen, codes, combined, [1.0], space, layers)[:, 0]
+
+
+def combined_direction(dirset: DirectionSet, alphas: Sequence[float]) -> torch.Tensor:
+    a = np.zeros(dirset.vectors.shape[0], np.float32)
+    a[:len(alphas)] = np.asarray(alphas, np.float32)
+    return torch.from_numpy(a @ dirset.vectors)

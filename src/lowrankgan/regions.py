@@ -109,3 +109,42 @@ def check_analysis_masks(region: Region, size: int) -> tuple[torch.Tensor, torch
         raise LowRankGANError(f"region '{region.spec}' fills the whole image at analysis size {size}; "
                               "leave some background or raise --analysis-size")
     return fg, ~fg
+
+
+def mask_to_spec(mask: np.ndarray) -> str:
+    """A boolean mask as a union of ``box:TOP,LEFT,HEIGHT,WIDTH`` (runs of rows merged), so that
+    ``parse_region(mask_to_spec(m), H)`` gives back ``m`` exactly."""
+    boxes: list[tuple[int, int, int, int]] = []
+    open_runs: dict[tuple[int, int], int] = {}  # (left, right) -> top row
+    height = mask.shape[0]
+    for r in range(height + 1):
+        runs: set[tuple[int, int]] = set()
+        if r < height:
+            row = np.concatenate([[False], mask[r].astype(bool), [False]])
+            edges = np.flatnonzero(row[1:] != row[:-1])
+            runs = {(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])}
+        for run in list(open_runs):
+            if run not in runs:
+                top = open_runs.pop(run)
+                boxes.append((top, run[0], r - top, run[1] - run[0]))
+        for run in runs:
+            open_runs.setdefault(run, r)
+    boxes.sort()
+    return "+".join(f"box:{t},{l},{h},{w}" for t, l, h, w in boxes)
+
+
+MAX_SPEC_CHARS = 4000  # a drawn region whose box union is longer is recorded as "drawn"
+
+
+def region_from_mask(mask: np.ndarray, analysis_size: int) -> Region:
+    """A drawn mask as a ``Region``, checked like ``parse_region`` and at the analysis size."""
+    if not mask.any():
+        raise LowRankGANError("the region is empty: draw on the image (brush or rectangle) first")
+    if mask.all():
+        raise LowRankGANError("the region covers the whole image; the method needs pixels outside it: erase some")
+    spec = mask_to_spec(mask)
+    if len(spec) > MAX_SPEC_CHARS:
+        spec = "drawn (see region.png)"
+    region = Region(spec, mask)
+    check_analysis_masks(region, analysis_size)
+    return region

@@ -30,7 +30,9 @@ from werkzeug.exceptions import HTTPException
 
 from ..errors import LowRankGANError
 from ..factorize import METHODS
-from .session import Busy, Workspace, png_bytes, region_from_mask, slider_max, uint8_png
+from ..jacobian import default_analysis_size
+from ..regions import region_from_mask
+from .session import Busy, Workspace, png_bytes, slider_max, uint8_png
 
 MAX_BODY_BYTES = 256 * 1024  # a 128x128 mask is 16 KB of '0'/'1'
 MAX_SEED = 2**31 - 1
@@ -283,7 +285,7 @@ def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None) -> F
         top_k = parse_top_k(body.get("top_k"))
         gen = workspace.model(name, cls)
         params = parse_params(method, body.get("params"), gen.latent_dim)
-        region = region_from_mask(parse_mask(body.get("mask"), gen.resolution), gen)
+        region = region_from_mask(parse_mask(body.get("mask"), gen.resolution), default_analysis_size(gen))
         job = workspace.start_compute(name or workspace.models[0], gen, seed, region, method, top_k, params)
         return jsonify(job.public()), 202
 

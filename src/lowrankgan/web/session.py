@@ -1,10 +1,7 @@
 """What the page works on: loaded models, computed direction sets and compute jobs.
 
-Pure glue over the public API (``lowrankgan.api``, ``edit``, ``report``, ``directionfile``): every
-number the page shows comes from those functions. Three small helpers here are API-shaped and
-belong in ``api.py`` eventually: ``prepare_jacobian`` (warm the Jacobian cache for a seed),
-``compose_edit`` (codes moved by several directions at once) and ``mask_to_spec`` (a drawn mask as
-a region spec the CLI can parse).
+Pure glue over the public API (``lowrankgan.api``, ``regions``, ``edit``, ``report``,
+``directionfile``): every number the page shows comes from those functions.
 """
 
 from __future__ import annotations
@@ -29,79 +26,20 @@ from .. import api
 from ..directionfile import DirectionSet, save_directions
 from ..edit import parse_strengths, render, shift_codes, sweep
 from ..errors import LowRankGANError
-from ..jacobian import compute_jacobian, default_analysis_size
+from ..jacobian import default_analysis_size
 from ..models import ZOO, GeneratorAdapter, load_model
-from ..regions import Region, check_analysis_masks, parse_region
+from ..regions import Region, parse_region
 from ..report import gif_frames, grid_image, to_uint8
 
-MAX_SPEC_CHARS = 4000  # a drawn region whose box union is longer is recorded as "drawn (region.png)"
 
 
 # --------------------------------------------------------------------------------------------
 # API-shaped helpers (candidates for lowrankgan.api)
 
-def prepare_jacobian(gen: GeneratorAdapter, seed: int, space: str | None = None, trunc: float = 1.0) -> None:
-    """Compute and cache the Jacobian that ``find_directions(gen, seed, ...)`` will read, so that
-    finding directions for any region of that image afterwards takes a fraction of a second."""
-    space = gen.check_space(space or gen.default_space)
-    layers = gen.default_layers if space == "w+" else None
-    code = gen.sample([seed], space, trunc)[0]
-    compute_jacobian(gen, code, space, layers, default_analysis_size(gen), cache=True, progress=False)
-
-
-def compose_edit(gen: GeneratorAdapter, codes: torch.Tensor, dirset: DirectionSet,
-                 alphas: Sequence[float], space: str, layers: Sequence[int] | None = None) -> torch.Tensor:
-    """``codes + Σ_i α_i v_i``: several directions of ``dirset`` applied at once (``[n, ...]``)."""
-    combined = combined_direction(dirset, alphas)
-    return shift_codes(gen, codes, combined, [1.0], space, layers)[:, 0]
-
-
-def combined_direction(dirset: DirectionSet, alphas: Sequence[float]) -> torch.Tensor:
-    a = np.zeros(dirset.vectors.shape[0], np.float32)
-    a[:len(alphas)] = np.asarray(alphas, np.float32)
-    return torch.from_numpy(a @ dirset.vectors)
-
-
-def mask_to_spec(mask: np.ndarray) -> str:
-    """A boolean mask as a union of ``box:TOP,LEFT,HEIGHT,WIDTH`` (runs of rows merged), so that
-    ``parse_region(mask_to_spec(m), H)`` gives back ``m`` exactly."""
-    boxes: list[tuple[int, int, int, int]] = []
-    open_runs: dict[tuple[int, int], int] = {}  # (left, right) -> top row
-    height = mask.shape[0]
-    for r in range(height + 1):
-        runs: set[tuple[int, int]] = set()
-        if r < height:
-            row = np.concatenate([[False], mask[r].astype(bool), [False]])
-            edges = np.flatnonzero(row[1:] != row[:-1])
-            runs = {(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])}
-        for run in list(open_runs):
-            if run not in runs:
-                top = open_runs.pop(run)
-                boxes.append((top, run[0], r - top, run[1] - run[0]))
-        for run in runs:
-            open_runs.setdefault(run, r)
-    boxes.sort()
-    return "+".join(f"box:{t},{l},{h},{w}" for t, l, h, w in boxes)
-
-
 def slider_max(gen: GeneratorAdapter) -> float:
     """The sliders' range ±span: the model's default edit strengths (±3 for the DCGANs)."""
     strengths = parse_strengths(gen.default_strengths)
     return max(abs(strengths[0]), abs(strengths[-1])) or 3.0
-
-
-def region_from_mask(mask: np.ndarray, gen: GeneratorAdapter) -> Region:
-    """A drawn mask as a ``Region``, checked like ``parse_region`` and at the analysis size."""
-    if not mask.any():
-        raise LowRankGANError("the region is empty: draw on the image (brush or rectangle) first")
-    if mask.all():
-        raise LowRankGANError("the region covers the whole image; the method needs pixels outside it: erase some")
-    spec = mask_to_spec(mask)
-    if len(spec) > MAX_SPEC_CHARS:
-        spec = "drawn (see region.png)"
-    region = Region(spec, mask)
-    check_analysis_masks(region, default_analysis_size(gen))
-    return region
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -258,7 +196,7 @@ class Workspace:
                 gen = self.model(name, class_name)
                 with self.cpu_lock:
                     if not self.is_warm(name, gen, seed):
-                        prepare_jacobian(gen, seed)
+                        api.prepare_jacobian(gen, seed)
                         with self._lock:
                             self._warmed.add((name, gen.class_name, seed))
             except Exception:  # a failed warm-up only costs time later; the compute reports errors
@@ -348,14 +286,14 @@ class Workspace:
         gen = self.model(res.model, res.class_name)
         with self.render_slot():
             codes = gen.sample(list(seeds), res.space)
-            return render(gen, compose_edit(gen, codes, res.dirset, alphas, res.space, res.layers), res.space)
+            return render(gen, api.compose_edit(gen, codes, res.dirset, alphas, res.space, res.layers), res.space)
 
     def strip(self, res: Result, seeds: Sequence[int], alphas: Sequence[float], outline: bool) -> Image.Image:
         """Originals (top row) and edited images (bottom row) for ``seeds``."""
         gen = self.model(res.model, res.class_name)
         with self.render_slot():
             codes = gen.sample(list(seeds), res.space)
-            moved = shift_codes(gen, codes, combined_direction(res.dirset, alphas), [0.0, 1.0], res.space, res.layers)
+            moved = shift_codes(gen, codes, api.combined_direction(res.dirset, alphas), [0.0, 1.0], res.space, res.layers)
             images = render(gen, moved.flatten(0, 1), res.space).view(len(seeds), 2, 3, gen.resolution, gen.resolution)
         return grid_image(images.transpose(0, 1), mask=res.region.mask if outline else None)
 
@@ -364,7 +302,7 @@ class Workspace:
         when every slider is at zero), there and back."""
         gen = self.model(res.model, res.class_name)
         if any(abs(a) > 0 for a in alphas):
-            direction, strengths = combined_direction(res.dirset, alphas), np.linspace(-1, 1, frames).tolist()
+            direction, strengths = api.combined_direction(res.dirset, alphas), np.linspace(-1, 1, frames).tolist()
         else:
             direction, strengths = torch.from_numpy(res.dirset.vectors[0]), parse_strengths(gen.default_strengths)
         with self.render_slot():
