@@ -13,6 +13,7 @@ from . import __version__
 from .directionfile import DirectionSet, check_compatible, load_directions
 from .edit import check_layers, render, shift_codes, sweep
 from .errors import LowRankGANError
+from . import methods  # noqa: F401  (registers jacobian-svd, ganspace, sefa, random)
 from .factorize import METHODS, Directions, RegionGrams, find
 from .jacobian import compute_jacobian, default_analysis_size, region_grams
 from .metrics import Leak, measure_leak
@@ -30,10 +31,18 @@ def as_model(model: ModelLike, device: str | None = "auto", class_name: str | in
     return load_model(model, device=device, class_name=class_name)
 
 
-def use_truncation(gen: GeneratorAdapter, trunc: float) -> None:
-    """Models that truncate inside synthesis (StyleGAN from z) keep ψ as state."""
+def use_truncation(gen: GeneratorAdapter, trunc: float) -> float:
+    """Set ψ on models that keep it as state; returns the ψ that ``gen.sample`` must still apply.
+
+    BigGAN truncates its z sampler (``set_truncation``), so ``sample`` then gets 1; StyleGAN
+    truncates inside synthesis from z (``truncation``) and in ``sample`` for w.
+    """
+    if hasattr(gen, "set_truncation"):
+        gen.set_truncation(trunc)
+        return 1.0
     if hasattr(gen, "truncation"):
         gen.truncation = trunc
+    return trunc
 
 
 def as_region(gen: GeneratorAdapter, region: str | Region) -> Region:
@@ -51,7 +60,7 @@ def sample(model: ModelLike, seeds: int | Sequence[int], space: str | None = Non
     """Images ``[n, 3, H, W]`` in [-1, 1] for ``seeds``."""
     gen = as_model(model)
     space = gen.check_space(space or gen.default_space)
-    use_truncation(gen, trunc)
+    trunc = use_truncation(gen, trunc)
     return render(gen, gen.sample(_seeds(seeds), space, trunc), space)
 
 
@@ -97,7 +106,7 @@ def find_directions(model: ModelLike, seeds: int | Sequence[int], region: str | 
         layers = gen.default_layers
     reg = as_region(gen, region)
     size = analysis_size or default_analysis_size(gen)
-    use_truncation(gen, trunc)
+    trunc = use_truncation(gen, trunc)
     codes = gen.sample(seeds, space, trunc)
     t0 = time.perf_counter()
     grams = region_gram_pair(gen, codes, reg, space, layers, size, cache, progress)
@@ -144,7 +153,7 @@ def edit(model: ModelLike, directions: DirectionSet | str | Path, seeds: int | S
     dirset = as_directions(gen, dirset, space)
     if space == "w+":
         layers = check_layers(gen, layers) or dirset.meta.get("layers") or gen.default_layers
-    use_truncation(gen, trunc)
+    trunc = use_truncation(gen, trunc)
     codes = gen.sample(_seeds(seeds), space, trunc)
     return sweep(gen, codes, pick(dirset, index), strengths, space, layers)
 
@@ -159,7 +168,7 @@ def locality(model: ModelLike, directions: DirectionSet, seeds: int | Sequence[i
     mask = torch.from_numpy(reg.mask)
     layers = dirset.meta.get("layers") if space == "w+" else None
     p = pick(dirset, index)
-    use_truncation(gen, trunc)
+    trunc = use_truncation(gen, trunc)
     return [measure_leak(gen, code, p, mask, space, layers, target)
             for code in gen.sample(_seeds(seeds), space, trunc)]
 

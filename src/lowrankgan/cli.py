@@ -48,6 +48,9 @@ def cmd_models(args) -> int:
         state = "cached" if cached(entry) else "not cached (fetched on first use)"
         classes = f"; classes: {', '.join(entry.classes)}" if entry.classes else ""
         print(f"{name:14s} {entry.description} [{entry.package}=={entry.version}, {entry.license}] - {state}{classes}")
+    from .models import BIGGAN_NAMES
+    for name in BIGGAN_NAMES:
+        print(f"{name:14s} BigGAN-deep (pytorch-pretrained-biggan), 1000 ImageNet classes - downloaded on first use (internet)")
     from .models.presets import PRESETS
     for name, presets in PRESETS.items():
         print(f"  {name} region presets: {', '.join(presets)}")
@@ -125,8 +128,13 @@ def cmd_edit(args) -> int:
     strengths = parse_strengths(args.strengths or gen.default_strengths)
     from .directionfile import load_directions
     dirset = load_directions(args.directions)
-    images = api.edit(gen, dirset, seeds, strengths, index=args.index, space=args.space,
-                      layers=_layers(args.layers), trunc=args.trunc)
+    if args.path_steps:
+        from .pathedit import path_edit
+        images = path_edit(gen, dirset, seeds, strengths, args.path_steps, index=args.index, region=args.region,
+                           space=args.space, layers=_layers(args.layers), trunc=args.trunc)
+    else:
+        images = api.edit(gen, dirset, seeds, strengths, index=args.index, space=args.space,
+                          layers=_layers(args.layers), trunc=args.trunc)
     region = args.region or (dirset.meta.get("region") if args.outline else None)
     mask = _region_mask(gen, region) if args.outline else None
     if kind == "png":
@@ -169,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--seeds", help="several seeds: the region Grams are averaged (directions that carry over)")
     p.add_argument("--region", required=True, help="box:TOP,LEFT,HEIGHT,WIDTH, a mask image, a preset, or A+B")
-    p.add_argument("--method", default="lowrankgan", help="lowrankgan (default), resefa, ... (see README)")
+    p.add_argument("--method", default="lowrankgan",
+                   help="lowrankgan (default), resefa, jacobian-svd, ganspace, sefa, random")
     p.add_argument("--space", default=None, help="latent space: z, w or w+ (default: the model's)")
     p.add_argument("--layers", default=None, help="W+ layers the directions act on, e.g. 4-7")
     p.add_argument("--analysis-size", type=int, default=None, help="analysis resolution (default: output size up to 256)")
@@ -193,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--space", default=None)
     p.add_argument("--layers", default=None)
     p.add_argument("--trunc", type=float, default=1.0)
+    p.add_argument("--path-steps", type=int, default=0,
+                   help="path-following edit: re-project into the rest's null space N times along the way")
     p.add_argument("--outline", action="store_true", help="outline the region (from the direction file or --region)")
     p.add_argument("--region", default=None, help="region to outline / measure (default: the direction file's)")
     p.add_argument("--out", required=True, help=".png grid, .gif sweep or .html report")

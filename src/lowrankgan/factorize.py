@@ -177,7 +177,7 @@ def lowrankgan_directions(M_f: torch.Tensor, M_b: torch.Tensor, lam: float | Non
     k = vectors.shape[0] if top_k is None else min(top_k, vectors.shape[0])
     info = {"rank_region": rank_f, "rank_rest": rank_b, "null_dim": d - null_start,
             "iterations": [fg.iterations, bg.iterations], "converged": fg.converged and bg.converged}
-    return Directions(_canonical_sign(vectors[:k]).float(), "lowrankgan",
+    return Directions(canonical_sign(vectors[:k]).float(), "lowrankgan",
                       {"lambda": lam, "relax": relax, "rank_rtol": rank_rtol, "order": order}, info)
 
 
@@ -195,11 +195,11 @@ def resefa_directions(M_f: torch.Tensor, M_b: torch.Tensor, tau: float = RESEFA_
     V = Ci.T @ evecs[:, order]
     V = V / V.norm(dim=0, keepdim=True)
     k = d if top_k is None else min(top_k, d)
-    return Directions(_canonical_sign(V.T[:k]).float(), "resefa", {"tau": tau},
+    return Directions(canonical_sign(V.T[:k]).float(), "resefa", {"tau": tau},
                       {"ratios": [float(x) for x in evals[order][:k]]})
 
 
-def _canonical_sign(vectors: torch.Tensor) -> torch.Tensor:
+def canonical_sign(vectors: torch.Tensor) -> torch.Tensor:
     """Eigenvectors have no sign; fix one (largest entry positive) so results are reproducible."""
     if vectors.numel() == 0:
         return vectors

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import torch
 
 from .errors import LowRankGANError
-from .factorize import Directions, RegionGrams, _canonical_sign, register_method
+from .factorize import Directions, RegionGrams, canonical_sign, register_method
 
 GANSPACE_SAMPLES = 2000
 GANSPACE_SEED_OFFSET = 1_000_000  # sample seeds far from the ones users edit
@@ -50,7 +50,7 @@ def jacobian_svd(grams: RegionGrams, top_k: int | None = None) -> Directions:
     """Top right singular vectors of the whole-image Jacobian (largest image change first)."""
     evals, vecs = _eig_desc(grams.M_all)
     k = _top_k(vecs.shape[0], top_k)
-    return Directions(_canonical_sign(vecs[:k]).float(), "jacobian-svd", {},
+    return Directions(canonical_sign(vecs[:k]).float(), "jacobian-svd", {},
                       {"singular_values": [float(v) for v in evals[:k].clamp(min=0).sqrt()]})
 
 
@@ -78,7 +78,7 @@ def ganspace(grams: RegionGrams, top_k: int | None = None, samples: int = GANSPA
         _ganspace_cache[key] = _eig_desc(centred.T @ centred / (codes.shape[0] - 1))
     evals, vecs = _ganspace_cache[key]
     k = _top_k(vecs.shape[0], top_k)
-    return Directions(_canonical_sign(vecs[:k]).float(), "ganspace",
+    return Directions(canonical_sign(vecs[:k]).float(), "ganspace",
                       {"samples": samples, "seed_offset": seed_offset},
                       {"variances": [float(v) for v in evals[:k]]})
 
@@ -135,7 +135,7 @@ def sefa(grams: RegionGrams, top_k: int | None = None, normalize: bool = True) -
     if vecs.shape[1] != d:
         raise LowRankGANError(f"sefa: the model's first-layer weights act on {vecs.shape[1]} dims, codes have {d}")
     k = _top_k(d, top_k)
-    return Directions(_canonical_sign(vecs[:k]).float(), "sefa", {"normalize": normalize},
+    return Directions(canonical_sign(vecs[:k]).float(), "sefa", {"normalize": normalize},
                       {"eigenvalues": [float(v) for v in evals[:k]]})
 
 
@@ -147,7 +147,7 @@ def random_directions(grams: RegionGrams, top_k: int | None = None, seed: int = 
     Q, R = torch.linalg.qr(G)
     Q = Q * torch.sign(torch.diagonal(R))[None]  # the unique QR with positive diagonal: Haar-uniform
     k = _top_k(d, top_k)
-    return Directions(_canonical_sign(Q.T[:k]).float(), "random", {"seed": seed}, {})
+    return Directions(canonical_sign(Q.T[:k]).float(), "random", {"seed": seed}, {})
 
 
 ALL_METHODS = ("lowrankgan", "resefa", "jacobian-svd", "ganspace", "sefa", "random")

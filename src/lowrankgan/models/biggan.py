@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from ..errors import LowRankGANError
-from .base import GeneratorAdapter, seed_codes
+from .base import GeneratorAdapter
 
 BIGGAN_MODELS = ("biggan-deep-128", "biggan-deep-256", "biggan-deep-512")
 TRUNC_BOUND = 2.0
