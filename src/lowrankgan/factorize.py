@@ -62,8 +62,8 @@ def _svt(X: torch.Tensor, tau: float) -> torch.Tensor:
     return (U * torch.clamp(s - tau, min=0)) @ Vh
 
 
-def robust_pca(M: torch.Tensor, lam: float | None = None, tol: float = 1e-7,
-               max_iter: int = 1000, rho: float = 1.2) -> RPCAResult:
+def robust_pca(M: torch.Tensor, lam: float | None = None, tol: float = 1e-6,
+               max_iter: int = 1000, rho: float = 1.3) -> RPCAResult:
     """Inexact ALM robust PCA of a symmetric ``M`` (float64 inside).
 
     ``μ`` grows by ``rho`` per iteration. The textbook 1.5 meets the constraint before ``L`` and

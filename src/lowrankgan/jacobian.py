@@ -24,6 +24,7 @@ from .models.base import GeneratorAdapter
 from .models.zoo import home_dir
 
 DEFAULT_BUDGET_MB = 1024
+CACHE_VERSION = 2  # bump when the computation changes, so no stale Jacobian is reused
 
 
 def default_analysis_size(gen: GeneratorAdapter) -> int:
@@ -76,7 +77,7 @@ def auto_chunk(gen: GeneratorAdapter, code: torch.Tensor, space: str, dim: int,
 
 
 def _cache_path(gen: GeneratorAdapter, code: torch.Tensor, space: str, layers, size: int) -> Path:
-    meta = json.dumps({"model": gen.cache_key(), "space": space, "layers": list(layers or []),
+    meta = json.dumps({"v": CACHE_VERSION, "model": gen.cache_key(), "space": space, "layers": list(layers or []),
                        "size": size, "device": gen.device.type}, sort_keys=True)
     digest = hashlib.sha256(meta.encode() + code.detach().float().cpu().numpy().tobytes()).hexdigest()
     return home_dir() / "jacobians" / f"{digest[:32]}.pt"

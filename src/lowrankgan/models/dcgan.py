@@ -49,7 +49,8 @@ def build_dcgan(state: dict[str, torch.Tensor]) -> nn.Sequential:
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
-    return net
+    # oneDNN's transposed convolutions run about 20% faster on channels-last tensors on CPU.
+    return net.to(memory_format=torch.channels_last)
 
 
 class DCGANAdapter(GeneratorAdapter):
