@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from lowrankgan.cli import main
@@ -118,10 +119,13 @@ def test_class_selection_on_the_command_line(capsys, tmp_path):
     (["directions", "--seed", "0", "--region", "eyes", "--space", "w"], "latent space 'w' is not offered"),
     (["directions", "--seeds", "3-1", "--region", "eyes"], "bad seeds '3-1'"),
     (["edit", "--directions", "missing_dir", "--seeds", "0"], "does not exist"),
+    (["directions", "--seed", "0", "--region", "eyes", "--top-k", "0"], "at least one direction"),
+    (["directions", "--model", "omniart-eyes", "--seed", "0", "--region", "eyes"], "none for this model"),
+    *([(["sample", "--device", "cuda", "--seeds", "0"], "no CUDA device")] if not torch.cuda.is_available() else []),
 ])
 def test_bad_input_is_one_line_exit_2_no_output(capsys, tmp_path, argv, message):
     out = tmp_path / "out"
-    extra = ["--out", str(out / "x.png")] if argv[0] == "edit" else ["--out", str(out)]
+    extra = ["--out", str(out / "x.png")] if argv[0] in ("edit", "sample") else ["--out", str(out)]
     code, stdout, err = run(capsys, *argv, *extra)
     assert code == 2
     lines = err.strip().splitlines()
@@ -145,3 +149,14 @@ def test_output_under_a_file_is_refused(capsys, tmp_path, eyes_dirs):
     assert code == 2 and "is a file, not a folder" in err
     code, _, err = run(capsys, "edit", "--directions", eyes_dirs, "--out", tmp_path / "out.jpg")
     assert code == 2 and "unknown output type '.jpg'" in err
+
+
+def test_path_following_edit_from_the_command_line(capsys, tmp_path, eyes_dirs):
+    straight, path = tmp_path / "line.png", tmp_path / "path.png"
+    assert main(["edit", "--directions", str(eyes_dirs), "--seeds", "0", "--strengths", "0,3", "--out", str(straight)]) == 0
+    assert main(["edit", "--directions", str(eyes_dirs), "--seeds", "0", "--strengths", "0,3", "--path-steps", "3",
+                 "--out", str(path)]) == 0
+    a, b = np.asarray(Image.open(straight)).astype(int), np.asarray(Image.open(path)).astype(int)
+    half = a.shape[1] // 2
+    assert np.array_equal(a[:, :half], b[:, :half])  # strength 0: the original either way
+    assert np.abs(a[:, half:] - b[:, half:]).mean() > 0.5  # the path bends away from the line

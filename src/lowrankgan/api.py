@@ -98,6 +98,8 @@ def find_directions(model: ModelLike, seeds: int | Sequence[int], region: str | 
     """
     if method not in METHODS:
         raise LowRankGANError(f"unknown method '{method}'; use one of: {', '.join(METHODS)}")
+    if top_k is not None and top_k < 1:
+        raise LowRankGANError(f"--top-k {top_k}: ask for at least one direction")
     gen = as_model(model)
     seeds = _seeds(seeds)
     space = gen.check_space(space or gen.default_space)
