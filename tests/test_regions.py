@@ -59,3 +59,8 @@ def test_face_presets_are_what_the_mean_face_gives(faces):
         mean = torch.cat([faces.synthesize(faces.sample(range(i, i + 250))) for i in range(0, 1000, 250)]).mean(0)
     assert derive_face_presets(mean.numpy()) == PRESETS["dcgan-faces"]
     assert set(PRESETS["dcgan-faces"]) >= {"eyes", "mouth", "nose", "hair", "forehead", "background"}
+
+
+def test_missing_mask_image_is_named(tmp_path):
+    with pytest.raises(LowRankGANError, match="mask image .*nothere.png does not exist"):
+        parse_region(str(tmp_path / "nothere.png"), 64)

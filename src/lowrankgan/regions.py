@@ -87,6 +87,8 @@ def parse_region(spec: str, resolution: int, presets: dict[str, str] | None = No
             mask |= parse_region(presets[part], resolution).mask
         elif Path(part).expanduser().is_file():
             mask |= _load_mask_image(Path(part).expanduser(), resolution)
+        elif Path(part).suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"):
+            raise LowRankGANError(f"mask image {part} does not exist; give an existing image path (white = region)")
         else:
             names = ", ".join(sorted(presets)) or "none for this model"
             raise LowRankGANError(f"unknown region '{part}': not a box:TOP,LEFT,HEIGHT,WIDTH, "
