@@ -315,6 +315,106 @@ def test_strip_gif_and_downloads(client, result, tmp_path):
                  "--seeds", str(SEED), "--outline", "--out", str(out)]) == 0 and out.exists()
 
 
+def http_get(base: str, path: str) -> tuple[int, bytes, dict]:
+    """GET over HTTP (waitress worker threads, as the page gets them): status, body, headers."""
+    from urllib.error import HTTPError
+    from urllib.request import urlopen
+    try:
+        with urlopen(base + path, timeout=120) as resp:
+            return resp.status, resp.read(), dict(resp.headers)
+    except HTTPError as exc:
+        return exc.code, exc.read(), dict(exc.headers)
+
+
+def in_thread(fn):
+    """``fn()`` in a fresh thread. Path renders go over HTTP and the reference here runs in a
+    thread: on this CPU, MKL's eigh (robust PCA) in the main thread can be ~100x slower once
+    other threads have used it (0.4 s instead of 1 ms per call)."""
+    out = []
+    thread = threading.Thread(target=lambda: out.append(fn()))
+    thread.start()
+    thread.join()
+    return out[0]
+
+
+def test_path_render_follows_the_path(client, result, workspace, live_server):
+    """``path_steps`` N > 0: the end of ``pathedit.path_codes`` along ``v/|v|`` to ``|v|`` (v the
+    sliders' combined direction, the result's region and RPCA settings), unlike the straight line
+    for a strong slider value; still local; 0 is the straight line."""
+    from lowrankgan.edit import render
+    from lowrankgan.pathedit import path_codes
+    from lowrankgan.report import to_uint8
+    from lowrankgan.web.session import path_settings
+    rid = result["result"]
+    original = client.get(f"/api/image?seed={SEED}&nowarm=1").data
+    straight = client.get(f"/api/render?result={rid}&alphas=2.85")
+    assert client.get(f"/api/render?result={rid}&alphas=2.85&path_steps=0").data == straight.data
+    times = {}
+    for steps in (2, 2, 2, 8):
+        t0 = time.perf_counter()
+        status, data, headers = http_get(live_server, f"/api/render?result={rid}&alphas=2.85&path_steps={steps}")
+        times.setdefault(steps, []).append(time.perf_counter() - t0)
+        assert status == 200 and headers["Content-Type"] == "image/png", data[:200]
+        if steps == 2:
+            path = data
+    print(f"\n[web timing] path render over HTTP: 2 steps {[round(1000 * t) for t in times[2]]} ms, "
+          f"8 steps {1000 * times[8][0]:.0f} ms")
+    got = png_array(path)
+    assert np.abs(got - png_array(straight.data)).mean() > 0.5, "the path render is the straight line"
+    inside, outside = inside_outside(png_array(original), got, box_mask(*EYES))
+    assert inside > 3.0 and inside > 2 * outside, (inside, outside)
+    # The same codes as pathedit gives for the combined direction (glue, no maths of its own).
+    res = workspace.result(rid)
+    gen = workspace.model("dcgan-faces")
+    import torch
+    v = torch.from_numpy(2.85 * res.dirset.vectors[0])
+    end = in_thread(lambda: path_codes(gen, gen.sample([SEED], "z")[0], v / v.norm(), float(v.norm()), 2,
+                                       res.region, "z", analysis_size=res.dirset.meta["analysis_size"],
+                                       **path_settings(res.dirset))[-1])
+    expected = to_uint8(render(gen, end[None], "z"))[0]
+    assert np.abs(got - expected).max() <= 1
+    # All sliders at zero: the original image, whatever the steps.
+    assert client.get(f"/api/render?result={rid}&path_steps=3").data == original
+
+
+def test_path_strip_gif_and_download(client, result, live_server):
+    rid = result["result"]
+    status, strip, _ = http_get(live_server, f"/api/strip?result={rid}&seeds=1,2&alphas=2.5&path_steps=1")
+    assert status == 200
+    assert Image.open(io.BytesIO(strip)).size == (2 * 132 + 4, 2 * 132 + 4)
+    assert strip != client.get(f"/api/strip?result={rid}&seeds=1,2&alphas=2.5").data
+    status, gif, headers = http_get(live_server, f"/api/gif?result={rid}&alphas=2&path_steps=1")
+    assert status == 200 and headers["Content-Disposition"].endswith('-path1.gif"')
+    assert Image.open(io.BytesIO(gif)).n_frames == 16
+    status, _, headers = http_get(live_server, f"/api/render?result={rid}&alphas=2&path_steps=1&download=1")
+    assert status == 200 and headers["Content-Disposition"].endswith('-path1.png"')
+
+
+@pytest.mark.parametrize("endpoint", ["render", "strip", "gif"])
+@pytest.mark.parametrize("steps, message", [("9", "path_steps 9 is out of range 0..8"),
+                                            ("-1", "out of range 0..8"), ("x", "bad path_steps"),
+                                            ("2.5", "bad path_steps")])
+def test_path_steps_validation(client, result, endpoint, steps, message):
+    resp = client.get(f"/api/{endpoint}?result={result['result']}&seeds=1&alphas=1&path_steps={steps}")
+    assert resp.status_code == 400 and message in resp.get_json()["error"], resp.get_json()
+
+
+def test_path_renders_leave_a_slot_for_sliders(client, result, workspace, live_server):
+    """Path renders run one at a time: while one runs, slider renders still go through, and a
+    second path render waits for it (then 429, busy)."""
+    rid = result["result"]
+    saved = workspace.path_wait_s
+    with workspace.path_slot():
+        workspace.path_wait_s = 0.05
+        try:
+            assert client.get(f"/api/render?result={rid}&alphas=1").status_code == 200
+            busy = client.get(f"/api/render?result={rid}&alphas=1&path_steps=1")
+            assert busy.status_code == 429 and "path" in busy.get_json()["error"]
+        finally:
+            workspace.path_wait_s = saved
+    assert http_get(live_server, f"/api/render?result={rid}&alphas=1&path_steps=1")[0] == 200
+
+
 def test_latency_on_the_default_model(client, workspace, live_server):
     """Directions after "compute" with the Jacobian warmed (seed shown), and slider renders over
     HTTP (waitress worker threads, as the page gets them)."""
@@ -456,6 +556,26 @@ def test_browser_draw_compute_slide(browser, live_server, tmp_path):
     inside, outside = inside_outside(before, after, mask)
     assert inside > 3.0 and inside > 2 * outside, (inside, outside)
 
+    # Path steps 2: dragging renders the straight line live, releasing the slider follows the path.
+    page.evaluate("""() => { const el = document.getElementById('path-status'); window.seenStatus = [];
+      new MutationObserver(() => window.seenStatus.push(el.textContent))
+        .observe(el, {childList: true, characterData: true, subtree: true}); }""")
+    page.fill("#path-steps", "2")
+    page.dispatch_event("#path-steps", "change")
+    page.wait_for_function("window.lrg.idle() && window.lrg.state.shownSteps === 2", timeout=60_000)
+    page.mouse.move(slider["x"] + slider["width"] * 0.95, y)
+    page.mouse.down()
+    page.mouse.move(slider["x"] + slider["width"] * 0.99, y, steps=4)
+    page.mouse.up()
+    page.wait_for_function("window.lrg.idle() && window.lrg.state.shownSteps === 2 && "
+                           "window.lrg.state.pathRenders.length >= 2", timeout=60_000)
+    assert "following path…" in page.evaluate("window.seenStatus")
+    assert page.locator("#path-status").text_content() == ""
+    assert "path_steps=2" in page.get_attribute("#dl-png", "href")
+    path_after = page_pixels(page)
+    inside, outside = inside_outside(before, path_after, mask)
+    assert inside > 3.0 and inside > 2 * outside, (inside, outside)
+
     # Other seeds, downloads, outline toggle.
     page.click("#strip-apply")
     page.wait_for_selector("#strip:not([hidden])")
@@ -466,8 +586,10 @@ def test_browser_draw_compute_slide(browser, live_server, tmp_path):
         resp = page.request.get(live_server + href)
         assert resp.ok and "attachment" in resp.headers["content-disposition"], link
     renders = page.evaluate("window.lrg.state.renders")
+    path_renders = page.evaluate("window.lrg.state.pathRenders")
     print(f"\n[web timing, browser] compute->sliders {compute_s:.2f} s; slider renders median "
-          f"{float(np.median(renders)):.0f} ms over {len(renders)} (fetch + decode)")
+          f"{float(np.median(renders)):.0f} ms over {len(renders)} (fetch + decode); path renders (2 steps) "
+          f"{[round(ms) for ms in path_renders]} ms")
     assert not errors, errors
 
     shot = ROOT / "docs" / "serve.png" if os.environ.get("LOWRANKGAN_SCREENSHOT") == "1" else tmp_path / "serve.png"

@@ -105,6 +105,15 @@ def path_sweep_codes(gen: GeneratorAdapter, code: torch.Tensor, direction: torch
     return torch.stack([code if r is None else r for r in result], 0)
 
 
+def path_settings(dirset) -> dict:
+    """The robust-PCA settings a direction file records, as ``path_codes`` takes them."""
+    params = dirset.meta.get("params") or {}
+    out = {k: v for k, v in params.items() if k in ("lam", "relax", "rank_rtol")}
+    if "lambda" in params:
+        out["lam"] = params["lambda"]
+    return out
+
+
 def path_edit(model, directions, seeds: int | Sequence[int], strengths: Sequence[float], steps: int,
               index: int = 0, region: str | Region | None = None, space: str | None = None,
               layers: Sequence[int] | None = None, trunc: float = 1.0) -> torch.Tensor:
@@ -126,11 +135,10 @@ def path_edit(model, directions, seeds: int | Sequence[int], strengths: Sequence
     region = region or dirset.meta.get("region")
     if not region:
         raise LowRankGANError("--path-steps needs the region: the direction file records none, give --region")
-    params = {k: v for k, v in (dirset.meta.get("params") or {}).items() if k in ("lam", "relax", "rank_rtol")}
-    if "lambda" in (dirset.meta.get("params") or {}):
-        params["lam"] = dirset.meta["params"]["lambda"]
+    params = path_settings(dirset)
     size = dirset.meta.get("analysis_size")
     p = api.pick(dirset, index)
+    trunc = api.use_truncation(gen, trunc)
     codes = gen.sample(api._seeds(seeds), space, trunc)
     rows = []
     for code in codes:

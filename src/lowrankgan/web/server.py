@@ -10,9 +10,14 @@ Endpoints (JSON unless noted; errors are ``{"error": message}`` with status 400/
 ``GET /api/image?model&class&seed``  PNG of a seed's image; warms its Jacobian in the background
 ``POST /api/compute``              ``{model, class, seed, mask, method, top_k, params}`` -> 202 ``{job}``
 ``GET /api/jobs/<job>``            ``{state, stage, elapsed_s, result|error}``
-``GET /api/render?result&seed&alphas[&download]``   PNG of the edited image
-``GET /api/strip?result&seeds&alphas[&outline]``    PNG: originals over edited images
-``GET /api/gif?result&seed&alphas[&outline]``       GIF sweep of the edit
+``GET /api/render?result&seed&alphas[&path_steps][&download]``   PNG of the edited image
+``GET /api/strip?result&seeds&alphas[&path_steps][&outline]``    PNG: originals over edited images
+``GET /api/gif?result&seed&alphas[&path_steps][&outline]``       GIF sweep of the edit
+
+``path_steps`` (0..8, default 0): 0 moves along the straight line ``c + Σ α_i v_i``; N > 0 follows
+the path (``lowrankgan.pathedit``, as ``lowrankgan edit --path-steps N``) along ``v/|v|`` to
+strength ``|v|``, ``v = Σ α_i v_i``, with the result's region and robust-PCA settings. Each step
+costs one Jacobian and one robust PCA; path renders run one at a time.
 ``GET /api/directions?result``     ZIP of the direction files (as ``lowrankgan directions`` writes)
 """
 
@@ -38,6 +43,7 @@ MAX_BODY_BYTES = 256 * 1024  # a 128x128 mask is 16 KB of '0'/'1'
 MAX_SEED = 2**31 - 1
 MAX_TOP_K = 20
 MAX_STRIP = 12
+MAX_PATH_STEPS = 8
 WEB_METHODS = ("lowrankgan", "resefa")
 PARAMS = {  # name -> (type, low, high, allowed values) checked for every compute request
     "lowrankgan": {"lam": (float, 1e-6, 10.0, None), "relax": (int, 0, 4096, None),
@@ -105,6 +111,21 @@ def parse_alphas(value: str | None, k: int, span: float) -> list[float]:
     if any(not math.isfinite(a) or abs(a) > limit for a in alphas):
         raise BadRequest(f"slider values must be finite numbers within ±{limit:g}")
     return alphas
+
+
+def parse_path_steps(value: str | None) -> int:
+    """Path-following steps: 0 (the straight line, default) .. MAX_PATH_STEPS."""
+    text = _text(value or "", "path_steps", 20).strip()
+    if not text:
+        return 0
+    try:
+        steps = int(text)
+    except ValueError:
+        raise BadRequest(f"bad path_steps '{text}': give an integer 0..{MAX_PATH_STEPS} "
+                         "(0 = straight line)") from None
+    if not 0 <= steps <= MAX_PATH_STEPS:
+        raise BadRequest(f"path_steps {steps} is out of range 0..{MAX_PATH_STEPS} (0 = straight line)")
+    return steps
 
 
 def parse_mask(value, resolution: int) -> np.ndarray:
@@ -249,7 +270,7 @@ def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None) -> F
                        default_model=workspace.models[0], default_class=workspace.default_class,
                        methods=list(WEB_METHODS), params=PARAM_DEFAULTS,
                        limits={"top_k": MAX_TOP_K, "strip": MAX_STRIP, "seed": MAX_SEED,
-                               "body_bytes": MAX_BODY_BYTES})
+                               "body_bytes": MAX_BODY_BYTES, "path_steps": MAX_PATH_STEPS})
 
     @app.get("/api/model")
     def model():
@@ -297,33 +318,37 @@ def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None) -> F
             raise _NotFound(f"no job '{job_id[:20]}' (the server keeps the latest 64)") from None
 
     def _edit_args(res):
+        """The sliders' values and the path steps of an edit request."""
         gen = workspace.model(res.model, res.class_name)
-        return gen, parse_alphas(request.args.get("alphas"), res.dirset.vectors.shape[0], slider_max(gen))
+        alphas = parse_alphas(request.args.get("alphas"), res.dirset.vectors.shape[0], slider_max(gen))
+        return alphas, parse_path_steps(request.args.get("path_steps"))
 
     @app.get("/api/render")
     def render_png():
         res = result_or_404(request.args.get("result"))
         seed = parse_seed(request.args.get("seed", res.seed))
-        _, alphas = _edit_args(res)
-        data = uint8_png(workspace.edited(res, [seed], alphas)[0])
-        name = f"lowrankgan-seed{seed}-edited.png" if _flag(request.args.get("download")) else None
+        alphas, steps = _edit_args(res)
+        data = uint8_png(workspace.edited(res, [seed], alphas, steps)[0])
+        suffix = f"-path{steps}" if steps else ""
+        name = f"lowrankgan-seed{seed}-edited{suffix}.png" if _flag(request.args.get("download")) else None
         return _attachment(data, "image/png", name)
 
     @app.get("/api/strip")
     def strip():
         res = result_or_404(request.args.get("result"))
         seeds = parse_seeds(request.args.get("seeds"))
-        _, alphas = _edit_args(res)
-        data = png_bytes(workspace.strip(res, seeds, alphas, _flag(request.args.get("outline"))))
+        alphas, steps = _edit_args(res)
+        data = png_bytes(workspace.strip(res, seeds, alphas, _flag(request.args.get("outline")), steps))
         return _attachment(data, "image/png", None)
 
     @app.get("/api/gif")
     def gif():
         res = result_or_404(request.args.get("result"))
         seed = parse_seed(request.args.get("seed", res.seed))
-        _, alphas = _edit_args(res)
-        data = workspace.gif(res, seed, alphas, _flag(request.args.get("outline")))
-        return _attachment(data, "image/gif", f"lowrankgan-seed{seed}-sweep.gif")
+        alphas, steps = _edit_args(res)
+        data = workspace.gif(res, seed, alphas, _flag(request.args.get("outline")), steps=steps)
+        suffix = f"-path{steps}" if steps else ""
+        return _attachment(data, "image/gif", f"lowrankgan-seed{seed}-sweep{suffix}.gif")
 
     @app.get("/api/directions")
     def directions():

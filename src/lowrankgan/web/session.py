@@ -6,6 +6,7 @@ Pure glue over the public API (``lowrankgan.api``, ``regions``, ``edit``, ``repo
 
 from __future__ import annotations
 
+import contextlib
 import io
 import secrets
 import tempfile
@@ -24,10 +25,11 @@ from PIL import Image
 
 from .. import api
 from ..directionfile import DirectionSet, save_directions
-from ..edit import parse_strengths, render, shift_codes, sweep
+from ..edit import parse_strengths, render, sweep
 from ..errors import LowRankGANError
 from ..jacobian import default_analysis_size
 from ..models import ZOO, GeneratorAdapter, load_model
+from ..pathedit import path_codes, path_settings, path_sweep_codes
 from ..regions import Region, parse_region
 from ..report import gif_frames, grid_image, to_uint8
 
@@ -118,6 +120,10 @@ class Workspace:
         self._lock = threading.Lock()  # guards results, jobs, _computing, _warmed
         self.cpu_lock = threading.Lock()
         self.render_slots = threading.BoundedSemaphore(max_renders)
+        # Path-following renders (a Jacobian and a robust PCA per step) run one at a time, so that
+        # they never take every render slot from the live slider renders.
+        self.path_slots = threading.BoundedSemaphore(1)
+        self.path_wait_s = 20.0  # how long a path render waits for the one before it
         self.max_loaded, self.max_results = max_loaded, max_results
         self._computing: Job | None = None
         self._warmed: set[tuple[str, str | None, int]] = set()
@@ -168,6 +174,10 @@ class Workspace:
 
     def render_slot(self, timeout: float = 10.0):
         return _Slot(self.render_slots, timeout)
+
+    def path_slot(self, timeout: float | None = None):
+        return _Slot(self.path_slots, self.path_wait_s if timeout is None else timeout,
+                     "the server is following another edit path; try again")
 
     # Jacobian warm-up -------------------------------------------------------------------------
     def warm(self, name: str, gen: GeneratorAdapter, seed: int) -> None:
@@ -281,32 +291,73 @@ class Workspace:
         return res
 
     # edits --------------------------------------------------------------------------------------
-    def edited(self, res: Result, seeds: Sequence[int], alphas: Sequence[float]) -> torch.Tensor:
-        """Images ``[n, 3, H, W]``: each seed's image with the sliders' edit."""
-        gen = self.model(res.model, res.class_name)
-        with self.render_slot():
-            codes = gen.sample(list(seeds), res.space)
-            return render(gen, api.compose_edit(gen, codes, res.dirset, alphas, res.space, res.layers), res.space)
+    def _path_kwargs(self, res: Result) -> dict:
+        """The region, space and robust-PCA settings of ``res`` for ``pathedit``."""
+        return {"region": res.region, "space": res.space, "layers": res.layers,
+                "analysis_size": res.dirset.meta.get("analysis_size"), **path_settings(res.dirset)}
 
-    def strip(self, res: Result, seeds: Sequence[int], alphas: Sequence[float], outline: bool) -> Image.Image:
+    def _moved(self, gen: GeneratorAdapter, res: Result, codes: torch.Tensor, alphas: Sequence[float],
+               steps: int) -> torch.Tensor:
+        """``codes`` moved by the sliders' edit: ``codes + Σ α_i v_i`` (``steps`` = 0), or the end of
+        the ``steps``-step path along ``v/|v|`` to strength ``|v|`` (``v = Σ α_i v_i``)."""
+        if steps <= 0:
+            return api.compose_edit(gen, codes, res.dirset, alphas, res.space, res.layers)
+        direction = api.combined_direction(res.dirset, alphas)
+        strength = float(direction.norm())
+        if strength == 0.0:
+            return codes
+        kwargs = self._path_kwargs(res)
+        return torch.stack([path_codes(gen, code, direction / strength, strength, steps, **kwargs)[-1]
+                            for code in codes], 0)
+
+    @contextlib.contextmanager
+    def _slots(self, steps: int):
+        """A render slot, and before it the path slot for path-following renders (released again
+        when the render slot cannot be had)."""
+        with contextlib.ExitStack() as stack:
+            if steps > 0:
+                stack.enter_context(self.path_slot())
+            stack.enter_context(self.render_slot())
+            yield
+
+    def edited(self, res: Result, seeds: Sequence[int], alphas: Sequence[float], steps: int = 0) -> torch.Tensor:
+        """Images ``[n, 3, H, W]``: each seed's image with the sliders' edit (path-following when
+        ``steps`` > 0)."""
+        gen = self.model(res.model, res.class_name)
+        with self._slots(steps):
+            codes = gen.sample(list(seeds), res.space)
+            return render(gen, self._moved(gen, res, codes, alphas, steps), res.space)
+
+    def strip(self, res: Result, seeds: Sequence[int], alphas: Sequence[float], outline: bool,
+              steps: int = 0) -> Image.Image:
         """Originals (top row) and edited images (bottom row) for ``seeds``."""
         gen = self.model(res.model, res.class_name)
-        with self.render_slot():
+        with self._slots(steps):
             codes = gen.sample(list(seeds), res.space)
-            moved = shift_codes(gen, codes, api.combined_direction(res.dirset, alphas), [0.0, 1.0], res.space, res.layers)
+            moved = torch.stack([codes, self._moved(gen, res, codes, alphas, steps)], 1)
             images = render(gen, moved.flatten(0, 1), res.space).view(len(seeds), 2, 3, gen.resolution, gen.resolution)
         return grid_image(images.transpose(0, 1), mask=res.region.mask if outline else None)
 
-    def gif(self, res: Result, seed: int, alphas: Sequence[float], outline: bool, frames: int = 9) -> bytes:
+    def gif(self, res: Result, seed: int, alphas: Sequence[float], outline: bool, frames: int = 9,
+            steps: int = 0) -> bytes:
         """The current edit swept from −1× to +1× (direction 1 at the model's default strengths
-        when every slider is at zero), there and back."""
+        when every slider is at zero), there and back; along paths when ``steps`` > 0."""
         gen = self.model(res.model, res.class_name)
         if any(abs(a) > 0 for a in alphas):
             direction, strengths = api.combined_direction(res.dirset, alphas), np.linspace(-1, 1, frames).tolist()
         else:
             direction, strengths = torch.from_numpy(res.dirset.vectors[0]), parse_strengths(gen.default_strengths)
-        with self.render_slot():
-            images = sweep(gen, gen.sample([seed], res.space), direction, strengths, res.space, res.layers)
+        with self._slots(steps):
+            codes = gen.sample([seed], res.space)
+            if steps > 0:
+                # path_sweep_codes moves along the unit direction: strength s·|direction| there is
+                # s·direction on the straight line.
+                norm = float(direction.norm())
+                moved = path_sweep_codes(gen, codes[0], direction / norm, [s * norm for s in strengths], steps,
+                                         **self._path_kwargs(res))
+                images = render(gen, moved, res.space)[None]
+            else:
+                images = sweep(gen, codes, direction, strengths, res.space, res.layers)
         pics = gif_frames(images, res.region.mask if outline else None)
         pics = pics + pics[-2:0:-1]
         buf = io.BytesIO()
@@ -327,12 +378,13 @@ class Workspace:
 
 
 class _Slot:
-    def __init__(self, sem: threading.BoundedSemaphore, timeout: float) -> None:
-        self.sem, self.timeout = sem, timeout
+    def __init__(self, sem: threading.BoundedSemaphore, timeout: float,
+                 busy: str = "the server is busy rendering; try again") -> None:
+        self.sem, self.timeout, self.busy = sem, timeout, busy
 
     def __enter__(self):
         if not self.sem.acquire(timeout=self.timeout):
-            raise Busy("the server is busy rendering; try again")
+            raise Busy(self.busy)
         return self
 
     def __exit__(self, *exc):

@@ -15,9 +15,16 @@ const state = {
   alphas: [],
   originalUrl: null,
   shownAlphas: "",     // alphas of the image on screen ("" = the original)
+  shownSteps: 0,       // path steps of the image on screen (0 = straight line)
+  wantPath: false,     // false while a slider is dragged: the straight line renders live
   inflight: false,
+  inflightKey: "",
+  controller: null,    // aborts a path render that a newer request supersedes
   pending: false,
+  retry: false,
+  pathBusy: 0,         // path requests (image, strip) in flight
   renders: [],         // render latencies in ms (read by the browser test)
+  pathRenders: [],     // path-following render latencies in ms
 };
 
 // ---------------------------------------------------------------------------------- helpers
@@ -57,6 +64,22 @@ function seed() {
 
 function alphaText() {
   return state.alphas.map((a) => +a.toFixed(4)).join(",");
+}
+
+// Path steps as typed (the server checks 0..8); 0 = straight line.
+function pathSteps() {
+  const v = parseInt($("path-steps").value, 10);
+  return Number.isFinite(v) ? v : 0;
+}
+
+// The steps the image on screen should have: the straight line while a slider is dragged.
+function desiredSteps() {
+  return state.wantPath ? pathSteps() : 0;
+}
+
+function pathStatus(delta) {
+  state.pathBusy = Math.max(0, state.pathBusy + delta);
+  $("path-status").textContent = state.pathBusy ? "following path…" : "";
 }
 
 function loadImage(img, url) {
@@ -126,11 +149,13 @@ async function loadSeed() {
   if (state.originalUrl) URL.revokeObjectURL(state.originalUrl);
   state.originalUrl = URL.createObjectURL(await resp.blob());
   state.shownAlphas = "";
+  state.wantPath = pathSteps() > 0;
   if (state.result && state.alphas.some((a) => a !== 0)) {
     requestRender();
   } else {
     await loadImage($("image"), state.originalUrl);
     state.shownAlphas = state.result ? alphaText() : "";
+    state.shownSteps = desiredSteps();
   }
   updateDownloads();
   if (state.result && !$("strip").hidden) refreshStrip();
@@ -370,6 +395,7 @@ function clearResult() {
 function showResult(result, seconds) {
   state.result = result;
   state.dirty = false;
+  state.wantPath = pathSteps() > 0;
   state.alphas = new Array(result.k).fill(0);
   const span = state.info.slider_max;
   const box = $("sliders");
@@ -387,9 +413,18 @@ function showResult(result, seconds) {
     input.addEventListener("input", () => {
       state.alphas[i] = parseFloat(input.value);
       out.textContent = state.alphas[i].toFixed(2);
+      state.wantPath = false;  // live: the straight line while dragging
       requestRender();
     });
-    input.addEventListener("dblclick", () => { input.value = 0; input.dispatchEvent(new Event("input")); });
+    input.addEventListener("change", () => {  // released: follow the path when path steps > 0
+      state.wantPath = pathSteps() > 0;
+      if (state.wantPath) requestRender();
+    });
+    input.addEventListener("dblclick", () => {
+      input.value = 0;
+      input.dispatchEvent(new Event("input"));
+      input.dispatchEvent(new Event("change"));
+    });
     row.append(label, input, out);
     box.appendChild(row);
   }
@@ -411,6 +446,13 @@ $("reset").addEventListener("click", () => {
     input.value = 0;
     input.nextSibling.textContent = "0.00";
   }
+  state.wantPath = pathSteps() > 0;
+  requestRender();
+});
+
+$("path-steps").addEventListener("change", () => {
+  state.wantPath = pathSteps() > 0;
+  updateDownloads();
   requestRender();
 });
 
@@ -419,36 +461,58 @@ function renderUrl(extra = {}) {
   return `/api/render?${query({ result: state.result.result, seed: seed(), alphas: alphaText(), ...extra })}`;
 }
 
+function renderKey(steps) {
+  return `${seed()}|${alphaText()}|${steps}`;
+}
+
+// One render at a time; a request during a render waits (pending) for it, except that a newer
+// request supersedes (aborts) a path render in flight, which takes a Jacobian per step.
 function requestRender() {
   if (!state.result) return;
-  if (state.inflight) { state.pending = true; return; }
+  if (state.inflight) {
+    const key = renderKey(desiredSteps());
+    if (key === state.inflightKey) return;
+    state.pending = true;
+    if (state.controller) state.controller.abort();
+    return;
+  }
   doRender();
 }
 
 async function doRender() {
-  state.inflight = true;
-  state.pending = false;
+  const steps = desiredSteps();
   const alphas = alphaText();
+  const controller = steps > 0 ? new AbortController() : null;
+  Object.assign(state, { inflight: true, pending: false, retry: false, inflightKey: renderKey(steps), controller });
+  if (steps > 0) pathStatus(+1);
   const t0 = performance.now();
   try {
-    const blob = await (await api(renderUrl())).blob();
-    const url = URL.createObjectURL(blob);
+    const url = renderUrl({ path_steps: steps || "" });
+    const blob = await (await api(url, controller ? { signal: controller.signal } : {})).blob();
+    if (controller && controller.signal.aborted) throw new DOMException("superseded", "AbortError");
     const img = $("image");
     const old = img.src;
-    await loadImage(img, url);
+    await loadImage(img, URL.createObjectURL(blob));
     if (old.startsWith("blob:") && old !== state.originalUrl) URL.revokeObjectURL(old);
     state.shownAlphas = alphas;
+    state.shownSteps = steps;
     const ms = performance.now() - t0;
-    state.renders.push(ms);
-    $("render-time").textContent = `rendered in ${ms.toFixed(0)} ms`;
+    (steps > 0 ? state.pathRenders : state.renders).push(ms);
+    $("render-time").textContent = steps > 0 ? `path (${steps} steps) in ${ms.toFixed(0)} ms`
+      : `rendered in ${ms.toFixed(0)} ms`;
   } catch (err) {
-    if (err.status !== 429) message(err.message, true);
-    state.pending = true;
+    if (err.name === "AbortError") { /* a newer request superseded it: pending is set */ }
+    else if (err.status === 429) state.retry = true;  // render slots busy: try again shortly
+    else message(err.message, true);
   } finally {
     state.inflight = false;
+    state.inflightKey = "";
+    state.controller = null;
+    if (steps > 0) pathStatus(-1);
   }
   updateDownloads();
   if (state.pending) setTimeout(requestRender, 0);
+  else if (state.retry) setTimeout(() => { state.retry = false; requestRender(); }, 200);
   else scheduleStrip();
 }
 
@@ -459,21 +523,31 @@ function scheduleStrip() {
   stripTimer = setTimeout(refreshStrip, 250);
 }
 
+let stripController = null;
 async function refreshStrip() {
   if (!state.result) return;
+  if (stripController) stripController.abort();  // the newest strip supersedes an older one
+  const controller = new AbortController();
+  stripController = controller;
+  const steps = desiredSteps();
+  if (steps > 0) pathStatus(+1);
   try {
     const url = `/api/strip?${query({
       result: state.result.result, seeds: $("strip-seeds").value, alphas: alphaText(),
-      outline: $("outline").checked ? 1 : 0,
+      outline: $("outline").checked ? 1 : 0, path_steps: steps || "",
     })}`;
-    const blob = await (await api(url)).blob();
+    const blob = await (await api(url, { signal: controller.signal })).blob();
+    if (controller.signal.aborted) return;
     const img = $("strip");
     const old = img.src;
     await loadImage(img, URL.createObjectURL(blob));
     if (old.startsWith("blob:")) URL.revokeObjectURL(old);
     img.hidden = false;
   } catch (err) {
-    message(err.message, true);
+    if (err.name !== "AbortError") message(err.message, true);
+  } finally {
+    if (stripController === controller) stripController = null;
+    if (steps > 0) pathStatus(-1);
   }
 }
 $("strip-apply").addEventListener("click", () => { $("strip").hidden = false; refreshStrip(); });
@@ -484,8 +558,11 @@ function updateDownloads() {
   for (const id of ["dl-png", "dl-gif", "dl-dirs"]) $(id).classList.toggle("disabled", !on);
   if (!on) return;
   const outline = $("outline").checked ? 1 : 0;
-  $("dl-png").href = renderUrl({ download: 1 });
-  $("dl-gif").href = `/api/gif?${query({ result: state.result.result, seed: seed(), alphas: alphaText(), outline })}`;
+  const steps = pathSteps() || "";  // the downloads follow the path when path steps > 0
+  $("dl-png").href = renderUrl({ download: 1, path_steps: steps });
+  $("dl-gif").href = `/api/gif?${query({
+    result: state.result.result, seed: seed(), alphas: alphaText(), outline, path_steps: steps,
+  })}`;
   $("dl-dirs").href = `/api/directions?${query({ result: state.result.result })}`;
 }
 
@@ -520,7 +597,8 @@ window.addEventListener("resize", resizeOverlay);
 // For the browser test (and the curious): whether the shown image matches the sliders.
 window.lrg = {
   state,
-  idle: () => !state.inflight && !state.pending && (!state.result || state.shownAlphas === alphaText()),
+  idle: () => !state.inflight && !state.pending && !state.retry &&
+    (!state.result || (state.shownAlphas === alphaText() && state.shownSteps === desiredSteps())),
 };
 
 guarded(async () => {
