@@ -105,15 +105,19 @@ def cmd_directions(args) -> int:
     dirset = api.find_directions(gen, seeds, args.region, args.method, args.space, _layers(args.layers),
                                  args.analysis_size, top_k=args.top_k, trunc=args.trunc,
                                  cache=not args.no_cache, **params)
-    leaks = api.locality(gen, dirset, seeds[0], args.region, index=0, trunc=args.trunc)
-    dirset.meta["leak_source_top1"] = round(leaks[0].leak, 4)
+    probe = seeds[:5]  # the leak on (up to five of) the images the directions came from
+    leaks = api.locality(gen, dirset, probe, args.region, index=0, trunc=args.trunc)
+    leak = median([lk.leak for lk in leaks])
+    dirset.meta["leak_source_top1"] = round(leak, 4)
     save_directions(dirset, args.out)
     info = dirset.meta["info"]
     ranks = f", ranks region/rest {info['rank_region']}/{info['rank_rest']}" if "rank_region" in info else ""
     print(f"{dirset.vectors.shape[0]} directions ({dirset.meta['method']}, space {dirset.meta['latent_space']}{ranks}) "
           f"-> {args.out}")
-    print(f"leak of direction 0 on seed {seeds[0]}: {leaks[0].leak:.3f} "
-          f"(RMS change outside / inside at inside RMS 0.1; strength ±{median([s for s in leaks[0].strengths]):.2f})")
+    where = f"seed {probe[0]}" if len(probe) == 1 else f"seeds {','.join(map(str, probe))} (median)"
+    strength = median([s for lk in leaks for s in lk.strengths if s == s])  # nan: target not reached
+    print(f"leak of direction 0 on {where}: {leak:.3f} "
+          f"(RMS change outside / inside at inside RMS 0.1; strength ±{strength:.2f})")
     return 0
 
 
