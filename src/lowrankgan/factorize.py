@@ -157,6 +157,17 @@ def numerical_rank(singular_values: torch.Tensor, rtol: float = RANK_RTOL) -> in
     return int((singular_values > rtol * singular_values[0]).sum())
 
 
+def rest_null_space(M_b: torch.Tensor, lam: float | None = None, relax: int = 0,
+                    rank_rtol: float = RANK_RTOL) -> tuple[torch.Tensor, int, RPCAResult]:
+    """Orthonormal columns ``[d, n]`` spanning the null space of the rest's low-rank part: the right
+    singular vectors of ``L_b`` past ``rank(L_b) - relax`` (never empty). Also the rank and the fit."""
+    d = M_b.shape[0]
+    fit = robust_pca(M_b, default_lambda(d) if lam is None else lam)
+    s_b, V_b = spectrum(fit.L)
+    rank_b = numerical_rank(s_b, rank_rtol)
+    return V_b[:, min(max(rank_b - relax, 0), d - 1):], rank_b, fit
+
+
 @dataclass
 class Directions:
     """Unit directions ``[k, d]`` best first, with what produced them."""
@@ -181,15 +192,13 @@ def lowrankgan_directions(M_f: torch.Tensor, M_b: torch.Tensor, lam: float | Non
         raise LowRankGANError(f"unknown order '{order}'; use energy or paper")
     d = M_f.shape[0]
     lam = default_lambda(d) if lam is None else lam
-    fg, bg = robust_pca(M_f, lam), robust_pca(M_b, lam)
+    fg = robust_pca(M_f, lam)
     s_f, V_f = spectrum(fg.L)
-    s_b, V_b = spectrum(bg.L)
-    rank_f, rank_b = numerical_rank(s_f, rank_rtol), numerical_rank(s_b, rank_rtol)
+    rank_f = numerical_rank(s_f, rank_rtol)
     if max_rank is not None:
         rank_f = min(rank_f, max_rank)
     rank_f = max(rank_f, 1)
-    null_start = min(max(rank_b - relax, 0), d - 1)  # never an empty null space
-    N = V_b[:, null_start:]
+    N, rank_b, bg = rest_null_space(M_b, lam, relax, rank_rtol)
     P = V_f[:, :rank_f]
     if order == "paper":
         projected = N @ (N.T @ P)
@@ -201,7 +210,7 @@ def lowrankgan_directions(M_f: torch.Tensor, M_b: torch.Tensor, lam: float | Non
         evals, evecs = torch.linalg.eigh(N.T @ fg.L @ N)
         vectors = (N @ evecs[:, torch.argsort(evals, descending=True)[:k]]).T
     k = vectors.shape[0] if top_k is None else min(top_k, vectors.shape[0])
-    info = {"rank_region": rank_f, "rank_rest": rank_b, "null_dim": d - null_start,
+    info = {"rank_region": rank_f, "rank_rest": rank_b, "null_dim": N.shape[1],
             "iterations": [fg.iterations, bg.iterations], "converged": fg.converged and bg.converged}
     return Directions(canonical_sign(vectors[:k]).float(), "lowrankgan",
                       {"lambda": lam, "relax": relax, "rank_rtol": rank_rtol, "order": order}, info)

@@ -17,20 +17,10 @@ from collections.abc import Sequence
 import torch
 
 from .errors import LowRankGANError
-from .factorize import RANK_RTOL, default_lambda, numerical_rank, robust_pca, spectrum
+from .factorize import RANK_RTOL, rest_null_space
 from .jacobian import compute_jacobian, default_analysis_size, embed_direction, region_grams
 from .models.base import GeneratorAdapter
 from .regions import Region, check_analysis_masks, parse_region
-
-
-def rest_null_space(M_b: torch.Tensor, lam: float | None = None, relax: int = 0,
-                    rank_rtol: float = RANK_RTOL) -> torch.Tensor:
-    """Orthonormal columns ``[d, n]`` spanning the null space of the rest's low-rank part."""
-    d = M_b.shape[0]
-    lam = default_lambda(d) if lam is None else lam
-    s_b, V_b = spectrum(robust_pca(M_b, lam).L)
-    start = min(max(numerical_rank(s_b, rank_rtol) - relax, 0), d - 1)
-    return V_b[:, start:]
 
 
 def _region(gen: GeneratorAdapter, region: str | Region) -> Region:
@@ -64,7 +54,7 @@ def path_codes(gen: GeneratorAdapter, code: torch.Tensor, direction: torch.Tenso
             continue
         J = compute_jacobian(gen, current, space, layers, size, cache=False, progress=False)
         _, M_b = region_grams(J, fg)
-        N = rest_null_space(M_b, lam, relax, rank_rtol)
+        N = rest_null_space(M_b, lam, relax, rank_rtol)[0]
         v = N @ (N.T @ p0)
         norm = float(v.norm())
         v = p0 if norm < 1e-8 else v / norm  # the null space lost p entirely: keep the straight line
