@@ -64,3 +64,11 @@ def test_face_presets_are_what_the_mean_face_gives(faces):
 def test_missing_mask_image_is_named(tmp_path):
     with pytest.raises(LowRankGANError, match="mask image .*nothere.png does not exist"):
         parse_region(str(tmp_path / "nothere.png"), 64)
+
+
+def test_flat_colour_with_alpha_uses_alpha(tmp_path):
+    rgba = np.zeros((64, 64, 4), np.uint8)
+    rgba[..., :3] = 200
+    rgba[5:9, 5:15, 3] = 255
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    assert parse_region(str(tmp_path / "a.png"), 64).mask.sum() == 40

@@ -93,7 +93,12 @@ def compute_jacobian(gen: GeneratorAdapter, code: torch.Tensor, space: str = "z"
     if size < 2 or size > 4096:
         raise LowRankGANError(f"--analysis-size {size} is out of range; use 2..4096")
     code = code.detach().to(gen.device, torch.float32)
-    layers = list(layers) if (space == "w+" and layers is not None) else (gen.default_layers if space == "w+" else None)
+    if space != "w+":
+        layers = None
+    elif layers is None:
+        layers = gen.default_layers
+    else:
+        layers = list(layers)
     path = _cache_path(gen, code, space, layers, size) if cache else None
     if path is not None and path.exists():
         try:

@@ -61,10 +61,10 @@ def _load_mask_image(path: Path, resolution: int) -> np.ndarray:
     try:
         with Image.open(path) as img:
             img.load()
-            if "A" in img.getbands() and img.convert("L").getextrema()[0] == img.convert("L").getextrema()[1]:
+            gray = img.convert("L")
+            low, high = gray.getextrema()
+            if "A" in img.getbands() and low == high:
                 gray = img.getchannel("A")  # a flat colour with a drawn alpha: alpha is the mask
-            else:
-                gray = img.convert("L")
     except (UnidentifiedImageError, OSError) as exc:
         raise LowRankGANError(f"cannot read mask image {path}: {exc}") from None
     arr = np.asarray(gray, dtype=np.float32) / 255.0
