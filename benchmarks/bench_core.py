@@ -52,7 +52,7 @@ def main() -> None:
     size = 64
     # --- 1. Jacobian
     t_first, _ = timed(lambda: compute_jacobian(gen, code, cache=False, progress=False))
-    t_fwd, J = timed(lambda: compute_jacobian(gen, code, cache=False, progress=False), repeat=3)
+    t_fwd, J = timed(lambda: compute_jacobian(gen, code, cache=False, progress=False), repeat=5)
     batch = code.expand(gen.latent_dim, -1).contiguous()
     with torch.no_grad():
         t_bound, _ = timed(lambda: gen.synthesize(batch), repeat=3)
@@ -71,7 +71,7 @@ def main() -> None:
         rev_note = f"(extrapolated from {n} pixels)"
         J_rev = None
     else:
-        t_rev, J_rev = timed(lambda: torch.autograd.functional.jacobian(f, code))
+        t_rev, J_rev = timed(lambda: torch.autograd.functional.jacobian(f, code), repeat=2)
         rev_note = ""
     print("\n== Jacobian, dcgan-faces, analysis 64x64, d = 100 ==")
     print(f"{'reverse mode (authors)':32s} {t_rev:9.3f} s {rev_note}")
