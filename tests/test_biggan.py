@@ -1,5 +1,6 @@
 """BigGAN through pytorch-pretrained-biggan, offline: a small random config stands in for the weights."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -114,3 +115,18 @@ def test_local_folder_and_broken_file(tmp_path, gan):
     (tmp_path / "pytorch_model.bin").write_text("<html>AccessDenied</html>")
     with pytest.raises(LowRankGANError, match="not a readable BigGAN state dict"):
         load_biggan(str(tmp_path))
+
+
+def test_truncation_reaches_every_entry_point(gan, tmp_path, monkeypatch):
+    """ψ given to prepare_jacobian and evaluate samples the same codes as find_directions."""
+    from lowrankgan.evaluate import evaluate
+    monkeypatch.setenv("LOWRANKGAN_HOME", str(tmp_path))
+    region = "box:8,8,12,12"
+    api.prepare_jacobian(gan, 2, trunc=0.5)
+    cached = set((tmp_path / "jacobians").glob("*.pt"))
+    want = api.find_directions(gan, 2, region, trunc=0.5, top_k=2, progress=False)
+    assert set((tmp_path / "jacobians").glob("*.pt")) == cached  # the prepared Jacobian was the one used
+    evaluate(gan, region, [2], methods=["lowrankgan"], top_k=2, trunc=0.5, out=tmp_path / "ev",
+             progress=False, plots=False, examples=0)
+    got = np.load(next((tmp_path / "ev" / "directions").rglob("2.npy")))
+    assert np.allclose(got, want.vectors, atol=1e-6)

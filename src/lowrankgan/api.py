@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -145,34 +146,49 @@ def pick(dirset: DirectionSet, index: int) -> torch.Tensor:
     return torch.from_numpy(dirset.vectors[index])
 
 
-def edit(model: ModelLike, directions: DirectionSet | str | Path, seeds: int | Sequence[int],
-         strengths: Sequence[float], index: int = 0, space: str | None = None,
-         layers: Sequence[int] | None = None, trunc: float = 1.0) -> torch.Tensor:
-    """Images ``[n_seeds, n_strengths, 3, H, W]``: each seed's image moved along one direction."""
+@dataclass
+class EditSetup:
+    """What every edit needs, resolved once: the model, the checked directions, the space, the W+
+    layers and the seeds' codes."""
+
+    gen: GeneratorAdapter
+    dirset: DirectionSet
+    space: str
+    layers: list[int] | None
+    codes: torch.Tensor
+
+
+def edit_setup(model: ModelLike, directions: DirectionSet | str | Path, seeds: int | Sequence[int],
+               space: str | None = None, layers: Sequence[int] | None = None, trunc: float = 1.0) -> EditSetup:
+    """Load and check a direction file against the model, pick the space and layers (the user's, else
+    the file's, else the model's), and sample the seeds' codes with truncation applied."""
     gen = as_model(model)
     dirset = directions if isinstance(directions, DirectionSet) else load_directions(directions)
     space = edit_space(gen, dirset, space)
     dirset = as_directions(gen, dirset, space)
     if space == "w+":
         layers = check_layers(gen, layers) or dirset.meta.get("layers") or gen.default_layers
+    else:
+        layers = None
     trunc = use_truncation(gen, trunc)
-    codes = gen.sample(_seeds(seeds), space, trunc)
-    return sweep(gen, codes, pick(dirset, index), strengths, space, layers)
+    return EditSetup(gen, dirset, space, layers, gen.sample(_seeds(seeds), space, trunc))
+
+
+def edit(model: ModelLike, directions: DirectionSet | str | Path, seeds: int | Sequence[int],
+         strengths: Sequence[float], index: int = 0, space: str | None = None,
+         layers: Sequence[int] | None = None, trunc: float = 1.0) -> torch.Tensor:
+    """Images ``[n_seeds, n_strengths, 3, H, W]``: each seed's image moved along one direction."""
+    job = edit_setup(model, directions, seeds, space, layers, trunc)
+    return sweep(job.gen, job.codes, pick(job.dirset, index), strengths, job.space, job.layers)
 
 
 def locality(model: ModelLike, directions: DirectionSet, seeds: int | Sequence[int], region: str | Region,
              index: int = 0, target: float = 0.1, trunc: float = 1.0) -> list[Leak]:
     """The leak (DESIGN §4) of direction ``index`` on each seed's image."""
-    gen = as_model(model)
-    space = edit_space(gen, directions, None)
-    dirset = as_directions(gen, directions, space)
-    reg = as_region(gen, region)
-    mask = torch.from_numpy(reg.mask)
-    layers = dirset.meta.get("layers") if space == "w+" else None
-    p = pick(dirset, index)
-    trunc = use_truncation(gen, trunc)
-    return [measure_leak(gen, code, p, mask, space, layers, target)
-            for code in gen.sample(_seeds(seeds), space, trunc)]
+    job = edit_setup(model, directions, seeds, trunc=trunc)
+    mask = torch.from_numpy(as_region(job.gen, region).mask)
+    p = pick(job.dirset, index)
+    return [measure_leak(job.gen, code, p, mask, job.space, job.layers, target) for code in job.codes]
 
 
 def prepare_jacobian(gen: GeneratorAdapter, seed: int, space: str | None = None, trunc: float = 1.0) -> None:
@@ -180,7 +196,7 @@ def prepare_jacobian(gen: GeneratorAdapter, seed: int, space: str | None = None,
     finding directions for any region of that image afterwards takes a fraction of a second."""
     space = gen.check_space(space or gen.default_space)
     layers = gen.default_layers if space == "w+" else None
-    code = gen.sample([seed], space, trunc)[0]
+    code = gen.sample([seed], space, use_truncation(gen, trunc))[0]  # the code find_directions samples
     compute_jacobian(gen, code, space, layers, default_analysis_size(gen), cache=True, progress=False)
 
 

@@ -339,6 +339,7 @@ def evaluate(model, regions: str | Sequence[str], seeds: Sequence[int], methods:
               "analysis_size": size, "top_k": top_k, "mse_strength": mse_strength, "trunc": trunc,
               "path_steps": path_steps, "mode": mode, "sources": {lbl: ss for lbl, ss in sources} if mode == "averaged" else None,
               "method_params": method_params}
+    trunc = api.use_truncation(gen, trunc)  # from here on: the ψ that gen.sample still applies
     ensure_writable_dir(out)
     cfg_path = out / CONFIG_NAME
     log_path = out / LOG_NAME

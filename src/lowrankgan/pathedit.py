@@ -112,26 +112,17 @@ def path_edit(model, directions, seeds: int | Sequence[int], strengths: Sequence
     The region and the robust-PCA settings default to those recorded in the direction file.
     """
     from . import api
-    from .edit import check_layers, render
-    from .directionfile import load_directions
+    from .edit import render
 
-    gen = api.as_model(model)
-    dirset = directions if not isinstance(directions, (str,)) and hasattr(directions, "vectors") \
-        else load_directions(directions)
-    space = api.edit_space(gen, dirset, space)
-    dirset = api.as_directions(gen, dirset, space)
-    if space == "w+":
-        layers = check_layers(gen, layers) or dirset.meta.get("layers") or gen.default_layers
-    region = region or dirset.meta.get("region")
+    job = api.edit_setup(model, directions, seeds, space, layers, trunc)
+    region = region or job.dirset.meta.get("region")
     if not region:
         raise LowRankGANError("--path-steps needs the region: the direction file records none, give --region")
-    params = path_settings(dirset)
-    size = dirset.meta.get("analysis_size")
-    p = api.pick(dirset, index)
-    trunc = api.use_truncation(gen, trunc)
-    codes = gen.sample(api._seeds(seeds), space, trunc)
+    params = path_settings(job.dirset)
+    size = job.dirset.meta.get("analysis_size")
+    p = api.pick(job.dirset, index)
     rows = []
-    for code in codes:
-        moved = path_sweep_codes(gen, code, p, strengths, steps, region, space, layers, size, **params)
-        rows.append(render(gen, moved, space))
+    for code in job.codes:
+        moved = path_sweep_codes(job.gen, code, p, strengths, steps, region, job.space, job.layers, size, **params)
+        rows.append(render(job.gen, moved, job.space))
     return torch.stack(rows, 0)
