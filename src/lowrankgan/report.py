@@ -86,12 +86,18 @@ def gif_frames(images: torch.Tensor, mask: np.ndarray | None = None, scale: int 
     return frames
 
 
+def gif_bytes(frames: list[Image.Image], duration_ms: int = 120) -> bytes:
+    """A looping GIF of ``frames`` there and back, so the loop has no jump."""
+    frames = frames + frames[-2:0:-1]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=duration_ms, loop=0)
+    return buf.getvalue()
+
+
 def save_gif(images: torch.Tensor, path: Path, mask: np.ndarray | None = None, duration_ms: int = 120) -> None:
-    frames = gif_frames(images, mask)
-    frames = frames + frames[-2:0:-1]  # there and back, so the loop has no jump
+    data = gif_bytes(gif_frames(images, mask), duration_ms)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(Path(path), lambda tmp: frames[0].save(tmp, format="GIF", save_all=True,
-                                                         append_images=frames[1:], duration=duration_ms, loop=0))
+    atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(data))
 
 
 def _data_uri(image: Image.Image, fmt: str = "PNG", **kwargs) -> str:
@@ -101,10 +107,7 @@ def _data_uri(image: Image.Image, fmt: str = "PNG", **kwargs) -> str:
 
 
 def _gif_uri(frames: list[Image.Image], duration_ms: int = 120) -> str:
-    buf = io.BytesIO()
-    frames = frames + frames[-2:0:-1]
-    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=duration_ms, loop=0)
-    return "data:image/gif;base64," + base64.b64encode(buf.getvalue()).decode()
+    return "data:image/gif;base64," + base64.b64encode(gif_bytes(frames, duration_ms)).decode()
 
 
 def html_report(title: str, images: torch.Tensor, strengths: Sequence[float], meta: dict,

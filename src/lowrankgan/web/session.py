@@ -31,7 +31,7 @@ from ..jacobian import default_analysis_size
 from ..models import ZOO, GeneratorAdapter, load_model
 from ..pathedit import path_codes, path_settings, path_sweep_codes
 from ..regions import Region, parse_region
-from ..report import gif_frames, grid_image, to_uint8
+from ..report import gif_bytes, gif_frames, grid_image, to_uint8
 
 
 
@@ -358,11 +358,7 @@ class Workspace:
                 images = render(gen, moved, res.space)[None]
             else:
                 images = sweep(gen, codes, direction, strengths, res.space, res.layers)
-        pics = gif_frames(images, res.region.mask if outline else None)
-        pics = pics + pics[-2:0:-1]
-        buf = io.BytesIO()
-        pics[0].save(buf, format="GIF", save_all=True, append_images=pics[1:], duration=120, loop=0)
-        return buf.getvalue()
+        return gif_bytes(gif_frames(images, res.region.mask if outline else None))
 
     def direction_zip(self, res: Result) -> bytes:
         """``directions.npy``, ``directions.json``, ``latent.npy`` as ``lowrankgan directions``
