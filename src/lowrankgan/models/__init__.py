@@ -8,7 +8,7 @@ import torch
 
 from ..errors import LowRankGANError
 from .base import GeneratorAdapter, seed_codes
-from .biggan import BIGGAN_MODELS as BIGGAN_NAMES  # import-light: the package loads on use
+from .biggan import BIGGAN_MODELS as BIGGAN_NAMES, load_biggan  # import-light: the package loads on use
 from .dcgan import DCGANAdapter, build_dcgan
 from .presets import PRESETS
 from .zoo import DEFAULT_MODEL, ZOO, ZooEntry, load_zoo_state, read_state
@@ -53,7 +53,6 @@ def load_model(model: str | None = None, device: str | torch.device | None = "au
         entry = ZOO[model]
         adapter: GeneratorAdapter = _zoo_adapter(entry, load_zoo_state(entry, refetch), entry.name)
     elif model in BIGGAN_NAMES or _is_biggan_folder(Path(model).expanduser()):
-        from .biggan import load_biggan  # noqa: PLC0415
         return load_biggan(model, class_name=class_name, device=dev)
     else:
         path = Path(model).expanduser()
