@@ -57,8 +57,16 @@ def test_unknown_parameter_is_a_clear_error():
 
 
 def test_sefa_needs_weights():
-    class Opaque:
-        model_id = "opaque"
+    from lowrankgan.models.base import GeneratorAdapter
+
+    class Opaque(GeneratorAdapter):  # a model that does not expose first-layer weights
+        model_id, latent_dim, resolution = "opaque", 8, 8
+
+        def sample(self, seeds, space="z", trunc=1.0):
+            return torch.zeros(len(seeds), 8)
+
+        def synthesize(self, codes, space="z"):
+            return torch.zeros(len(codes), 3, 8, 8)
     with pytest.raises(LowRankGANError, match="sefa needs"):
         find(_grams(gen=Opaque()), "sefa", top_k=2)
 

@@ -12,7 +12,7 @@ import torch
 
 from . import __version__
 from .directionfile import DirectionSet, check_compatible, load_directions
-from .edit import check_layers, render, shift_codes, sweep
+from .edit import render, shift_codes, sweep
 from .errors import LowRankGANError
 from . import methods  # noqa: F401  (registers jacobian-svd, ganspace, sefa, random)
 from .factorize import METHODS, Directions, RegionGrams, find
@@ -33,17 +33,8 @@ def as_model(model: ModelLike, device: str | None = "auto", class_name: str | in
 
 
 def use_truncation(gen: GeneratorAdapter, trunc: float) -> float:
-    """Set ψ on models that keep it as state; returns the ψ that ``gen.sample`` must still apply.
-
-    BigGAN truncates its z sampler (``set_truncation``), so ``sample`` then gets 1; StyleGAN
-    truncates inside synthesis from z (``truncation``) and in ``sample`` for w.
-    """
-    if hasattr(gen, "set_truncation"):
-        gen.set_truncation(trunc)
-        return 1.0
-    if hasattr(gen, "truncation"):
-        gen.truncation = trunc
-    return trunc
+    """Set ψ on the model (``set_truncation``); returns the ψ that ``gen.sample`` must still apply."""
+    return gen.set_truncation(trunc)
 
 
 def as_region(gen: GeneratorAdapter, region: str | Region) -> Region:
@@ -104,9 +95,7 @@ def find_directions(model: ModelLike, seeds: int | Sequence[int], region: str | 
     gen = as_model(model)
     seeds = _seeds(seeds)
     space = gen.check_space(space or gen.default_space)
-    layers = check_layers(gen, layers) if space == "w+" else None
-    if space == "w+" and layers is None:
-        layers = gen.default_layers
+    layers = gen.resolve_layers(space, layers)
     reg = as_region(gen, region)
     size = analysis_size or default_analysis_size(gen)
     trunc = use_truncation(gen, trunc)
@@ -166,10 +155,7 @@ def edit_setup(model: ModelLike, directions: DirectionSet | str | Path, seeds: i
     dirset = directions if isinstance(directions, DirectionSet) else load_directions(directions)
     space = edit_space(gen, dirset, space)
     dirset = as_directions(gen, dirset, space)
-    if space == "w+":
-        layers = check_layers(gen, layers) or dirset.meta.get("layers") or gen.default_layers
-    else:
-        layers = None
+    layers = gen.resolve_layers(space, layers if layers is not None else dirset.meta.get("layers"))
     trunc = use_truncation(gen, trunc)
     return EditSetup(gen, dirset, space, layers, gen.sample(_seeds(seeds), space, trunc))
 
@@ -195,7 +181,7 @@ def prepare_jacobian(gen: GeneratorAdapter, seed: int, space: str | None = None,
     """Compute and cache the Jacobian that ``find_directions(gen, seed, ...)`` will read, so that
     finding directions for any region of that image afterwards takes a fraction of a second."""
     space = gen.check_space(space or gen.default_space)
-    layers = gen.default_layers if space == "w+" else None
+    layers = gen.resolve_layers(space)
     code = gen.sample([seed], space, use_truncation(gen, trunc))[0]  # the code find_directions samples
     compute_jacobian(gen, code, space, layers, default_analysis_size(gen), cache=True, progress=False)
 

@@ -47,15 +47,6 @@ def parse_strengths(text: str) -> list[float]:
         raise LowRankGANError(f"bad strengths '{text}': use START:STOP:STEPS such as -6:6:7") from None
 
 
-def check_layers(gen: GeneratorAdapter, layers: Sequence[int] | None) -> list[int] | None:
-    if layers is None:
-        return None
-    bad = [i for i in layers if i < 0 or i >= gen.num_layers]
-    if bad:
-        raise LowRankGANError(f"layers {bad} do not exist: model {gen.model_id} has W+ layers 0-{gen.num_layers - 1}")
-    return list(layers)
-
-
 def shift_codes(gen: GeneratorAdapter, codes: torch.Tensor, direction: torch.Tensor,
                 strengths: Sequence[float], space: str, layers: Sequence[int] | None = None) -> torch.Tensor:
     """``[n, s, ...]`` codes: each code moved by each strength along ``direction``."""

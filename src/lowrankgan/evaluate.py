@@ -285,7 +285,6 @@ def evaluate(model, regions: str | Sequence[str], seeds: Sequence[int], methods:
     from . import api
     from . import methods as _methods  # noqa: F401  (registers jacobian-svd, ganspace, sefa, random)
     from .directionfile import atomic_write, check_writable, ensure_writable_dir
-    from .edit import check_layers
     from .factorize import METHODS, find
     from .jacobian import default_analysis_size, embed_direction
 
@@ -319,9 +318,7 @@ def evaluate(model, regions: str | Sequence[str], seeds: Sequence[int], methods:
     check_writable(out)
     gen = api.as_model(model, device, class_name)
     space = gen.check_space(space or gen.default_space)
-    layers = check_layers(gen, layers) if space == "w+" else None
-    if space == "w+" and layers is None:
-        layers = gen.default_layers
+    layers = gen.resolve_layers(space, layers)
     size = analysis_size or default_analysis_size(gen)
     parsed = {r: api.as_region(gen, r) for r in regions}
     method_params = dict(method_params or {})

@@ -83,51 +83,12 @@ def ganspace(grams: RegionGrams, top_k: int | None = None, samples: int = GANSPA
                       {"variances": [float(v) for v in evals[:k]]})
 
 
-def _stylegan_affines(gen, layers: Sequence[int] | None) -> list[torch.Tensor]:
-    """Style-affine weights ``[out, w_dim]`` of StyleGAN2's modulated convs whose W+ row is in ``layers``."""
-    synthesis = gen.generator.synthesis
-    wanted = set(layers) if layers is not None else None
-    weights, row = [], 0
-    for res in synthesis.block_resolutions:
-        block = getattr(synthesis, f"b{res}")
-        convs = [block.conv1] if block.num_conv == 1 else [block.conv0, block.conv1]
-        for i, conv in enumerate(convs):
-            if wanted is None or row + i in wanted:
-                aff = conv.affine
-                weights.append((aff.weight * getattr(aff, "weight_gain", 1.0)).detach())
-        row += block.num_conv
-    return weights
-
-
-def sefa_weight(gen, space: str, layers: Sequence[int] | None = None) -> torch.Tensor:
-    """The weight ``A`` ``[out, d]`` of the first layer(s) acting on codes of ``space``."""
-    hook = getattr(gen, "sefa_weight", None)
-    if callable(hook):
-        return hook(space, layers)
-    net = getattr(gen, "net", None)
-    if isinstance(net, torch.nn.Sequential) and isinstance(net[0], torch.nn.ConvTranspose2d) and space == "z":
-        W = net[0].weight.detach()[:gen.latent_dim]  # [d, out, kh, kw]; a class one-hot follows z
-        return W.reshape(W.shape[0], -1).T
-    generator = getattr(gen, "generator", None)
-    if generator is not None and hasattr(generator, "synthesis") and hasattr(generator.synthesis, "block_resolutions"):
-        if space not in ("w", "w+"):
-            raise LowRankGANError("sefa needs the style space: use --space w or w+ with StyleGAN2 "
-                                  "(its first layers acting on z are the mapping network, not modulation weights)")
-        weights = _stylegan_affines(gen, layers if space == "w+" else None)
-        if not weights:
-            raise LowRankGANError(f"sefa needs modulated conv layers among W+ rows {list(layers or [])}")
-        return torch.cat(weights, 0)
-    raise LowRankGANError(f"sefa needs the first projection / modulation weights of the model, and "
-                          f"model {getattr(gen, 'model_id', '?')} (space {space}) does not expose them "
-                          "(a DCGAN in z, StyleGAN2 in w / w+, or BigGAN in z)")
-
-
 @register_method("sefa")
 def sefa(grams: RegionGrams, top_k: int | None = None, normalize: bool = True) -> Directions:
     """Eigenvectors of ``AᵀA`` (largest first); ``normalize`` scales each output unit's row of ``A``
     to unit norm first, as the SeFa reference implementation does."""
     gen = _require_gen(grams, "sefa")
-    A = sefa_weight(gen, grams.space, grams.layers).double().cpu()
+    A = gen.sefa_weight(grams.space, grams.layers).double().cpu()
     if normalize:
         A = A / A.norm(dim=1, keepdim=True).clamp(min=1e-12)
     evals, vecs = _eig_desc(A.T @ A)

@@ -25,22 +25,26 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     return dev
 
 
-def _zoo_adapter(entry: ZooEntry, state: dict[str, torch.Tensor], source: str) -> DCGANAdapter:
-    return DCGANAdapter(build_dcgan(state), entry.name, classes=entry.classes,
+def _zoo_adapter(entry: ZooEntry, state: dict[str, torch.Tensor], source: str, model_id: str) -> DCGANAdapter:
+    if entry.arch != "dcgan":
+        raise LowRankGANError(f"zoo entry {entry.name} has architecture {entry.arch}, which has no adapter")
+    return DCGANAdapter(build_dcgan(state), model_id, classes=entry.classes,
                         presets=PRESETS.get(entry.name, {}), source=source)
+
+
+def conv_channels(net: torch.nn.Sequential) -> tuple[int, ...]:
+    convs = [m for m in net if isinstance(m, torch.nn.ConvTranspose2d)]
+    return (convs[0].in_channels, *(m.out_channels for m in convs)) if convs else ()
 
 
 def _local_dcgan(path: Path) -> DCGANAdapter:
     state = read_state(path)
     net = build_dcgan(state)
-    in_channels = net[0].in_channels
-    # A file of a zoo architecture gets that entry's classes and presets.
+    # A file with a zoo entry's architecture gets that entry's classes and presets.
     for entry in ZOO.values():
-        if entry.classes and in_channels == 100 + len(entry.classes) and net[0].out_channels == 1024:
+        if entry.arch == "dcgan" and conv_channels(net) == entry.channels:
             return DCGANAdapter(net, f"{entry.name}@{path.name}", entry.classes,
                                 PRESETS.get(entry.name, {}), source=str(path))
-    if in_channels == 100 and net[0].out_channels == 512 and len([m for m in net if isinstance(m, torch.nn.ConvTranspose2d)]) == 5:
-        return DCGANAdapter(net, f"dcgan-faces@{path.name}", (), PRESETS["dcgan-faces"], source=str(path))
     return DCGANAdapter(net, f"dcgan@{path.name}", source=str(path))
 
 
@@ -51,7 +55,7 @@ def load_model(model: str | None = None, device: str | torch.device | None = "au
     dev = resolve_device(device)
     if model in ZOO:
         entry = ZOO[model]
-        adapter: GeneratorAdapter = _zoo_adapter(entry, load_zoo_state(entry, refetch), entry.name)
+        adapter: GeneratorAdapter = _zoo_adapter(entry, load_zoo_state(entry, refetch), entry.name, entry.name)
     elif model in BIGGAN_NAMES or _is_biggan_folder(Path(model).expanduser()):
         return load_biggan(model, class_name=class_name, device=dev)
     else:

@@ -7,6 +7,7 @@ Codes are float32 tensors: ``[n, d]`` in ``z`` / ``w``, ``[n, L, d]`` in ``w+``.
 
 from __future__ import annotations
 
+import math
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -21,6 +22,13 @@ def seed_codes(seeds: Sequence[int], dim: int) -> torch.Tensor:
     depend on which other seeds are asked for."""
     rows = [torch.randn(1, dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
     return torch.cat(rows, 0) if rows else torch.zeros(0, dim)
+
+
+def check_truncation(psi: float) -> float:
+    psi = float(psi)
+    if not math.isfinite(psi) or not 0 < psi <= 2:
+        raise LowRankGANError(f"truncation {psi} is out of range: use a number in (0, 2], 1 for none")
+    return psi
 
 
 class GeneratorAdapter(ABC):
@@ -45,6 +53,31 @@ class GeneratorAdapter(ABC):
     def latent_dim_for(self, space: str) -> int:
         """Code dimension in ``space`` (StyleGAN's z and w may differ)."""
         return self.latent_dim
+
+    def resolve_layers(self, space: str, layers: Sequence[int] | None = None) -> list[int] | None:
+        """The W+ rows an edit in ``space`` touches: ``None`` outside w+, else ``layers`` checked
+        against the model (the model's default rows when ``layers`` is None)."""
+        if self.check_space(space) != "w+":
+            return None
+        if layers is None:
+            return self.default_layers
+        bad = [i for i in layers if not 0 <= int(i) < self.num_layers]
+        if bad:
+            raise LowRankGANError(f"layers {bad} do not exist: model {self.model_id} has W+ layers "
+                                  f"0-{self.num_layers - 1}")
+        return [int(i) for i in layers]
+
+    def set_truncation(self, psi: float) -> float:
+        """Truncation ψ for what follows. Models that keep it as state (BigGAN's batch-norm
+        statistics, StyleGAN's z-space synthesis) store it here; returns the ψ that ``sample``
+        must still apply to the codes it draws."""
+        return check_truncation(psi)
+
+    def sefa_weight(self, space: str, layers: Sequence[int] | None = None) -> torch.Tensor:
+        """SeFa's ``A`` ``[out, d]``: the weight of the first layer(s) acting on codes of ``space``."""
+        raise LowRankGANError(f"sefa needs the first projection / modulation weights of the model, and "
+                              f"model {self.model_id} (space {space}) does not expose them "
+                              "(a DCGAN in z, StyleGAN2 in w / w+, or BigGAN in z)")
 
     def check_space(self, space: str) -> str:
         if space not in self.latent_spaces:

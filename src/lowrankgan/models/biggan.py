@@ -115,9 +115,11 @@ class BigGANAdapter(GeneratorAdapter):
 
     # -- state ---------------------------------------------------------------------------------
 
-    def set_truncation(self, truncation: float) -> None:
+    def set_truncation(self, truncation: float) -> float:
+        """BigGAN truncates its z sampler and picks batch-norm statistics by ψ: all adapter state,
+        so ``sample`` needs no further factor (returns 1)."""
         t = float(truncation)
-        if not 0 < t <= 1:
+        if not 0 < t <= 1:  # also refuses nan
             raise LowRankGANError(f"BigGAN truncation must be in (0, 1], got {truncation}")
         n_stats = int(getattr(self.config, "n_stats", 51))
         # The package interpolates stored statistics; keep t/step strictly inside the table.
@@ -125,6 +127,7 @@ class BigGANAdapter(GeneratorAdapter):
         if t / step > n_stats - 1:
             t = (n_stats - 1) * step
         self.truncation = t
+        return 1.0
 
     def set_class(self, name_or_index: str | int | None) -> None:
         super().set_class(name_or_index)

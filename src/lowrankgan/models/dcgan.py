@@ -98,6 +98,12 @@ class DCGANAdapter(GeneratorAdapter):
     def class_name(self) -> str | None:
         return None if self._class_index is None else self.classes[self._class_index]
 
+    def sefa_weight(self, space: str, layers: Sequence[int] | None = None) -> torch.Tensor:
+        """The first ConvTranspose2d's weights on z (the class one-hot rows follow z)."""
+        self.check_space(space)
+        W = self.net[0].weight.detach()[:self.latent_dim]  # [d, out, kh, kw]
+        return W.reshape(W.shape[0], -1).T
+
     def sample(self, seeds: Sequence[int], space: str = "z", trunc: float = 1.0) -> torch.Tensor:
         self.check_space(space)
         return (seed_codes(seeds, self.latent_dim) * trunc).to(self.device)

@@ -35,6 +35,8 @@ class ZooEntry:
     member: str  # path of the weights inside the wheel
     member_sha256: str
     state_key: str | None  # key of the state_dict inside the checkpoint, None if it is the state_dict
+    arch: str = "dcgan"  # the adapter family that reads the weights
+    channels: tuple[int, ...] = ()  # conv channel widths in order, input first (recognises local copies)
     classes: tuple[str, ...] = ()
     license: str = "MIT"
     extra: dict = field(default_factory=dict)
@@ -52,7 +54,7 @@ ZOO: dict[str, ZooEntry] = {
         wheel_sha256="24102f4be41d164e44251168ede0458a45e498a888c81493e2aea48529640569",
         member="gan_face_generate/weights.tar",
         member_sha256="0c3b90b138cfc4e8a73310b9fd5ce2a8f1f3a542a037de277412307fcd28771f",
-        state_key="netG_state_dict"),
+        state_key="netG_state_dict", channels=(100, 512, 256, 128, 64, 3)),
     "omniart-eyes": ZooEntry(
         name="omniart-eyes",
         description="class-conditional DCGAN, 128x128 painted eyes (OmniArt), z=100 + 8 colours",
@@ -60,7 +62,7 @@ ZOO: dict[str, ZooEntry] = {
         wheel_sha256="e21910eb2ea8ce1eeadd037454fafd5bb7cee28cee7ed07f14d897b67971fd74",
         member="omniart_eye_generator/generator_model_state.pth",
         member_sha256="dd486abbd738bfe3d28ddd46987bec11e3842ddcc8c28ccc5251b52c6ecf4da0",
-        state_key=None,
+        state_key=None, channels=(108, 1024, 512, 256, 128, 64, 3),
         classes=("amber", "blue", "brown", "gray", "grayscale", "green", "hazel", "red")),
 }
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ...errors import LowRankGANError
-from ..base import GeneratorAdapter, seed_codes
+from ..base import GeneratorAdapter, check_truncation, seed_codes
 from .loaders import load_stylegan2_with_kind
 from .network import StyleGAN2Config, StyleGAN2Generator, build_generator, truncate
 
@@ -82,6 +82,31 @@ class StyleGAN2Adapter(GeneratorAdapter):
     @property
     def default_layers(self) -> list[int]:
         return default_layers_for(self.num_layers)
+
+    def set_truncation(self, psi: float) -> float:
+        """ψ applies inside z-space synthesis (adapter state) and to w / w+ codes in ``sample``."""
+        self.truncation = check_truncation(psi)
+        return self.truncation
+
+    def sefa_weight(self, space: str, layers: Sequence[int] | None = None) -> torch.Tensor:
+        """The style-affine weights ``[out, w_dim]`` of the modulated convs (of the W+ rows in
+        ``layers`` for w+), stacked."""
+        if self.check_space(space) == "z":
+            raise LowRankGANError("sefa needs the style space: use --space w or w+ with StyleGAN2 "
+                                  "(its first layers acting on z are the mapping network, not modulation weights)")
+        synthesis = self.generator.synthesis
+        wanted = set(layers) if space == "w+" and layers is not None else None
+        weights, row = [], 0
+        for res in synthesis.block_resolutions:
+            block = getattr(synthesis, f"b{res}")
+            convs = [block.conv1] if block.num_conv == 1 else [block.conv0, block.conv1]
+            for i, conv in enumerate(convs):
+                if wanted is None or row + i in wanted:
+                    weights.append((conv.affine.weight * getattr(conv.affine, "weight_gain", 1.0)).detach())
+            row += block.num_conv
+        if not weights:
+            raise LowRankGANError(f"sefa needs modulated conv layers among W+ rows {sorted(wanted or [])}")
+        return torch.cat(weights, 0)
 
     @property
     def w_avg(self) -> torch.Tensor:
