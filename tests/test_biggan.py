@@ -77,7 +77,6 @@ def test_forward_mode_jacobian_matches_finite_differences(gan):
 
 @pytest.mark.slow
 def test_directions_and_edits(gan):
-    from lowrankgan import methods  # noqa: F401
     for method in ("lowrankgan", "sefa", "jacobian-svd"):
         ds = api.find_directions(gan, [0], "box:8,8,12,12", method=method, top_k=3, progress=False, cache=False)
         assert ds.vectors.shape[1] == 16 and 1 <= ds.vectors.shape[0] <= 3
@@ -119,7 +118,7 @@ def test_local_folder_and_broken_file(tmp_path, gan):
 
 def test_truncation_reaches_every_entry_point(gan, tmp_path, monkeypatch):
     """ψ given to prepare_jacobian and evaluate samples the same codes as find_directions."""
-    from lowrankgan.evaluate import evaluate
+    from lowrankgan.evaluation import evaluate
     monkeypatch.setenv("LOWRANKGAN_HOME", str(tmp_path))
     region = "box:8,8,12,12"
     api.prepare_jacobian(gan, 2, trunc=0.5)

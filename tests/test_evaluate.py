@@ -7,7 +7,9 @@ import sys
 import pytest
 import torch
 
-from lowrankgan import evaluate as ev
+from lowrankgan import evaluation as ev
+from lowrankgan.evaluation import log as evlog, run as evrun
+from lowrankgan.metrics import calibrate
 from lowrankgan.errors import LowRankGANError
 
 SMALL = dict(regions=["eyes"], seeds=[0, 1], methods=["lowrankgan", "jacobian-svd", "random"], per_image=True,
@@ -21,8 +23,8 @@ def faces():
 
 
 def _keys(path):
-    lines = (path / ev.LOG_NAME).read_text().splitlines()
-    return [ev.record_key(json.loads(ln)) for ln in lines]
+    lines = (path / evlog.LOG_NAME).read_text().splitlines()
+    return [evlog.record_key(json.loads(ln)) for ln in lines]
 
 
 def test_outputs(faces, tmp_path):
@@ -49,7 +51,7 @@ def test_resume_after_kill_loses_and_duplicates_nothing(faces, tmp_path, monkeyp
     full = tmp_path / "full"
     ev.evaluate(faces, out=full, plots=False, **SMALL)
     killed = tmp_path / "killed"
-    real = ev.masked_mse
+    real = evrun.masked_mse
     calls = {"n": 0}
 
     def dying(*a, **k):
@@ -58,25 +60,25 @@ def test_resume_after_kill_loses_and_duplicates_nothing(faces, tmp_path, monkeyp
             raise KeyboardInterrupt  # killed while measuring the second image
         return real(*a, **k)
 
-    monkeypatch.setattr(ev, "masked_mse", dying)
+    monkeypatch.setattr(evrun, "masked_mse", dying)
     with pytest.raises(KeyboardInterrupt):
         ev.evaluate(faces, out=killed, plots=False, **SMALL)
-    monkeypatch.setattr(ev, "masked_mse", real)
+    monkeypatch.setattr(evrun, "masked_mse", real)
     first = _keys(killed)
     assert 0 < len(first) < 12
-    with open(killed / ev.LOG_NAME, "a") as f:
+    with open(killed / evlog.LOG_NAME, "a") as f:
         f.write('{"region": "eyes", "method": "lowr')  # torn last line of a kill mid-write
     summary = ev.evaluate(faces, out=killed, plots=False, **SMALL)
     keys = _keys(killed)
     assert len(keys) == len(set(keys)) == 12
     assert summary["new_records"] == 12 - len(first)
-    done = {ev.record_key(json.loads(x)): json.loads(x) for x in (killed / ev.LOG_NAME).read_text().splitlines()}
-    ref = {ev.record_key(json.loads(x)): json.loads(x) for x in (full / ev.LOG_NAME).read_text().splitlines()}
+    done = {evlog.record_key(json.loads(x)): json.loads(x) for x in (killed / evlog.LOG_NAME).read_text().splitlines()}
+    ref = {evlog.record_key(json.loads(x)): json.loads(x) for x in (full / evlog.LOG_NAME).read_text().splitlines()}
     assert done.keys() == ref.keys()
     for k in ref:
         for field in ("leak", "mse_in"):
             if field in ref[k]:
-                assert ev._num(done[k][field]) == pytest.approx(ev._num(ref[k][field]), rel=1e-5)
+                assert evlog.num(done[k][field]) == pytest.approx(evlog.num(ref[k][field]), rel=1e-5)
 
 
 def test_other_settings_in_the_same_folder_are_refused(faces, tmp_path):
@@ -86,18 +88,38 @@ def test_other_settings_in_the_same_folder_are_refused(faces, tmp_path):
     assert ev.evaluate(faces, out=tmp_path, plots=False, fresh=True, **{**SMALL, "top_k": 2})["records"] > 0
 
 
-def test_calibration_agrees_with_measure_leak(faces):
+def _bisect_leak(gen, code, p, mask, target=0.1):
+    """An independent reference of DESIGN §4: plain bisection per sign on a doubling bracket."""
+    from lowrankgan.metrics import rms_inside_outside
+    base = gen.synthesize(code[None])
+    out = []
+    for sign in (1.0, -1.0):
+        inside = lambda a: rms_inside_outside(gen.synthesize((code + sign * a * p)[None]) - base, mask)
+        lo, hi = 0.0, 1.0
+        while float(inside(hi)[0]) < target:
+            lo, hi = hi, hi * 2
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            lo, hi = (lo, mid) if float(inside(mid)[0]) >= target else (mid, hi)
+        i, o = inside(hi)
+        out.append((float(o) / float(i), hi))
+    return (out[0][0] + out[1][0]) / 2, out[0][1]
+
+
+def test_calibration_agrees_with_plain_bisection(faces):
     from lowrankgan.metrics import measure_leak
     mask = torch.from_numpy(__import__("lowrankgan.api", fromlist=["x"]).as_region(faces, "mouth").mask)
     code = faces.sample([3], "z")[0]
     v = torch.nn.functional.normalize(torch.randn(2, 100, generator=torch.Generator().manual_seed(0)), dim=1)
-    cal = ev.calibrate(faces, code, torch.cat([v, -v]), mask, [0.1], "z")
-    for i in range(2):
-        ref = measure_leak(faces, code, v[i], mask, "z", None, 0.1)
-        mine = (float(cal["outside"][i, 0] / cal["inside"][i, 0]) + float(cal["outside"][i + 2, 0] / cal["inside"][i + 2, 0])) / 2
-        assert mine == pytest.approx(ref.leak, rel=2e-3)
-        assert float(cal["alpha"][i, 0]) == pytest.approx(ref.strengths[0], rel=2e-3)
-        assert float(cal["inside"][i, 0]) == pytest.approx(0.1, rel=1e-3)
+    cal = calibrate(faces, code, torch.cat([v, -v]), mask, [0.1], "z")
+    with torch.no_grad():
+        for i in range(2):
+            ref_leak, ref_alpha = _bisect_leak(faces, code, v[i], mask)
+            mine = (float(cal["outside"][i, 0] / cal["inside"][i, 0]) + float(cal["outside"][i + 2, 0] / cal["inside"][i + 2, 0])) / 2
+            assert mine == pytest.approx(ref_leak, rel=2e-3)
+            assert measure_leak(faces, code, v[i], mask, "z", None, 0.1).leak == pytest.approx(ref_leak, rel=2e-3)
+            assert float(cal["alpha"][i, 0]) == pytest.approx(ref_alpha, rel=2e-3)
+            assert float(cal["inside"][i, 0]) == pytest.approx(0.1, rel=1e-3)
 
 
 def test_unreachable_target_is_inf(faces):
@@ -105,7 +127,7 @@ def test_unreachable_target_is_inf(faces):
     mask[:2, :2] = True
     v = torch.zeros(1, 100)
     v[0, 0] = 1
-    cal = ev.calibrate(faces, faces.sample([0], "z")[0], v, mask, [50.0], "z", max_strength=1.0)
+    cal = calibrate(faces, faces.sample([0], "z")[0], v, mask, [50.0], "z", max_strength=1.0)
     assert not bool(cal["reached"][0, 0]) and math.isnan(float(cal["alpha"][0, 0]))
 
 

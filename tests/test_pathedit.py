@@ -6,7 +6,8 @@ import torch
 from lowrankgan import api, load_model
 from lowrankgan.errors import LowRankGANError
 from lowrankgan.metrics import rms_inside_outside
-from lowrankgan.pathedit import interpolate_path, path_codes, path_edit, path_sweep_codes
+from lowrankgan.api import path_edit
+from lowrankgan.pathedit import interpolate_path, path_codes, path_sweep_codes
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,8 @@
-"""The public Python API. The CLI and the web page call these and nothing else."""
+"""The public Python API: every operation a front end needs.
+
+The CLI (``cli.py``) and the page (``web/``) import this module, ``errors``, ``directionfile``,
+``regions`` and ``report`` and nothing else of the library (a test reads their imports).
+"""
 
 from __future__ import annotations
 
@@ -12,17 +16,32 @@ import torch
 
 from . import __version__
 from .directionfile import DirectionSet, check_compatible, load_directions
-from .edit import render, shift_codes, sweep
+from .edit import parse_int_list, parse_strengths, render, shift_codes, sweep
 from .errors import LowRankGANError
-from . import methods  # noqa: F401  (registers jacobian-svd, ganspace, sefa, random)
-from .factorize import METHODS, Directions, RegionGrams, find
-from .jacobian import compute_jacobian, default_analysis_size, region_grams
-from .metrics import Leak, measure_leak
-from .models import GeneratorAdapter, load_model
-from .regions import Region, check_analysis_masks, parse_region
+from .evaluation import DEFAULT_METHODS, evaluate as run_evaluation, format_table
+from .jacobian import compute_jacobian, default_analysis_size, region_gram_pair
+from .methods import DEFAULT_METHOD, METHODS, Directions, Method, find, get_method
+from .metrics import Leak, measure_leak, median
+from .models import (BIGGAN_NAMES, DEFAULT_MODEL, PRESETS, ZOO, GeneratorAdapter, load_model,
+                     resolve_device)
+from .models.zoo import cached, fetch
+from .pathedit import path_codes, path_settings, path_sweep_codes
+from .regions import Region, parse_region
+
+__all__ = [
+    "DEFAULT_METHOD", "DEFAULT_MODEL", "METHODS", "DirectionSet", "EditSetup", "GeneratorAdapter", "Leak",
+    "Method", "Region", "analysis_size", "as_model", "as_region", "composed_edit", "composed_sweep",
+    "edit", "edit_setup", "find_directions", "get_method", "load_model", "locality", "median",
+    "model_catalog", "parse_layers", "parse_seeds", "parse_strengths", "path_edit", "prepare_jacobian",
+    "refetch_model", "resolve_device", "sample", "sample_codes",
+]
 
 ModelLike = GeneratorAdapter | str | None
+LEAK_IMAGES = 5  # source images on which find_directions measures its top direction's leak
 
+
+# ---------------------------------------------------------------------------------------------
+# models, values, regions
 
 def as_model(model: ModelLike, device: str | None = "auto", class_name: str | int | None = None) -> GeneratorAdapter:
     if isinstance(model, GeneratorAdapter):
@@ -30,6 +49,43 @@ def as_model(model: ModelLike, device: str | None = "auto", class_name: str | in
             model.set_class(class_name)
         return model
     return load_model(model, device=device, class_name=class_name)
+
+
+def model_catalog() -> list[dict]:
+    """The zoo, the BigGAN names and the region presets, as ``lowrankgan models`` lists them."""
+    rows = [{"name": name, "description": e.description, "package": f"{e.package}=={e.version}",
+             "license": e.license, "cached": cached(e), "classes": list(e.classes),
+             "presets": list(PRESETS.get(name, {})), "source": "zoo"} for name, e in ZOO.items()]
+    rows += [{"name": name, "description": "BigGAN-deep (pytorch-pretrained-biggan), 1000 ImageNet classes",
+              "package": "pytorch-pretrained-biggan", "license": "MIT", "cached": None, "classes": [],
+              "presets": [], "source": "internet"} for name in BIGGAN_NAMES]
+    return rows
+
+
+def refetch_model(name: str) -> Path:
+    """Download and verify a zoo model's weights again."""
+    if name not in ZOO:
+        raise LowRankGANError(f"unknown zoo model '{name[:40]}'; use one of: {', '.join(ZOO)}")
+    return fetch(ZOO[name], refetch=True)
+
+
+def model_description(name: str) -> str:
+    entry = ZOO.get(name)
+    return entry.description if entry else name
+
+
+def analysis_size(gen: GeneratorAdapter) -> int:
+    """The default analysis resolution of ``gen`` (its output size, at most 256)."""
+    return default_analysis_size(gen)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``3``, ``0-7``, ``1,5,9`` or mixtures."""
+    return parse_int_list(text, "seeds")
+
+
+def parse_layers(text: str | None) -> list[int] | None:
+    return None if text is None else parse_int_list(text, "layers")
 
 
 def use_truncation(gen: GeneratorAdapter, trunc: float) -> float:
@@ -48,48 +104,36 @@ def _seeds(seeds: int | Sequence[int]) -> list[int]:
     return seeds
 
 
+def sample_codes(gen: GeneratorAdapter, seeds: int | Sequence[int], space: str | None = None,
+                 trunc: float = 1.0) -> torch.Tensor:
+    """The seeds' codes in ``space`` with truncation ψ applied (as every operation here samples)."""
+    space = gen.check_space(space or gen.default_space)
+    return gen.sample(_seeds(seeds), space, use_truncation(gen, trunc))
+
+
 def sample(model: ModelLike, seeds: int | Sequence[int], space: str | None = None, trunc: float = 1.0) -> torch.Tensor:
     """Images ``[n, 3, H, W]`` in [-1, 1] for ``seeds``."""
     gen = as_model(model)
     space = gen.check_space(space or gen.default_space)
-    trunc = use_truncation(gen, trunc)
-    return render(gen, gen.sample(_seeds(seeds), space, trunc), space)
+    return render(gen, sample_codes(gen, seeds, space, trunc), space)
 
 
-def region_gram_pair(gen: GeneratorAdapter, codes: torch.Tensor, region: Region, space: str,
-                     layers: Sequence[int] | None, analysis_size: int, cache: bool = True,
-                     progress: bool = True) -> RegionGrams:
-    """Region and rest Grams averaged over ``codes`` (one Jacobian per code, cached)."""
-    fg, _ = check_analysis_masks(region, analysis_size)
-    M_f = M_b = None
-    iterator = codes
-    if progress and len(codes) > 1:
-        from tqdm.auto import tqdm
-        iterator = tqdm(codes, desc="jacobians", unit="image", delay=1.0, leave=False)
-    for code in iterator:
-        J = compute_jacobian(gen, code, space, layers, analysis_size, cache=cache,
-                             progress=progress and len(codes) == 1)
-        f, b = region_grams(J, fg)
-        M_f = f if M_f is None else M_f + f
-        M_b = b if M_b is None else M_b + b
-    n_f = int(fg.sum())
-    return RegionGrams(M_f / len(codes), M_b / len(codes), n_f, fg.numel() - n_f, gen, space,
-                       list(layers) if layers is not None else None)
-
+# ---------------------------------------------------------------------------------------------
+# directions
 
 def find_directions(model: ModelLike, seeds: int | Sequence[int], region: str | Region,
-                    method: str = "lowrankgan", space: str | None = None,
+                    method: str = DEFAULT_METHOD, space: str | None = None,
                     layers: Sequence[int] | None = None, analysis_size: int | None = None,
                     top_k: int | None = 10, trunc: float = 1.0, cache: bool = True,
-                    progress: bool = True, **params) -> DirectionSet:
+                    progress: bool = True, leak_images: int = LEAK_IMAGES, **params) -> DirectionSet:
     """Local editing directions for ``region`` found on the image(s) of ``seeds``.
 
     Several seeds average the region Grams over their images, which makes the directions carry
-    over to other images. ``params`` go to the method (``lam``, ``relax``, ``rank_rtol``,
-    ``order`` for lowrankgan; ``tau`` for resefa).
+    over to other images. ``params`` go to the method (``METHODS[method].params``). The top
+    direction's leak (DESIGN §4) on up to ``leak_images`` of the source images is recorded as
+    ``meta["leak_source_top1"]`` (median; 0 images skips it).
     """
-    if method not in METHODS:
-        raise LowRankGANError(f"unknown method '{method}'; use one of: {', '.join(METHODS)}")
+    entry = get_method(method)
     if top_k is not None and top_k < 1:
         raise LowRankGANError(f"--top-k {top_k}: ask for at least one direction")
     gen = as_model(model)
@@ -98,8 +142,8 @@ def find_directions(model: ModelLike, seeds: int | Sequence[int], region: str | 
     layers = gen.resolve_layers(space, layers)
     reg = as_region(gen, region)
     size = analysis_size or default_analysis_size(gen)
-    trunc = use_truncation(gen, trunc)
-    codes = gen.sample(seeds, space, trunc)
+    params = entry.check_params(params)
+    codes = sample_codes(gen, seeds, space, trunc)
     t0 = time.perf_counter()
     grams = region_gram_pair(gen, codes, reg, space, layers, size, cache, progress)
     t1 = time.perf_counter()
@@ -114,19 +158,42 @@ def find_directions(model: ModelLike, seeds: int | Sequence[int], region: str | 
         "seeds": seeds, "trunc": trunc, "analysis_size": size,
         "timing_s": {"jacobian_and_grams": round(t1 - t0, 4), "factorize": round(t2 - t1, 4)},
     }
-    return DirectionSet(dirs.vectors.cpu().numpy().astype(np.float32), meta,
-                        codes.detach().cpu().numpy().astype(np.float32))
-
-
-def as_directions(gen: GeneratorAdapter, directions: DirectionSet | str | Path, space: str) -> DirectionSet:
-    dirset = directions if isinstance(directions, DirectionSet) else load_directions(directions)
-    check_compatible(dirset, gen.model_family, gen.model_id, space, gen.latent_dim_for(space))
+    dirset = DirectionSet(dirs.vectors.cpu().numpy().astype(np.float32), meta,
+                          codes.detach().cpu().numpy().astype(np.float32))
+    if leak_images > 0 and dirset.vectors.shape[0]:
+        leaks = _leaks(gen, codes[:leak_images], torch.from_numpy(dirset.vectors[0]), reg, space, layers)
+        meta["leak_source_top1"] = round(median([lk.leak for lk in leaks]), 4)
+        meta["leak_strength_top1"] = round(median([s for lk in leaks for s in lk.strengths if s == s]), 4)
+        meta["leak_seeds"] = seeds[:leak_images]
     return dirset
 
 
-def edit_space(gen: GeneratorAdapter, dirset: DirectionSet, space: str | None) -> str:
-    return gen.check_space(space or dirset.meta.get("latent_space") or gen.default_space)
+def direction_leaks(model: ModelLike, dirset: DirectionSet, seed: int, region: str | Region,
+                    trunc: float = 1.0, target: float = 0.1) -> list[Leak]:
+    """The leak of every direction of ``dirset`` on one seed's image (the page shows these)."""
+    job = edit_setup(model, dirset, seed, trunc=trunc)
+    reg = as_region(job.gen, region)
+    return [_leaks(job.gen, job.codes, torch.from_numpy(v), reg, job.space, job.layers, target)[0]
+            for v in dirset.vectors]
 
+
+def _leaks(gen: GeneratorAdapter, codes: torch.Tensor, direction: torch.Tensor, region: Region, space: str,
+           layers: Sequence[int] | None, target: float = 0.1) -> list[Leak]:
+    mask = torch.from_numpy(region.mask)
+    return [measure_leak(gen, code, direction, mask, space, layers, target) for code in codes]
+
+
+def prepare_jacobian(gen: GeneratorAdapter, seed: int, space: str | None = None, trunc: float = 1.0) -> None:
+    """Compute and cache the Jacobian that ``find_directions(gen, seed, ...)`` will read, so that
+    finding directions for any region of that image afterwards takes a fraction of a second."""
+    space = gen.check_space(space or gen.default_space)
+    code = sample_codes(gen, seed, space, trunc)[0]  # the code find_directions samples
+    compute_jacobian(gen, code, space, gen.resolve_layers(space), default_analysis_size(gen),
+                     cache=True, progress=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# edits
 
 def pick(dirset: DirectionSet, index: int) -> torch.Tensor:
     k = dirset.vectors.shape[0]
@@ -153,11 +220,10 @@ def edit_setup(model: ModelLike, directions: DirectionSet | str | Path, seeds: i
     the file's, else the model's), and sample the seeds' codes with truncation applied."""
     gen = as_model(model)
     dirset = directions if isinstance(directions, DirectionSet) else load_directions(directions)
-    space = edit_space(gen, dirset, space)
-    dirset = as_directions(gen, dirset, space)
+    space = gen.check_space(space or dirset.meta.get("latent_space") or gen.default_space)
+    check_compatible(dirset, gen.model_family, gen.model_id, space, gen.latent_dim_for(space))
     layers = gen.resolve_layers(space, layers if layers is not None else dirset.meta.get("layers"))
-    trunc = use_truncation(gen, trunc)
-    return EditSetup(gen, dirset, space, layers, gen.sample(_seeds(seeds), space, trunc))
+    return EditSetup(gen, dirset, space, layers, sample_codes(gen, seeds, space, trunc))
 
 
 def edit(model: ModelLike, directions: DirectionSet | str | Path, seeds: int | Sequence[int],
@@ -168,32 +234,108 @@ def edit(model: ModelLike, directions: DirectionSet | str | Path, seeds: int | S
     return sweep(job.gen, job.codes, pick(job.dirset, index), strengths, job.space, job.layers)
 
 
-def locality(model: ModelLike, directions: DirectionSet, seeds: int | Sequence[int], region: str | Region,
-             index: int = 0, target: float = 0.1, trunc: float = 1.0) -> list[Leak]:
-    """The leak (DESIGN §4) of direction ``index`` on each seed's image."""
-    job = edit_setup(model, directions, seeds, trunc=trunc)
-    mask = torch.from_numpy(as_region(job.gen, region).mask)
+def _path_kwargs(job: EditSetup, region: str | Region | None) -> dict:
+    region = region or job.dirset.meta.get("region")
+    if not region:
+        raise LowRankGANError("--path-steps needs the region: the direction file records none, give --region")
+    return {"region": as_region(job.gen, region), "space": job.space, "layers": job.layers,
+            "analysis_size": job.dirset.meta.get("analysis_size"), **path_settings(job.dirset)}
+
+
+def path_edit(model: ModelLike, directions: DirectionSet | str | Path, seeds: int | Sequence[int],
+              strengths: Sequence[float], steps: int, index: int = 0, region: str | Region | None = None,
+              space: str | None = None, layers: Sequence[int] | None = None, trunc: float = 1.0) -> torch.Tensor:
+    """Like ``edit`` (images ``[n_seeds, n_strengths, 3, H, W]``) but path-following
+    (``pathedit``): the region and robust-PCA settings default to the direction file's."""
+    job = edit_setup(model, directions, seeds, space, layers, trunc)
+    kwargs = _path_kwargs(job, region)
     p = pick(job.dirset, index)
-    return [measure_leak(job.gen, code, p, mask, job.space, job.layers, target) for code in job.codes]
-
-
-def prepare_jacobian(gen: GeneratorAdapter, seed: int, space: str | None = None, trunc: float = 1.0) -> None:
-    """Compute and cache the Jacobian that ``find_directions(gen, seed, ...)`` will read, so that
-    finding directions for any region of that image afterwards takes a fraction of a second."""
-    space = gen.check_space(space or gen.default_space)
-    layers = gen.resolve_layers(space)
-    code = gen.sample([seed], space, use_truncation(gen, trunc))[0]  # the code find_directions samples
-    compute_jacobian(gen, code, space, layers, default_analysis_size(gen), cache=True, progress=False)
-
-
-def compose_edit(gen: GeneratorAdapter, codes: torch.Tensor, dirset: DirectionSet,
-                 alphas: Sequence[float], space: str, layers: Sequence[int] | None = None) -> torch.Tensor:
-    """``codes + Σ_i α_i v_i``: several directions of ``dirset`` applied at once (``[n, ...]``)."""
-    combined = combined_direction(dirset, alphas)
-    return shift_codes(gen, codes, combined, [1.0], space, layers)[:, 0]
+    rows = [render(job.gen, path_sweep_codes(job.gen, code, p, strengths, steps, **kwargs), job.space)
+            for code in job.codes]
+    return torch.stack(rows, 0)
 
 
 def combined_direction(dirset: DirectionSet, alphas: Sequence[float]) -> torch.Tensor:
+    """``Σ_i α_i v_i`` over the first ``len(alphas)`` directions."""
     a = np.zeros(dirset.vectors.shape[0], np.float32)
-    a[:len(alphas)] = np.asarray(alphas, np.float32)
+    a[:len(alphas)] = np.asarray(alphas, np.float32)[:dirset.vectors.shape[0]]
     return torch.from_numpy(a @ dirset.vectors)
+
+
+def _moved(job: EditSetup, alphas: Sequence[float], path_steps: int, region: str | Region | None) -> torch.Tensor:
+    """The codes moved by ``Σ α_i v_i``: along the straight line, or (``path_steps`` > 0) to the end
+    of the path along ``v/|v|`` to strength ``|v|``."""
+    direction = combined_direction(job.dirset, alphas)
+    if path_steps <= 0:
+        return shift_codes(job.gen, job.codes, direction, [1.0], job.space, job.layers)[:, 0]
+    strength = float(direction.norm())
+    if strength == 0.0:
+        return job.codes
+    kwargs = _path_kwargs(job, region)
+    return torch.stack([path_codes(job.gen, code, direction / strength, strength, path_steps, **kwargs)[-1]
+                        for code in job.codes], 0)
+
+
+def composed_edit(model: ModelLike, directions: DirectionSet | str | Path, seeds: int | Sequence[int],
+                  alphas: Sequence[float], path_steps: int = 0, region: str | Region | None = None,
+                  space: str | None = None, layers: Sequence[int] | None = None, trunc: float = 1.0,
+                  with_originals: bool = False) -> torch.Tensor:
+    """Images ``[n, 3, H, W]``: each seed's image with several directions applied at once,
+    ``c + Σ α_i v_i`` (the page's sliders; ``edit --alphas``). ``with_originals`` returns
+    ``[2, n, 3, H, W]``, the unedited images first."""
+    job = edit_setup(model, directions, seeds, space, layers, trunc)
+    moved = _moved(job, alphas, path_steps, region)
+    if with_originals:
+        both = render(job.gen, torch.cat([job.codes, moved], 0), job.space)
+        return both.view(2, len(job.codes), *both.shape[1:])
+    return render(job.gen, moved, job.space)
+
+
+def composed_sweep(model: ModelLike, directions: DirectionSet | str | Path, seed: int, alphas: Sequence[float],
+                   frames: int = 9, path_steps: int = 0, region: str | Region | None = None,
+                   trunc: float = 1.0) -> torch.Tensor:
+    """Images ``[1, frames, 3, H, W]``: the composed edit swept from −1× to +1× (direction 0 at
+    the model's default strengths when every α is zero), along paths when ``path_steps`` > 0."""
+    job = edit_setup(model, directions, seed, trunc=trunc)
+    if any(abs(a) > 0 for a in alphas):
+        direction, strengths = combined_direction(job.dirset, alphas), np.linspace(-1, 1, frames).tolist()
+    else:
+        direction, strengths = pick(job.dirset, 0), parse_strengths(job.gen.default_strengths)
+    if path_steps <= 0:
+        return sweep(job.gen, job.codes, direction, strengths, job.space, job.layers)
+    # path_sweep_codes moves along the unit direction: strength s·|v| there is s·v on the line.
+    norm = float(direction.norm())
+    moved = path_sweep_codes(job.gen, job.codes[0], direction / norm, [s * norm for s in strengths], path_steps,
+                             **_path_kwargs(job, region))
+    return render(job.gen, moved, job.space)[None]
+
+
+def slider_span(gen: GeneratorAdapter) -> float:
+    """The model's default edit range ±span (±3 for the DCGANs)."""
+    strengths = parse_strengths(gen.default_strengths)
+    return max(abs(strengths[0]), abs(strengths[-1])) or 3.0
+
+
+def locality(model: ModelLike, directions: DirectionSet | str | Path, seeds: int | Sequence[int],
+             region: str | Region, index: int = 0, target: float = 0.1, trunc: float = 1.0) -> list[Leak]:
+    """The leak (DESIGN §4) of direction ``index`` on each seed's image."""
+    job = edit_setup(model, directions, seeds, trunc=trunc)
+    return _leaks(job.gen, job.codes, pick(job.dirset, index), as_region(job.gen, region), job.space,
+                  job.layers, target)
+
+
+def method_descriptions() -> list[dict]:
+    """Every method with its parameters (type, default, range, help), registry order."""
+    return [m.describe() for m in METHODS.values()]
+
+
+def evaluate(model: ModelLike, regions: str | Sequence[str], seeds: Sequence[int],
+             methods: Sequence[str] = DEFAULT_METHODS, **options) -> dict:
+    """``lowrankgan evaluate``: see ``lowrankgan.evaluation.evaluate`` (options are the fields of
+    ``EvaluationConfig``, plus ``device`` and ``class_name``)."""
+    return run_evaluation(model, regions, seeds, methods, **options)
+
+
+def format_evaluation(summary: dict) -> str:
+    """The comparison table of an evaluation summary (markdown)."""
+    return format_table(summary)

@@ -4,26 +4,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
+from PIL import Image
+
+from . import __version__, api, web
+from .directionfile import check_writable, ensure_writable_dir, load_directions, save_directions
 from .errors import LowRankGANError
+from .report import grid_image, html_report, output_kind, save_gif, save_html, save_png, to_uint8
 
 
-def _layers(text: str | None) -> list[int] | None:
-    from .edit import parse_int_list
-    return None if text is None else parse_int_list(text, "layers")
-
-
-def _common(p: argparse.ArgumentParser, model: bool = True) -> None:
-    if model:
-        p.add_argument("--model", default=None, help="zoo name (see `lowrankgan models`) or checkpoint path; default dcgan-faces")
-        p.add_argument("--class", dest="class_name", default=None, help="class for conditional models (name or index)")
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help="zoo name (see `lowrankgan models`) or checkpoint path; default dcgan-faces")
+    p.add_argument("--class", dest="class_name", default=None, help="class for conditional models (name or index)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA when present")
 
 
 def _out_file(path: str) -> Path:
-    from .directionfile import check_writable
     out = Path(path)
     check_writable(out.parent)
     if out.is_dir():
@@ -31,38 +30,75 @@ def _out_file(path: str) -> Path:
     return out
 
 
-def cmd_models(args) -> int:
-    from .models import ZOO, load_model
-    from .models.zoo import cached, fetch
+def _float_list(text: str, what: str) -> list[float]:
+    try:
+        vals = [float(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise LowRankGANError(f"bad {what} '{text}': give a comma list of numbers such as 0.05,0.1,0.2") from None
+    if not vals or any(not math.isfinite(v) or v <= 0 for v in vals):
+        raise LowRankGANError(f"bad {what} '{text}': give positive numbers")
+    return vals
+
+
+def _method_params(args: argparse.Namespace, method: str) -> dict:
+    """The registry parameters the user set; another method's parameter is an error, not ignored."""
+    params, wrong = {}, []
+    for entry in api.METHODS.values():
+        for param in entry.params:
+            value = getattr(args, _dest(param), None)
+            if value is None:
+                continue
+            if entry.name == method:
+                params[param.name] = value
+            else:
+                wrong.append(f"{param.cli_flag} (a {entry.name} parameter)")
+    if wrong:
+        raise LowRankGANError(f"{', '.join(wrong)} does not apply to --method {method}; drop it or change the method")
+    return params
+
+
+def _dest(param) -> str:
+    return "param_" + param.cli_flag.lstrip("-").replace("-", "_")
+
+
+def _add_method_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", default=api.DEFAULT_METHOD,
+                   help="; ".join(f"{m.name}: {m.summary}" for m in api.METHODS.values()))
+    group = p.add_argument_group("method parameters (each applies to the method named in brackets)")
+    for m in api.METHODS.values():
+        for param in m.params:
+            default = param.default_text if param.default_text is not None else param.default
+            rng = f", {param.low:g}..{param.high:g}" if param.low is not None else ""
+            choices = f", one of {'/'.join(param.choices)}" if param.choices else ""
+            group.add_argument(param.cli_flag, dest=_dest(param), default=None, metavar=param.type.__name__.upper(),
+                               help=f"[{m.name}] {param.help} (default {default}{rng}{choices})")
+
+
+# ---------------------------------------------------------------------------------------------
+# commands
+
+def cmd_models(args: argparse.Namespace) -> int:
     if args.refetch:
-        if args.refetch not in ZOO:
-            raise LowRankGANError(f"unknown zoo model '{args.refetch}'; use one of: {', '.join(ZOO)}")
-        path = fetch(ZOO[args.refetch], refetch=True)
-        print(f"{args.refetch}: fetched and verified -> {path}")
+        print(f"{args.refetch}: fetched and verified -> {api.refetch_model(args.refetch)}")
         return 0
     if args.path:
-        gen = load_model(args.path, device="cpu")
-        print(json.dumps(gen.describe(), indent=2))
+        print(json.dumps(api.load_model(args.path, device="cpu").describe(), indent=2))
         return 0
-    for name, entry in ZOO.items():
-        state = "cached" if cached(entry) else "not cached (fetched on first use)"
-        classes = f"; classes: {', '.join(entry.classes)}" if entry.classes else ""
-        print(f"{name:14s} {entry.description} [{entry.package}=={entry.version}, {entry.license}] - {state}{classes}")
-    from .models import BIGGAN_NAMES
-    for name in BIGGAN_NAMES:
-        print(f"{name:14s} BigGAN-deep (pytorch-pretrained-biggan), 1000 ImageNet classes - downloaded on first use (internet)")
-    from .models.presets import PRESETS
-    for name, presets in PRESETS.items():
-        print(f"  {name} region presets: {', '.join(presets)}")
+    for row in api.model_catalog():
+        if row["source"] == "zoo":
+            state = "cached" if row["cached"] else "not cached (fetched on first use)"
+            classes = f"; classes: {', '.join(row['classes'])}" if row["classes"] else ""
+            print(f"{row['name']:14s} {row['description']} [{row['package']}, {row['license']}] - {state}{classes}")
+        else:
+            print(f"{row['name']:14s} {row['description']} - downloaded on first use (internet)")
+    for row in api.model_catalog():
+        if row["presets"]:
+            print(f"  {row['name']} region presets: {', '.join(row['presets'])}")
     return 0
 
 
-def cmd_sample(args) -> int:
-    from . import api
-    from .edit import parse_int_list
-    from .report import grid_image, save_png, to_uint8
-    from PIL import Image
-    seeds = parse_int_list(args.seeds)
+def cmd_sample(args: argparse.Namespace) -> int:
+    seeds = api.parse_seeds(args.seeds)
     out = Path(args.out)
     as_dir = out.suffix.lower() != ".png"
     if not as_dir:
@@ -70,7 +106,6 @@ def cmd_sample(args) -> int:
     gen = api.as_model(args.model, args.device, args.class_name)
     images = api.sample(gen, seeds, trunc=args.trunc)
     if as_dir:
-        from .directionfile import ensure_writable_dir
         ensure_writable_dir(out)
         for seed, img in zip(seeds, to_uint8(images)):
             save_png(Image.fromarray(img), out / f"seed{seed:04d}.png")
@@ -81,73 +116,49 @@ def cmd_sample(args) -> int:
     return 0
 
 
-def _region_mask(gen, spec):
-    from .api import as_region
-    return as_region(gen, spec).mask if spec else None
-
-
-def cmd_directions(args) -> int:
-    from . import api
-    from .directionfile import check_writable, save_directions
-    from .edit import parse_int_list
-    from .metrics import median
+def cmd_directions(args: argparse.Namespace) -> int:
     if (args.seed is None) == (args.seeds is None):
         raise LowRankGANError("give exactly one of --seed S or --seeds A-B")
-    seeds = [args.seed] if args.seed is not None else parse_int_list(args.seeds)
+    seeds = [args.seed] if args.seed is not None else api.parse_seeds(args.seeds)
     check_writable(Path(args.out))
     gen = api.as_model(args.model, args.device, args.class_name)
-    params = {}
-    if args.method == "lowrankgan":
-        params = {k: v for k, v in (("lam", args.lam), ("relax", args.relax), ("rank_rtol", args.rank_rtol),
-                                    ("order", args.order)) if v is not None}
-    elif args.tau is not None:
-        params = {"tau": args.tau}
-    dirset = api.find_directions(gen, seeds, args.region, args.method, args.space, _layers(args.layers),
-                                 args.analysis_size, top_k=args.top_k, trunc=args.trunc,
-                                 cache=not args.no_cache, **params)
-    probe = seeds[:5]  # the leak on (up to five of) the images the directions came from
-    leaks = api.locality(gen, dirset, probe, args.region, index=0, trunc=args.trunc)
-    leak = median([lk.leak for lk in leaks])
-    dirset.meta["leak_source_top1"] = round(leak, 4)
+    dirset = api.find_directions(gen, seeds, args.region, args.method, args.space, api.parse_layers(args.layers),
+                                 args.analysis_size, top_k=args.top_k, trunc=args.trunc, cache=not args.no_cache,
+                                 **_method_params(args, args.method))
     save_directions(dirset, args.out)
-    info = dirset.meta["info"]
+    meta, info = dirset.meta, dirset.meta["info"]
     ranks = f", ranks region/rest {info['rank_region']}/{info['rank_rest']}" if "rank_region" in info else ""
-    print(f"{dirset.vectors.shape[0]} directions ({dirset.meta['method']}, space {dirset.meta['latent_space']}{ranks}) "
-          f"-> {args.out}")
+    print(f"{dirset.vectors.shape[0]} directions ({meta['method']}, space {meta['latent_space']}{ranks}) -> {args.out}")
+    probe = meta["leak_seeds"]
     where = f"seed {probe[0]}" if len(probe) == 1 else f"seeds {','.join(map(str, probe))} (median)"
-    strength = median([s for lk in leaks for s in lk.strengths if s == s])  # nan: target not reached
-    print(f"leak of direction 0 on {where}: {leak:.3f} "
-          f"(RMS change outside / inside at inside RMS 0.1; strength ±{strength:.2f})")
+    print(f"leak of direction 0 on {where}: {meta['leak_source_top1']:.3f} "
+          f"(RMS change outside / inside at inside RMS 0.1; strength ±{meta['leak_strength_top1']:.2f})")
     return 0
 
 
-def cmd_edit(args) -> int:
-    from . import api
-    from .edit import parse_int_list, parse_strengths
-    from .report import grid_image, html_report, output_kind, save_gif, save_html, save_png
-    seeds = parse_int_list(args.seeds)
+def cmd_edit(args: argparse.Namespace) -> int:
+    seeds = api.parse_seeds(args.seeds)
     out = _out_file(args.out)
     kind = output_kind(out)
     gen = api.as_model(args.model, args.device, args.class_name)
-    strengths = parse_strengths(args.strengths or gen.default_strengths)
-    from .directionfile import load_directions
+    strengths = api.parse_strengths(args.strengths or gen.default_strengths)
     dirset = load_directions(args.directions)
+    layers = api.parse_layers(args.layers)
     if args.path_steps:
-        from .pathedit import path_edit
-        images = path_edit(gen, dirset, seeds, strengths, args.path_steps, index=args.index, region=args.region,
-                           space=args.space, layers=_layers(args.layers), trunc=args.trunc)
+        images = api.path_edit(gen, dirset, seeds, strengths, args.path_steps, index=args.index, region=args.region,
+                               space=args.space, layers=layers, trunc=args.trunc)
     else:
-        images = api.edit(gen, dirset, seeds, strengths, index=args.index, space=args.space,
-                          layers=_layers(args.layers), trunc=args.trunc)
+        images = api.edit(gen, dirset, seeds, strengths, index=args.index, space=args.space, layers=layers,
+                          trunc=args.trunc)
     region = args.region or (dirset.meta.get("region") if args.outline else None)
-    mask = _region_mask(gen, region) if args.outline else None
+    mask = api.as_region(gen, region).mask if args.outline and region else None
     if kind == "png":
         save_png(grid_image(images, strengths, mask), out)
     elif kind == "gif":
         save_gif(images, out, mask)
     else:
-        meta = {"direction file": dirset.source, "index": args.index, **{k: v for k, v in dirset.meta.items()
-                                                                          if k not in ("info", "timing_s")}}
+        meta = {"direction file": dirset.source, "index": args.index,
+                **{k: v for k, v in dirset.meta.items() if k not in ("info", "timing_s")}}
         figures = {}
         if region:
             leaks = api.locality(gen, dirset, seeds, region, index=args.index, trunc=args.trunc)
@@ -158,17 +169,33 @@ def cmd_edit(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-    parser = argparse.ArgumentParser(prog="lowrankgan", description="Local edits of GAN images by low-rank subspaces.")
-    parser.add_argument("--version", action="version", version=f"lowrankgan {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    split = lambda text: [m.strip() for m in text.split(",") if m.strip()]  # noqa: E731
+    summary = api.evaluate(
+        args.model, args.region, api.parse_seeds(args.seeds), split(args.methods), device=args.device,
+        class_name=args.class_name, source_seed=args.source_seed,
+        source_seeds=api.parse_seeds(args.source_seeds) if args.source_seeds else None,
+        per_image=args.per_image, cross=args.cross, top_k=args.top_k, targets=_float_list(args.targets, "--targets"),
+        mse_strength=args.mse_strength, space=args.space, layers=api.parse_layers(args.layers),
+        analysis_size=args.analysis_size, trunc=args.trunc, path_steps=args.path_steps,
+        path_methods=split(args.path_methods), out=args.out, examples=args.examples, fresh=args.fresh,
+        progress=not args.no_progress)
+    print(api.format_evaluation(summary))
+    print(f"wrote {Path(args.out) / 'report.html'} ({summary['records']} records, {summary['new_records']} new)")
+    return 0
 
+
+# ---------------------------------------------------------------------------------------------
+# the parser
+
+def _models_parser(sub) -> None:
     p = sub.add_parser("models", help="list the model zoo and what is cached")
     p.add_argument("path", nargs="?", help="a checkpoint file: print what it holds")
     p.add_argument("--refetch", metavar="NAME", help="download and verify a zoo model again")
     p.set_defaults(func=cmd_models)
 
+
+def _sample_parser(sub) -> None:
     p = sub.add_parser("sample", help="generate images for seeds")
     _common(p)
     p.add_argument("--seeds", default="0-7")
@@ -176,27 +203,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="grid .png, or a folder for one PNG per seed plus grid.png")
     p.set_defaults(func=cmd_sample)
 
+
+def _directions_parser(sub) -> None:
     p = sub.add_parser("directions", help="find local editing directions for a region")
     _common(p)
     p.add_argument("--seed", type=int)
     p.add_argument("--seeds", help="several seeds: the region Grams are averaged (directions that carry over)")
     p.add_argument("--region", required=True, help="box:TOP,LEFT,HEIGHT,WIDTH, a mask image, a preset, or A+B")
-    p.add_argument("--method", default="lowrankgan",
-                   help="lowrankgan (default), resefa, jacobian-svd, ganspace, sefa, random")
     p.add_argument("--space", default=None, help="latent space: z, w or w+ (default: the model's)")
     p.add_argument("--layers", default=None, help="W+ layers the directions act on, e.g. 4-7")
     p.add_argument("--analysis-size", type=int, default=None, help="analysis resolution (default: output size up to 256)")
     p.add_argument("--top-k", type=int, default=10)
     p.add_argument("--trunc", type=float, default=1.0)
-    p.add_argument("--lam", type=float, default=None, help="robust PCA sparsity weight (default 1/sqrt(d))")
-    p.add_argument("--relax", type=int, default=None, help="null-space relaxation (default 0)")
-    p.add_argument("--rank-rtol", type=float, default=None, help="relative singular-value tolerance for ranks (default 1e-2)")
-    p.add_argument("--order", choices=["energy", "paper"], default=None, help="ordering of lowrankgan directions")
-    p.add_argument("--tau", type=float, default=None, help="resefa regulariser (default 1e-3)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the Jacobian cache")
     p.add_argument("--out", required=True, help="output folder")
+    _add_method_options(p)
     p.set_defaults(func=cmd_directions)
 
+
+def _edit_parser(sub) -> None:
     p = sub.add_parser("edit", help="apply a direction to seeds")
     _common(p)
     p.add_argument("--directions", required=True, help="folder from `directions`, or a [k, d] .npy")
@@ -213,18 +238,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help=".png grid, .gif sweep or .html report")
     p.set_defaults(func=cmd_edit)
 
-    # Commands whose modules define their own arguments: ``add_arguments(parser)`` and ``run(args)``.
-    # Those modules import heavy dependencies only inside ``run``, so the CLI starts fast.
-    for name, module, help_text in (("evaluate", "lowrankgan.evaluate", "compare methods' locality on many images"),
-                                    ("serve", "lowrankgan.web", "the interactive page in the browser")):
-        import importlib
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError:
-            continue
-        p = sub.add_parser(name, help=help_text)
-        mod.add_arguments(p)
-        p.set_defaults(func=mod.run)
+
+def _evaluate_parser(sub) -> None:
+    p = sub.add_parser("evaluate", help="compare methods' locality on many images")
+    _common(p)
+    p.add_argument("--region", action="append", required=True,
+                   help="region spec (box:..., mask image, preset, A+B); repeat for several regions")
+    p.add_argument("--seeds", default="0-9", help="target seeds the directions are measured on")
+    p.add_argument("--methods", default=",".join(api.METHODS), help="comma list of methods")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--source-seed", type=int, default=None, help="directions found on this seed's image (default: the first seed)")
+    src.add_argument("--source-seeds", default=None, help="directions from region Grams averaged over these seeds")
+    src.add_argument("--per-image", action="store_true", help="each seed's own directions, measured on that seed")
+    p.add_argument("--cross", action="store_true", help="with --per-image: measure every seed's directions on every seed")
+    p.add_argument("--top-k", type=int, default=3, help="directions measured per method")
+    p.add_argument("--targets", default="0.05,0.1,0.2", help="in-region RMS targets of the leak metric (images in [-1, 1])")
+    p.add_argument("--mse-strength", type=float, default=3.0, help="fixed strength of the masked-MSE figure")
+    p.add_argument("--space", default=None)
+    p.add_argument("--layers", default=None)
+    p.add_argument("--analysis-size", type=int, default=None)
+    p.add_argument("--trunc", type=float, default=1.0)
+    p.add_argument("--path-steps", type=int, default=0,
+                   help="also measure path-following edits with N re-projections up to 3x the calibrated strength")
+    p.add_argument("--path-methods", default=api.DEFAULT_METHOD, help="methods whose top direction gets the path comparison")
+    p.add_argument("--examples", type=int, default=4, help="seeds shown in the report's example grids")
+    p.add_argument("--fresh", action="store_true", help="discard results already in --out")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def _serve_parser(sub) -> None:
+    p = sub.add_parser("serve", help="the interactive page in the browser")
+    web.add_arguments(p)
+    p.set_defaults(func=web.run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lowrankgan", description="Local edits of GAN images by low-rank subspaces.")
+    parser.add_argument("--version", action="version", version=f"lowrankgan {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for register in (_models_parser, _sample_parser, _directions_parser, _edit_parser, _evaluate_parser,
+                     _serve_parser):
+        register(sub)
     return parser
 
 

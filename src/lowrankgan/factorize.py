@@ -1,4 +1,5 @@
-"""Low-rank factorisation of region Gram matrices and the direction methods built on it.
+"""Low-rank factorisation of region Gram matrices: the linear algebra of the paper (robust PCA,
+principal subspace of the region, null space of the rest, the projection) and of ReSeFa.
 
 ``robust_pca`` splits a symmetric PSD ``M`` into low-rank ``L`` plus sparse ``S`` by the inexact
 augmented Lagrangian method (Lin, Chen & Ma 2010). Every iterate stays symmetric, so singular value
@@ -9,9 +10,8 @@ thresholding is a symmetric eigendecomposition. ``rpca_admm`` is the authors' pl
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -169,20 +169,11 @@ def rest_null_space(M_b: torch.Tensor, lam: float | None = None, relax: int = 0,
     return V_b[:, min(max(rank_b - relax, 0), d - 1):], rank_b, fit
 
 
-@dataclass
-class Directions:
-    """Unit directions ``[k, d]`` best first, with what produced them."""
-
-    vectors: torch.Tensor
-    method: str
-    params: dict = field(default_factory=dict)
-    info: dict = field(default_factory=dict)  # ranks, iterations, ...
-
-
-def lowrankgan_directions(M_f: torch.Tensor, M_b: torch.Tensor, lam: float | None = None,
-                          relax: int = 0, rank_rtol: float = RANK_RTOL, top_k: int | None = None,
-                          max_rank: int | None = None, order: str = "energy") -> Directions:
-    """Principal subspace of the region projected into the null space of the rest (paper §3).
+def local_directions(M_f: torch.Tensor, M_b: torch.Tensor, lam: float | None = None,
+                     relax: int = 0, rank_rtol: float = RANK_RTOL, max_rank: int | None = None,
+                     order: str = "energy") -> tuple[torch.Tensor, dict]:
+    """Principal subspace of the region projected into the null space of the rest (paper §3):
+    unit rows ``[k, d]`` best first (canonical sign), and ranks / iterations.
 
     ``order="paper"`` returns ``p' = N Nᵀ p`` for each principal ``p`` in principal order, as the
     paper does. ``order="energy"`` (default) returns an orthonormal basis of that same projected
@@ -210,16 +201,14 @@ def lowrankgan_directions(M_f: torch.Tensor, M_b: torch.Tensor, lam: float | Non
         k = min(rank_f, N.shape[1])
         evals, evecs = torch.linalg.eigh(N.T @ fg.L @ N)
         vectors = (N @ evecs[:, torch.argsort(evals, descending=True)[:k]]).T
-    k = vectors.shape[0] if top_k is None else min(top_k, vectors.shape[0])
-    info = {"rank_region": rank_f, "rank_rest": rank_b, "null_dim": N.shape[1],
+    info = {"rank_region": rank_f, "rank_rest": rank_b, "null_dim": N.shape[1], "lambda": lam,
             "iterations": [fg.iterations, bg.iterations], "converged": fg.converged and bg.converged}
-    return Directions(canonical_sign(vectors[:k]).float(), "lowrankgan",
-                      {"lambda": lam, "relax": relax, "rank_rtol": rank_rtol, "order": order}, info)
+    return canonical_sign(vectors), info
 
 
-def resefa_directions(M_f: torch.Tensor, M_b: torch.Tensor, tau: float = RESEFA_TAU,
-                      top_k: int | None = None) -> Directions:
-    """ReSeFa: generalised eigenvectors of ``M_f v = σ (M_b + τ tr(M_b) I) v``, largest σ first."""
+def generalized_directions(M_f: torch.Tensor, M_b: torch.Tensor, tau: float = RESEFA_TAU) -> tuple[torch.Tensor, torch.Tensor]:
+    """ReSeFa: unit generalised eigenvectors ``[d, d]`` (rows) of ``M_f v = σ (M_b + τ tr(M_b) I) v``,
+    largest σ first, and the σ."""
     M_f, M_b = M_f.double(), M_b.double()
     d = M_f.shape[0]
     B = M_b + tau * float(torch.trace(M_b)) * torch.eye(d, dtype=M_b.dtype, device=M_b.device)
@@ -230,9 +219,7 @@ def resefa_directions(M_f: torch.Tensor, M_b: torch.Tensor, tau: float = RESEFA_
     order = torch.argsort(evals, descending=True)
     V = Ci.T @ evecs[:, order]
     V = V / V.norm(dim=0, keepdim=True)
-    k = d if top_k is None else min(top_k, d)
-    return Directions(canonical_sign(V.T[:k]).float(), "resefa", {"tau": tau},
-                      {"ratios": [float(x) for x in evals[order][:k]]})
+    return canonical_sign(V.T), evals[order]
 
 
 def canonical_sign(vectors: torch.Tensor) -> torch.Tensor:
@@ -243,56 +230,3 @@ def canonical_sign(vectors: torch.Tensor) -> torch.Tensor:
     signs = torch.sign(vectors.gather(1, idx[:, None]))
     signs[signs == 0] = 1
     return vectors * signs
-
-
-@dataclass
-class RegionGrams:
-    """What every method may use: the region / rest Grams (averaged over the source images) and
-    their pixel counts, plus the model for methods that read its weights or sample it."""
-
-    M_f: torch.Tensor
-    M_b: torch.Tensor
-    n_f: int
-    n_b: int
-    gen: object | None = None  # GeneratorAdapter; typed loosely to keep this module model-free
-    space: str = "z"
-    layers: list[int] | None = None
-
-    @property
-    def M_all(self) -> torch.Tensor:
-        """Whole-image Gram ``JᵀJ / n``."""
-        return (self.n_f * self.M_f.double() + self.n_b * self.M_b.double()) / (self.n_f + self.n_b)
-
-
-MethodFn = Callable[..., Directions]
-METHODS: dict[str, MethodFn] = {}
-
-
-def register_method(name: str) -> Callable[[MethodFn], MethodFn]:
-    """Add a method ``fn(grams: RegionGrams, top_k=None, **params) -> Directions``."""
-    def wrap(fn: MethodFn) -> MethodFn:
-        METHODS[name] = fn
-        return fn
-    return wrap
-
-
-@register_method("lowrankgan")
-def _lowrankgan(grams: RegionGrams, top_k: int | None = None, **params) -> Directions:
-    return lowrankgan_directions(grams.M_f, grams.M_b, top_k=top_k, **params)
-
-
-@register_method("resefa")
-def _resefa(grams: RegionGrams, top_k: int | None = None, **params) -> Directions:
-    return resefa_directions(grams.M_f, grams.M_b, top_k=top_k, **params)
-
-
-def find(grams: RegionGrams, method: str = "lowrankgan", top_k: int | None = None, **params) -> Directions:
-    """One signature for every method."""
-    if method not in METHODS:
-        raise LowRankGANError(f"unknown method '{method}'; use one of: {', '.join(METHODS)}")
-    try:
-        return METHODS[method](grams, top_k=top_k, **params)
-    except TypeError as exc:
-        if "unexpected keyword" in str(exc):
-            raise LowRankGANError(f"method {method} does not take that parameter ({exc})") from None
-        raise

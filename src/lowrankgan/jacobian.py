@@ -8,11 +8,14 @@ pass per output pixel (``H_a·W_a`` of them).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,6 +25,7 @@ from torch.func import jvp, vmap
 from .errors import LowRankGANError
 from .models.base import GeneratorAdapter
 from .models.zoo import home_dir
+from .regions import Region, check_analysis_masks
 
 DEFAULT_BUDGET_MB = 1024
 CACHE_VERSION = 2  # bump when the computation changes, so no stale Jacobian is reused
@@ -76,9 +80,27 @@ def auto_chunk(gen: GeneratorAdapter, code: torch.Tensor, space: str, dim: int,
     return int(max(1, min(dim, budget_mb * 2**20 // per_tangent)))
 
 
+@functools.cache
+def code_fingerprint(adapter_class: type) -> str:
+    """sha256 of the source of the adapter's package (its network code) and of this module: a
+    change to the generator's code invalidates cached Jacobians without a manual version bump."""
+    digest = hashlib.sha256()
+    files = [Path(__file__)]
+    module_file = getattr(sys.modules.get(adapter_class.__module__), "__file__", None)
+    if module_file:
+        files += sorted(Path(module_file).parent.glob("*.py"))
+    for path in files:
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(str(path).encode())
+    return digest.hexdigest()[:16]
+
+
 def _cache_path(gen: GeneratorAdapter, code: torch.Tensor, space: str, layers, size: int) -> Path:
-    meta = json.dumps({"v": CACHE_VERSION, "model": gen.cache_key(), "space": space, "layers": list(layers or []),
-                       "size": size, "device": gen.device.type}, sort_keys=True)
+    meta = json.dumps({"v": CACHE_VERSION, "code": code_fingerprint(type(gen)), "model": gen.cache_key(),
+                       "space": space, "layers": list(layers or []), "size": size, "device": gen.device.type},
+                      sort_keys=True)
     digest = hashlib.sha256(meta.encode() + code.detach().float().cpu().numpy().tobytes()).hexdigest()
     return home_dir() / "jacobians" / f"{digest[:32]}.pt"
 
@@ -150,3 +172,43 @@ def region_grams(J: torch.Tensor, fg: torch.Tensor) -> tuple[torch.Tensor, torch
     flat = fg.flatten().to(J.device)
     Jf, Jb = J[flat], J[~flat]
     return Jf.T @ Jf / max(1, Jf.shape[0]), Jb.T @ Jb / max(1, Jb.shape[0])
+
+
+@dataclass
+class RegionGrams:
+    """What every direction method may use: the region / rest Grams (averaged over the source
+    images) and their pixel counts, plus the model for methods that read its weights or sample it."""
+
+    M_f: torch.Tensor
+    M_b: torch.Tensor
+    n_f: int
+    n_b: int
+    gen: GeneratorAdapter | None = None
+    space: str = "z"
+    layers: list[int] | None = None
+
+    @property
+    def M_all(self) -> torch.Tensor:
+        """Whole-image Gram ``JᵀJ / n``."""
+        return (self.n_f * self.M_f.double() + self.n_b * self.M_b.double()) / (self.n_f + self.n_b)
+
+
+def region_gram_pair(gen: GeneratorAdapter, codes: torch.Tensor, region: Region, space: str,
+                     layers: Sequence[int] | None, analysis_size: int, cache: bool = True,
+                     progress: bool = True) -> RegionGrams:
+    """Region and rest Grams averaged over ``codes`` (one Jacobian per code, cached)."""
+    fg, _ = check_analysis_masks(region, analysis_size)
+    M_f = M_b = None
+    iterator = codes
+    if progress and len(codes) > 1:
+        from tqdm.auto import tqdm
+        iterator = tqdm(codes, desc="jacobians", unit="image", delay=1.0, leave=False)
+    for code in iterator:
+        J = compute_jacobian(gen, code, space, layers, analysis_size, cache=cache,
+                             progress=progress and len(codes) == 1)
+        f, b = region_grams(J, fg)
+        M_f = f if M_f is None else M_f + f
+        M_b = b if M_b is None else M_b + b
+    n_f = int(fg.sum())
+    return RegionGrams(M_f / len(codes), M_b / len(codes), n_f, fg.numel() - n_f, gen, space,
+                       list(layers) if layers is not None else None)

@@ -1,37 +1,140 @@
-"""The comparison methods, registered next to ``lowrankgan`` and ``resefa`` (``factorize.METHODS``).
+"""The direction methods and their one registry.
 
-Importing this module registers ``jacobian-svd``, ``ganspace``, ``sefa`` and ``random``. All share the
-one signature ``fn(grams: RegionGrams, top_k=None, **params) -> Directions`` and return unit rows,
-best first, with the canonical sign of ``factorize`` (largest entry positive).
+Every method has the signature ``fn(grams: RegionGrams, top_k=None, **params) -> Directions`` and
+returns unit rows, best first, with the canonical sign of ``factorize`` (largest entry positive).
+``METHODS`` describes each one — name, parameters with type, default, range and help — and the CLI
+options, the page's parameter fields and validation, and ``evaluate``'s defaults are derived from it.
 
+- ``lowrankgan``: the paper's method (``factorize.local_directions``).
+- ``resefa``: generalised eigenvectors of the region / rest Grams (Zhu et al., ICML 2022), the
+  first-order optimum of the leak metric.
 - ``jacobian-svd``: top right singular vectors of the whole-image Jacobian (eigenvectors of
   ``JᵀJ/n`` = ``grams.M_all``): the directions that change the image most, anywhere (Ramesh, Choi &
-  LeCun 2018, "A spectral regularizer for unsupervised disentanglement", arXiv 1812.01161).
+  LeCun 2018, arXiv 1812.01161).
 - ``ganspace``: principal axes of many sampled codes in the chosen latent space (Härkönen et al.,
-  NeurIPS 2020, arXiv 2004.02546). In ``z`` the samples are N(0, I): the axes are those of sampling
-  noise, so for z-only models (the DCGANs) ``ganspace`` is a near-isotropic, essentially random
-  baseline. It is meaningful in StyleGAN's ``w``.
+  NeurIPS 2020). In ``z`` the samples are N(0, I): for z-only models (the DCGANs) it is a
+  near-isotropic, essentially random baseline. It is meaningful in StyleGAN's ``w``.
 - ``sefa``: eigenvectors of ``AᵀA`` for the weight ``A`` of the first layer(s) acting on the code
-  (Shen & Zhou, CVPR 2021, arXiv 2007.06600): the DCGAN's first ConvTranspose2d, StyleGAN2's style
-  affine layers of the chosen W+ rows, BigGAN's ``gen_z`` projection (z columns). Independent of
-  image and region.
+  (Shen & Zhou, CVPR 2021), from ``GeneratorAdapter.sefa_weight``. Independent of image and region.
 - ``random``: seeded orthonormal random directions (QR of a Gaussian matrix).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
 from .errors import LowRankGANError
-from .factorize import Directions, RegionGrams, canonical_sign, register_method
+from .jacobian import RegionGrams
+from .factorize import RANK_RTOL, RESEFA_TAU, canonical_sign, generalized_directions, local_directions
+from .models.base import GeneratorAdapter
 
 GANSPACE_SAMPLES = 2000
 GANSPACE_SEED_OFFSET = 1_000_000  # sample seeds far from the ones users edit
 
-_ganspace_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
+@dataclass
+class Directions:
+    """Unit directions ``[k, d]`` best first, with what produced them."""
+
+    vectors: torch.Tensor
+    method: str
+    params: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)  # ranks, iterations, ...
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a method: what the CLI, the page and ``find`` check a value against."""
+
+    name: str
+    type: type  # float, int, str or bool
+    default: Any
+    help: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    default_text: str | None = None  # how to show a computed default (``lam``: 1/sqrt(d))
+    flag: str | None = None  # CLI option when ``--name`` would clash with another option
+
+    @property
+    def cli_flag(self) -> str:
+        return self.flag or "--" + self.name.replace("_", "-")
+
+    def check(self, value: Any, method: str) -> Any:
+        """``value`` converted to the parameter's type, or a one-line error naming the parameter."""
+        what = f"{method} parameter {self.name}"
+        if value is None and self.default is None:
+            return None
+        if self.type is bool:
+            if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
+                return value.strip().lower() in ("true", "1", "yes")
+            if isinstance(value, bool):
+                return value
+            raise LowRankGANError(f"{what}: give true or false, got {str(value)[:40]!r}")
+        if self.type is str:
+            if not isinstance(value, str) or value not in self.choices:
+                raise LowRankGANError(f"{what}: use one of {', '.join(self.choices)}, got {str(value)[:40]!r}")
+            return value
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            number = float(value) if self.type is float else _as_int(value)
+        except (TypeError, ValueError, OverflowError):
+            raise LowRankGANError(f"{what}: give {'a number' if self.type is float else 'an integer'}, "
+                                  f"got {str(value)[:40]!r}") from None
+        if not math.isfinite(number):
+            raise LowRankGANError(f"{what} must be a finite number, got {value!r}")
+        if (self.low is not None and number < self.low) or (self.high is not None and number > self.high):
+            raise LowRankGANError(f"{what} = {number:g} is out of range {self.low:g}..{self.high:g} ({self.help})")
+        return number
+
+    def describe(self) -> dict:
+        return {"name": self.name, "type": self.type.__name__, "help": self.help,
+                "default": self.default_text if self.default_text is not None else self.default,
+                "low": self.low, "high": self.high, "choices": list(self.choices)}
+
+
+def _as_int(value: Any) -> int:
+    if isinstance(value, str):
+        value = value.strip()
+        if len(value) > 20:
+            raise ValueError
+    f = float(value)
+    if not f.is_integer():
+        raise ValueError
+    return int(f)
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    fn: Callable[..., Directions]
+    summary: str
+    params: tuple[Param, ...] = ()
+    uses_region: bool = True  # False: the same directions whatever region is drawn
+    uses_image: bool = True  # False: the same directions for every image (model-level methods)
+    needs_model: bool = False  # reads the model's weights or samples it
+
+    def check_params(self, params: dict) -> dict:
+        known = {p.name: p for p in self.params}
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            allowed = ", ".join(known) or "none"
+            raise LowRankGANError(f"unknown parameter {', '.join(unknown)} for method {self.name} (its parameters: {allowed})")
+        return {k: known[k].check(v, self.name) for k, v in params.items()}
+
+    def describe(self) -> dict:
+        return {"name": self.name, "summary": self.summary, "uses_region": self.uses_region, "uses_image": self.uses_image,
+                "params": [p.describe() for p in self.params]}
+
+
+# ---------------------------------------------------------------------------------------------
+# the methods
 
 def _top_k(d: int, top_k: int | None) -> int:
     return d if top_k is None else max(0, min(int(top_k), d))
@@ -45,7 +148,37 @@ def _eig_desc(M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return evals[order], evecs[:, order].T
 
 
-@register_method("jacobian-svd")
+def lowrankgan_directions(M_f: torch.Tensor, M_b: torch.Tensor, lam: float | None = None, relax: int = 0,
+                          rank_rtol: float = RANK_RTOL, top_k: int | None = None, max_rank: int | None = None,
+                          order: str = "energy") -> Directions:
+    """The paper's directions from the two Grams (see ``factorize.local_directions``)."""
+    vectors, info = local_directions(M_f, M_b, lam, relax, rank_rtol, max_rank, order)
+    lam = info.pop("lambda")
+    k = _top_k(vectors.shape[0], top_k)
+    return Directions(vectors[:k].float(), "lowrankgan",
+                      {"lambda": lam, "relax": relax, "rank_rtol": rank_rtol, "order": order}, info)
+
+
+def resefa_directions(M_f: torch.Tensor, M_b: torch.Tensor, tau: float = RESEFA_TAU,
+                      top_k: int | None = None) -> Directions:
+    """ReSeFa: generalised eigenvectors of ``M_f v = σ (M_b + τ tr(M_b) I) v``, largest σ first."""
+    try:
+        V, ratios = generalized_directions(M_f, M_b, tau)
+    except torch.linalg.LinAlgError:
+        raise LowRankGANError("resefa: the rest's Gram is singular or not finite; raise --tau "
+                              "(or check the model's weights for NaN/Inf)") from None
+    k = _top_k(V.shape[0], top_k)
+    return Directions(V[:k].float(), "resefa", {"tau": tau}, {"ratios": [float(x) for x in ratios[:k]]})
+
+
+def _lowrankgan(grams: RegionGrams, top_k: int | None = None, **params) -> Directions:
+    return lowrankgan_directions(grams.M_f, grams.M_b, top_k=top_k, **params)
+
+
+def _resefa(grams: RegionGrams, top_k: int | None = None, **params) -> Directions:
+    return resefa_directions(grams.M_f, grams.M_b, top_k=top_k, **params)
+
+
 def jacobian_svd(grams: RegionGrams, top_k: int | None = None) -> Directions:
     """Top right singular vectors of the whole-image Jacobian (largest image change first)."""
     evals, vecs = _eig_desc(grams.M_all)
@@ -54,19 +187,19 @@ def jacobian_svd(grams: RegionGrams, top_k: int | None = None) -> Directions:
                       {"singular_values": [float(v) for v in evals[:k].clamp(min=0).sqrt()]})
 
 
-def _require_gen(grams: RegionGrams, method: str):
+def _require_gen(grams: RegionGrams, method: str) -> GeneratorAdapter:
     if grams.gen is None:
         raise LowRankGANError(f"method {method} needs the model; pass grams made by region_gram_pair")
     return grams.gen
 
 
-@register_method("ganspace")
+_ganspace_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
 def ganspace(grams: RegionGrams, top_k: int | None = None, samples: int = GANSPACE_SAMPLES,
              seed_offset: int = GANSPACE_SEED_OFFSET) -> Directions:
     """Principal axes of ``samples`` codes sampled in the chosen space (most variance first)."""
     gen = _require_gen(grams, "ganspace")
-    if samples < 2:
-        raise LowRankGANError(f"ganspace needs at least 2 samples, got {samples}")
     layers = tuple(grams.layers or ())
     key = (gen.cache_key(), grams.space, layers, int(samples), int(seed_offset), str(gen.device))
     if key not in _ganspace_cache:
@@ -83,7 +216,6 @@ def ganspace(grams: RegionGrams, top_k: int | None = None, samples: int = GANSPA
                       {"variances": [float(v) for v in evals[:k]]})
 
 
-@register_method("sefa")
 def sefa(grams: RegionGrams, top_k: int | None = None, normalize: bool = True) -> Directions:
     """Eigenvectors of ``AᵀA`` (largest first); ``normalize`` scales each output unit's row of ``A``
     to unit norm first, as the SeFa reference implementation does."""
@@ -100,7 +232,6 @@ def sefa(grams: RegionGrams, top_k: int | None = None, normalize: bool = True) -
                       {"eigenvalues": [float(v) for v in evals[:k]]})
 
 
-@register_method("random")
 def random_directions(grams: RegionGrams, top_k: int | None = None, seed: int = 0) -> Directions:
     """Orthonormal random directions (QR of a seeded Gaussian ``[d, d]``); order carries no meaning."""
     d = int(grams.M_f.shape[0])
@@ -111,4 +242,46 @@ def random_directions(grams: RegionGrams, top_k: int | None = None, seed: int = 
     return Directions(canonical_sign(Q.T[:k]).float(), "random", {"seed": seed}, {})
 
 
-ALL_METHODS = ("lowrankgan", "resefa", "jacobian-svd", "ganspace", "sefa", "random")
+# ---------------------------------------------------------------------------------------------
+# the registry
+
+_LOWRANKGAN_PARAMS = (
+    Param("lam", float, None, "robust PCA sparsity weight", 1e-6, 10.0, default_text="1/sqrt(d)"),
+    Param("relax", int, 0, "null-space relaxation: rest directions given back to the edit", 0, 4096),
+    Param("rank_rtol", float, RANK_RTOL, "relative singular-value tolerance for the ranks", 1e-8, 0.999),
+    Param("order", str, "energy", "energy: orthonormal, most region change first; paper: p' = N N^T p",
+          choices=("energy", "paper")),
+)
+
+METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("lowrankgan", _lowrankgan, "principal subspace of the region projected into the rest's null space "
+           "(Zhu et al., NeurIPS 2021)", _LOWRANKGAN_PARAMS),
+    Method("resefa", _resefa, "region energy over rest energy, generalised eigenvectors (ReSeFa, ICML 2022)",
+           (Param("tau", float, RESEFA_TAU, "regulariser of the rest's Gram (fraction of its trace)", 1e-9, 1.0),)),
+    Method("jacobian-svd", jacobian_svd, "largest change of the whole image (baseline)", uses_region=False),
+    Method("ganspace", ganspace, "principal axes of sampled codes (GANSpace, baseline)",
+           (Param("samples", int, GANSPACE_SAMPLES, "codes sampled", 2, 100_000),
+            Param("seed_offset", int, GANSPACE_SEED_OFFSET, "first seed sampled", 0, 2**31 - 1)),
+           uses_region=False, uses_image=False, needs_model=True),
+    Method("sefa", sefa, "eigenvectors of the first layer's weights (SeFa, baseline)",
+           (Param("normalize", bool, True, "unit-normalise each output unit's weights first"),),
+           uses_region=False, uses_image=False, needs_model=True),
+    Method("random", random_directions, "seeded orthonormal random directions (baseline)",
+           (Param("seed", int, 0, "random seed", 0, 2**31 - 1, flag="--random-seed"),),
+           uses_region=False, uses_image=False),
+)}
+DEFAULT_METHOD = "lowrankgan"
+
+
+def get_method(name: str) -> Method:
+    """The registry entry, or the one error for an unknown method name."""
+    method = METHODS.get(name)
+    if method is None:
+        raise LowRankGANError(f"unknown method '{str(name)[:40]}'; use one of: {', '.join(METHODS)}")
+    return method
+
+
+def find(grams: RegionGrams, method: str = DEFAULT_METHOD, top_k: int | None = None, **params) -> Directions:
+    """One signature for every method; ``params`` are checked against the registry first."""
+    entry = get_method(method)
+    return entry.fn(grams, top_k=top_k, **entry.check_params(params))

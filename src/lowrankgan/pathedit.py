@@ -102,27 +102,3 @@ def path_settings(dirset) -> dict:
     if "lambda" in params:
         out["lam"] = params["lambda"]
     return out
-
-
-def path_edit(model, directions, seeds: int | Sequence[int], strengths: Sequence[float], steps: int,
-              index: int = 0, region: str | Region | None = None, space: str | None = None,
-              layers: Sequence[int] | None = None, trunc: float = 1.0) -> torch.Tensor:
-    """Like ``api.edit`` (images ``[n_seeds, n_strengths, 3, H, W]``) but path-following.
-
-    The region and the robust-PCA settings default to those recorded in the direction file.
-    """
-    from . import api
-    from .edit import render
-
-    job = api.edit_setup(model, directions, seeds, space, layers, trunc)
-    region = region or job.dirset.meta.get("region")
-    if not region:
-        raise LowRankGANError("--path-steps needs the region: the direction file records none, give --region")
-    params = path_settings(job.dirset)
-    size = job.dirset.meta.get("analysis_size")
-    p = api.pick(job.dirset, index)
-    rows = []
-    for code in job.codes:
-        moved = path_sweep_codes(job.gen, code, p, strengths, steps, region, job.space, job.layers, size, **params)
-        rows.append(render(job.gen, moved, job.space))
-    return torch.stack(rows, 0)

@@ -100,7 +100,7 @@ def save_gif(images: torch.Tensor, path: Path, mask: np.ndarray | None = None, d
     atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(data))
 
 
-def _data_uri(image: Image.Image, fmt: str = "PNG", **kwargs) -> str:
+def data_uri(image: Image.Image, fmt: str = "PNG", **kwargs) -> str:
     buf = io.BytesIO()
     image.save(buf, format=fmt, **kwargs)
     return f"data:image/{fmt.lower()};base64," + base64.b64encode(buf.getvalue()).decode()
@@ -128,7 +128,7 @@ img{{image-rendering:pixelated;max-width:100%}}</style></head><body>
 <h1>{html.escape(title)}</h1>
 <p>Rows: seeds {html.escape(", ".join(map(str, seeds)))}. Columns: strengths {html.escape(labels)};
 the original (strength 0) is framed in amber{"; the region is outlined in green" if mask is not None else ""}.</p>
-<img alt="edit grid" src="{_data_uri(grid)}">
+<img alt="edit grid" src="{data_uri(grid)}">
 <h2>Sweep</h2><img alt="edit sweep" src="{gif}">
 <h2>Direction</h2><table>{rows}</table>
 {"<h2>Measured</h2><table>" + fig_rows + "</table>" if fig_rows else ""}

@@ -10,6 +10,7 @@ import argparse
 import ipaddress
 import sys
 
+from .. import api
 from ..errors import LowRankGANError
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -49,12 +50,12 @@ def run(args) -> int:
     except ImportError as exc:
         raise LowRankGANError(f"`lowrankgan serve` needs the web extra ({exc.name} is missing): "
                               "pip install 'lowrankgan[web]'") from None
-    from ..models import ZOO, DEFAULT_MODEL, resolve_device
     from .server import LOOPBACK_NAMES, create_app, make_server
     from .session import Workspace
 
-    resolve_device(args.device)  # fails early on --device cuda without CUDA
-    models = [args.model] if args.model else [DEFAULT_MODEL] + [m for m in ZOO if m != DEFAULT_MODEL]
+    api.resolve_device(args.device)  # fails early on --device cuda without CUDA
+    zoo = [row["name"] for row in api.model_catalog() if row["source"] == "zoo"]
+    models = [args.model] if args.model else [api.DEFAULT_MODEL] + [m for m in zoo if m != api.DEFAULT_MODEL]
     workspace = Workspace(models, device=args.device, default_class=args.class_name)
     gen = workspace.model(models[0], args.class_name)  # bad --model / --class fail here, before listening
     loopback = _is_loopback(args.host)

@@ -33,9 +33,8 @@ import numpy as np
 from flask import Flask, Response, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
+from .. import api
 from ..errors import LowRankGANError
-from ..factorize import METHODS
-from ..jacobian import default_analysis_size
 from ..regions import region_from_mask
 from .session import Busy, Workspace, png_bytes, slider_max, uint8_png
 
@@ -44,14 +43,7 @@ MAX_SEED = 2**31 - 1
 MAX_TOP_K = 20
 MAX_STRIP = 12
 MAX_PATH_STEPS = 8
-WEB_METHODS = ("lowrankgan", "resefa")
-PARAMS = {  # name -> (type, low, high, allowed values) checked for every compute request
-    "lowrankgan": {"lam": (float, 1e-6, 10.0, None), "relax": (int, 0, 4096, None),
-                   "rank_rtol": (float, 1e-8, 0.999, None), "order": (str, None, None, ("energy", "paper"))},
-    "resefa": {"tau": (float, 0.0, 1.0, None)},
-}
-PARAM_DEFAULTS = {"lowrankgan": {"lam": "1/sqrt(d)", "relax": 0, "rank_rtol": 0.01, "order": "energy"},
-                  "resefa": {"tau": 0.001}}
+WEB_METHODS = tuple(name for name, m in api.METHODS.items() if m.uses_region)  # the page draws a region
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
 STATIC_DIR = Path(str(resources.files("lowrankgan.web") / "static"))
 
@@ -139,39 +131,18 @@ def parse_mask(value, resolution: int) -> np.ndarray:
     return (np.frombuffer(text.encode("ascii"), np.uint8) == ord("1")).reshape(resolution, resolution)
 
 
-def parse_params(method: str, params, latent_dim: int) -> dict:
+def parse_params(method: str, params) -> dict:
+    """The method's parameters checked against the registry (type, range, choices); empty fields
+    take the defaults."""
     if params is None:
         return {}
     if not isinstance(params, dict):
         raise BadRequest("'params' must be an object")
-    allowed = PARAMS[method]
-    out = {}
-    for name, value in params.items():
-        if name not in allowed:
-            raise BadRequest(f"unknown parameter '{str(name)[:40]}' for method {method}; "
-                             f"use: {', '.join(allowed) or 'none'}")
-        if value is None or value == "":
-            continue
-        kind, low, high, choices = allowed[name]
-        if kind is str:
-            if value not in choices:
-                raise BadRequest(f"{name} must be one of: {', '.join(choices)}")
-            out[name] = value
-            continue
-        try:
-            if isinstance(value, bool):
-                raise ValueError
-            number = kind(value) if kind is float else int(str(value))
-        except (TypeError, ValueError):
-            raise BadRequest(f"{name} must be {'a number' if kind is float else 'an integer'}") from None
-        if kind is float and not math.isfinite(number):
-            raise BadRequest(f"{name} must be finite")
-        if name == "relax":
-            high = latent_dim - 1
-        if not low <= number <= high or (name == "tau" and number <= 0) or (name == "lam" and number <= 0):
-            raise BadRequest(f"{name} = {number} is out of range ({low:g}..{high:g})")
-        out[name] = number
-    return out
+    given = {str(k)[:40]: v for k, v in params.items() if v is not None and v != ""}
+    try:
+        return api.get_method(method).check_params(given)
+    except LowRankGANError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def parse_top_k(value) -> int:
@@ -264,11 +235,11 @@ def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None) -> F
 
     @app.get("/api/config")
     def config():
-        from ..models import ZOO
-        return jsonify(models=[{"name": m, "description": ZOO[m].description if m in ZOO else m,
-                                "classes": list(ZOO[m].classes) if m in ZOO else []} for m in workspace.models],
+        catalog = {row["name"]: row for row in api.model_catalog()}
+        return jsonify(models=[{"name": m, "description": api.model_description(m),
+                                "classes": catalog[m]["classes"] if m in catalog else []} for m in workspace.models],
                        default_model=workspace.models[0], default_class=workspace.default_class,
-                       methods=list(WEB_METHODS), params=PARAM_DEFAULTS,
+                       methods=[d for d in api.method_descriptions() if d["name"] in WEB_METHODS],
                        limits={"top_k": MAX_TOP_K, "strip": MAX_STRIP, "seed": MAX_SEED,
                                "body_bytes": MAX_BODY_BYTES, "path_steps": MAX_PATH_STEPS})
 
@@ -300,13 +271,13 @@ def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None) -> F
         seed = parse_seed(body.get("seed"))
         method = _text(body.get("method") or "lowrankgan", "method", 40)
         if method not in WEB_METHODS:
-            others = [m for m in METHODS if m not in WEB_METHODS]
+            others = [m for m in api.METHODS if m not in WEB_METHODS]
             raise BadRequest(f"unknown method '{method}'; the page offers: {', '.join(WEB_METHODS)}"
                              + (f" (the CLI also has {', '.join(others)})" if others else ""))
         top_k = parse_top_k(body.get("top_k"))
         gen = workspace.model(name, cls)
-        params = parse_params(method, body.get("params"), gen.latent_dim)
-        region = region_from_mask(parse_mask(body.get("mask"), gen.resolution), default_analysis_size(gen))
+        params = parse_params(method, body.get("params"))
+        region = region_from_mask(parse_mask(body.get("mask"), gen.resolution), api.analysis_size(gen))
         job = workspace.start_compute(name or workspace.models[0], gen, seed, region, method, top_k, params)
         return jsonify(job.public()), 202
 

@@ -1,7 +1,7 @@
 """What the page works on: loaded models, computed direction sets and compute jobs.
 
-Pure glue over the public API (``lowrankgan.api``, ``regions``, ``edit``, ``report``,
-``directionfile``): every number the page shows comes from those functions.
+Pure glue over the public API (``lowrankgan.api``, ``regions``, ``report``, ``directionfile``):
+every number the page shows and every image it renders comes from those functions.
 """
 
 from __future__ import annotations
@@ -24,24 +24,13 @@ import torch
 from PIL import Image
 
 from .. import api
+from ..api import GeneratorAdapter
 from ..directionfile import DirectionSet, save_directions
-from ..edit import parse_strengths, render, sweep
 from ..errors import LowRankGANError
-from ..jacobian import default_analysis_size
-from ..models import ZOO, GeneratorAdapter, load_model
-from ..pathedit import path_codes, path_settings, path_sweep_codes
 from ..regions import Region, parse_region
 from ..report import gif_bytes, gif_frames, grid_image, to_uint8
 
-
-
-# --------------------------------------------------------------------------------------------
-# API-shaped helpers (candidates for lowrankgan.api)
-
-def slider_max(gen: GeneratorAdapter) -> float:
-    """The sliders' range ±span: the model's default edit strengths (±3 for the DCGANs)."""
-    strengths = parse_strengths(gen.default_strengths)
-    return max(abs(strengths[0]), abs(strengths[-1])) or 3.0
+slider_max = api.slider_span  # the sliders' range ±span: the model's default edit strengths
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -149,7 +138,7 @@ class Workspace:
         with self._model_lock:
             gen = self._models.get(key)
             if gen is None:
-                gen = load_model(name, device=self.device, class_name=key[1])
+                gen = api.load_model(name, device=self.device, class_name=key[1])
                 _lru_put(self._models, key, gen, self.max_loaded)
             else:
                 self._models.move_to_end(key)
@@ -162,11 +151,10 @@ class Workspace:
         for preset in sorted(gen.presets):
             presets[preset] = "".join("1" if v else "0" for v in
                                       parse_region(preset, gen.resolution, gen.presets).mask.ravel())
-        entry = ZOO.get(name or self.models[0])
-        return {"model": name or self.models[0], "description": entry.description if entry else str(name),
+        return {"model": name or self.models[0], "description": api.model_description(name or self.models[0]),
                 "resolution": gen.resolution, "latent_dim": gen.latent_dim, "space": gen.default_space,
                 "classes": list(gen.classes), "class": gen.class_name, "presets": presets,
-                "slider_max": span, "analysis_size": default_analysis_size(gen)}
+                "slider_max": span, "analysis_size": api.analysis_size(gen)}
 
     def image(self, gen: GeneratorAdapter, seeds: Sequence[int]) -> torch.Tensor:
         with self.render_slot():
@@ -253,8 +241,7 @@ class Workspace:
                 dirset = api.find_directions(gen, seed, region, method=method, top_k=top_k, progress=False, **params)
                 with self._lock:
                     self._warmed.add((name, gen.class_name, seed))
-            space = api.edit_space(gen, dirset, None)
-            layers = dirset.meta.get("layers") if space == "w+" else None
+            space, layers = dirset.meta["latent_space"], dirset.meta.get("layers")
             result = Result(secrets.token_hex(8), name, gen.class_name, dirset, seed, region, space, layers)
             with self._lock:
                 _lru_put(self.results, result.id, result, self.max_results)
@@ -291,25 +278,6 @@ class Workspace:
         return res
 
     # edits --------------------------------------------------------------------------------------
-    def _path_kwargs(self, res: Result) -> dict:
-        """The region, space and robust-PCA settings of ``res`` for ``pathedit``."""
-        return {"region": res.region, "space": res.space, "layers": res.layers,
-                "analysis_size": res.dirset.meta.get("analysis_size"), **path_settings(res.dirset)}
-
-    def _moved(self, gen: GeneratorAdapter, res: Result, codes: torch.Tensor, alphas: Sequence[float],
-               steps: int) -> torch.Tensor:
-        """``codes`` moved by the sliders' edit: ``codes + Σ α_i v_i`` (``steps`` = 0), or the end of
-        the ``steps``-step path along ``v/|v|`` to strength ``|v|`` (``v = Σ α_i v_i``)."""
-        if steps <= 0:
-            return api.compose_edit(gen, codes, res.dirset, alphas, res.space, res.layers)
-        direction = api.combined_direction(res.dirset, alphas)
-        strength = float(direction.norm())
-        if strength == 0.0:
-            return codes
-        kwargs = self._path_kwargs(res)
-        return torch.stack([path_codes(gen, code, direction / strength, strength, steps, **kwargs)[-1]
-                            for code in codes], 0)
-
     @contextlib.contextmanager
     def _slots(self, steps: int):
         """A render slot, and before it the path slot for path-following renders (released again
@@ -325,39 +293,23 @@ class Workspace:
         ``steps`` > 0)."""
         gen = self.model(res.model, res.class_name)
         with self._slots(steps):
-            codes = gen.sample(list(seeds), res.space)
-            return render(gen, self._moved(gen, res, codes, alphas, steps), res.space)
+            return api.composed_edit(gen, res.dirset, list(seeds), alphas, steps, res.region)
 
     def strip(self, res: Result, seeds: Sequence[int], alphas: Sequence[float], outline: bool,
               steps: int = 0) -> Image.Image:
         """Originals (top row) and edited images (bottom row) for ``seeds``."""
         gen = self.model(res.model, res.class_name)
         with self._slots(steps):
-            codes = gen.sample(list(seeds), res.space)
-            moved = torch.stack([codes, self._moved(gen, res, codes, alphas, steps)], 1)
-            images = render(gen, moved.flatten(0, 1), res.space).view(len(seeds), 2, 3, gen.resolution, gen.resolution)
-        return grid_image(images.transpose(0, 1), mask=res.region.mask if outline else None)
+            images = api.composed_edit(gen, res.dirset, list(seeds), alphas, steps, res.region, with_originals=True)
+        return grid_image(images, mask=res.region.mask if outline else None)
 
     def gif(self, res: Result, seed: int, alphas: Sequence[float], outline: bool, frames: int = 9,
             steps: int = 0) -> bytes:
         """The current edit swept from −1× to +1× (direction 1 at the model's default strengths
         when every slider is at zero), there and back; along paths when ``steps`` > 0."""
         gen = self.model(res.model, res.class_name)
-        if any(abs(a) > 0 for a in alphas):
-            direction, strengths = api.combined_direction(res.dirset, alphas), np.linspace(-1, 1, frames).tolist()
-        else:
-            direction, strengths = torch.from_numpy(res.dirset.vectors[0]), parse_strengths(gen.default_strengths)
         with self._slots(steps):
-            codes = gen.sample([seed], res.space)
-            if steps > 0:
-                # path_sweep_codes moves along the unit direction: strength s·|direction| there is
-                # s·direction on the straight line.
-                norm = float(direction.norm())
-                moved = path_sweep_codes(gen, codes[0], direction / norm, [s * norm for s in strengths], steps,
-                                         **self._path_kwargs(res))
-                images = render(gen, moved, res.space)[None]
-            else:
-                images = sweep(gen, codes, direction, strengths, res.space, res.layers)
+            images = api.composed_sweep(gen, res.dirset, seed, alphas, frames, steps, res.region)
         return gif_bytes(gif_frames(images, res.region.mask if outline else None))
 
     def direction_zip(self, res: Result) -> bytes:

@@ -93,6 +93,7 @@ function loadImage(img, url) {
 // ---------------------------------------------------------------------------------- model & image
 async function loadConfig() {
   state.config = await (await api("/api/config")).json();
+  buildMethods();
   const select = $("model");
   select.innerHTML = "";
   for (const m of state.config.models) {
@@ -325,19 +326,61 @@ $("outline").addEventListener("change", () => {
 });
 
 // ---------------------------------------------------------------------------------- compute
-$("method").addEventListener("change", () => {
-  const m = $("method").value;
-  $("params-lowrankgan").hidden = m !== "lowrankgan";
-  $("params-resefa").hidden = m !== "resefa";
-});
+// Method choices and their parameter fields come from the server's method registry (/api/config).
+function buildMethods() {
+  const select = $("method");
+  select.replaceChildren();
+  for (const m of state.config.methods) {
+    const opt = document.createElement("option");
+    opt.value = m.name;
+    opt.textContent = m.name;
+    opt.title = m.summary;
+    select.append(opt);
+  }
+  buildParams();
+}
+
+function buildParams() {
+  const box = $("method-params");
+  box.replaceChildren();
+  const m = state.config.methods.find((x) => x.name === $("method").value);
+  for (const p of (m ? m.params : [])) {
+    const label = document.createElement("label");
+    label.className = "field";
+    label.title = p.help;
+    label.append(p.name);
+    let input;
+    if (p.choices.length) {
+      input = document.createElement("select");
+      for (const c of p.choices) {
+        const opt = document.createElement("option");
+        opt.value = c;
+        opt.textContent = c;
+        input.append(opt);
+      }
+      input.value = p.default;
+    } else {
+      input = document.createElement("input");
+      input.type = "number";
+      input.step = p.type === "int" ? "1" : "any";
+      if (p.low !== null) input.min = p.low;
+      if (p.high !== null) input.max = p.high;
+      input.placeholder = String(p.default);
+    }
+    input.id = `p-${p.name}`;
+    input.dataset.param = p.name;
+    input.dataset.kind = p.type;
+    label.append(input);
+    box.append(label);
+  }
+}
+$("method").addEventListener("change", buildParams);
 
 function methodParams() {
-  const m = $("method").value;
-  const names = m === "lowrankgan" ? ["lam", "relax", "rank_rtol", "order"] : ["tau"];
   const params = {};
-  for (const name of names) {
-    const v = $(`p-${name}`).value;
-    if (v !== "") params[name] = name === "order" ? v : Number(v);
+  for (const input of $("method-params").querySelectorAll("[data-param]")) {
+    const v = input.value;
+    if (v !== "") params[input.dataset.param] = input.dataset.kind === "str" ? v : Number(v);
   }
   return params;
 }

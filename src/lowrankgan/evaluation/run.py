@@ -1,0 +1,223 @@
+"""The measuring loop of an evaluation: directions per (region, method, source), then the leak at
+every target, the masked MSE and (optionally) path-following against the straight line on every
+target image, appended to the resumable log."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..directionfile import atomic_write, check_writable, ensure_writable_dir
+from ..errors import LowRankGANError
+from ..jacobian import default_analysis_size, embed_direction, region_gram_pair
+from ..methods import find
+from ..metrics import calibrate, images_of, masked_mse, rms_inside_outside
+from ..models import GeneratorAdapter, load_model
+from ..pathedit import interpolate_path, path_codes
+from ..regions import parse_region
+from .config import DEFAULT_METHODS, PATH_MULTIPLES, SOURCE_FREE, EvaluationConfig
+from .log import LOG_NAME, ResultLog, jsonable, num
+from .report import write_outputs
+
+CONFIG_NAME = "config.json"
+
+
+def _slug(text: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:40].strip("_") or "region"
+    return f"{s}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
+
+
+class Evaluation:
+    """One evaluation on one model: resolved settings, the log and the directions found so far."""
+
+    def __init__(self, gen: GeneratorAdapter, cfg: EvaluationConfig) -> None:
+        self.gen, self.cfg = gen, cfg
+        self.space = gen.check_space(cfg.space or gen.default_space)
+        self.layers = gen.resolve_layers(self.space, cfg.layers)
+        self.size = cfg.analysis_size or default_analysis_size(gen)
+        self.regions = {r: parse_region(r, gen.resolution, gen.presets) for r in cfg.regions}
+        self.record = {"model": gen.model_id, "class": gen.class_name, "space": self.space, "layers": self.layers,
+                       "analysis_size": self.size, "top_k": cfg.top_k, "mse_strength": cfg.mse_strength,
+                       "trunc": cfg.trunc, "path_steps": cfg.path_steps, "mode": cfg.mode,
+                       "sources": dict(cfg.sources) if cfg.mode == "averaged" else None,
+                       "method_params": cfg.method_params}
+        self.trunc = gen.set_truncation(cfg.trunc)  # from here on: the ψ that gen.sample still applies
+        self.log = self._open_log()
+        self._directions: dict[tuple, torch.Tensor] = {}
+
+    def _open_log(self) -> ResultLog:
+        out = ensure_writable_dir(self.cfg.out)
+        cfg_path, log_path = out / CONFIG_NAME, out / LOG_NAME
+        if self.cfg.fresh:
+            log_path.unlink(missing_ok=True)
+            cfg_path.unlink(missing_ok=True)
+        wanted = jsonable(self.record)
+        if cfg_path.exists() and log_path.exists():
+            try:
+                old = json.loads(cfg_path.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                old = None
+            if old != wanted:
+                diff = sorted(k for k in set(wanted) | set(old or {}) if (old or {}).get(k) != wanted.get(k))
+                raise LowRankGANError(f"{out} holds results of a run with other settings "
+                                      f"({', '.join(diff) or 'unreadable config'}); use another --out, or --fresh to discard them")
+        atomic_write(cfg_path, lambda tmp: Path(tmp).write_text(json.dumps(wanted, indent=2) + "\n"))
+        return ResultLog(log_path)
+
+    def codes(self, seeds: list[int]) -> torch.Tensor:
+        return self.gen.sample(seeds, self.space, self.trunc)
+
+    def directions(self, region: str, method: str, label: str, src: list[int]) -> torch.Tensor:
+        """Top-k directions of ``method`` from the source ``src`` (kept on disk beside the log)."""
+        key = (region, method, label)
+        if key not in self._directions:
+            path = self.cfg.out / "directions" / _slug(region) / method / f"{label}.npy"
+            if path.exists():
+                vecs = torch.from_numpy(np.load(path, allow_pickle=False))
+            else:
+                grams = region_gram_pair(self.gen, self.codes(src), self.regions[region], self.space, self.layers,
+                                         self.size, progress=False)
+                params = self.cfg.method_params.get(method, {})
+                vecs = find(grams, method, top_k=self.cfg.top_k, **params).vectors.cpu().float()
+                path.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(path, lambda tmp: np.save(open(tmp, "wb"), vecs.numpy()))
+            self._directions[key] = vecs
+        return self._directions[key]
+
+    def measure(self, region: str, label: str, src: list[int], target: int) -> None:
+        """Leak at every target level and masked MSE of each method's missing directions on ``target``."""
+        mask = torch.from_numpy(self.regions[region].mask)
+        code = self.codes([target])[0]
+        todo = []  # (method, source label, indices)
+        vec_list = []
+        for method in self.cfg.methods:
+            lbl = "any" if method in SOURCE_FREE else label
+            vecs = self.directions(region, method, lbl, src)
+            missing = [i for i in range(vecs.shape[0])
+                       if any((region, method, lbl, target, i, lv) not in self.log for lv in self.cfg.levels)]
+            if missing:
+                todo.append((method, lbl, missing))
+                vec_list += [vecs[i] for i in missing]
+        if not todo:
+            return
+        offs = torch.stack([embed_direction(self.gen, v.to(self.gen.device), self.space, self.layers) for v in vec_list])
+        cal = calibrate(self.gen, code, torch.cat([offs, -offs], 0), mask, self.cfg.targets, self.space)
+        mse_in, mse_out = masked_mse(self.gen, code, offs, mask, self.cfg.mse_strength, self.space)
+        n, row, records = offs.shape[0], 0, []
+        for method, lbl, missing in todo:
+            for i in missing:
+                common = {"region": region, "method": method, "source": lbl, "target": target, "index": i}
+                records += _leak_records(common, cal, row, n, self.cfg.targets)
+                records.append({**common, "kind": "mse", "level": f"mse@{self.cfg.mse_strength:g}",
+                                "strength": self.cfg.mse_strength, "mse_in": float(mse_in[row]),
+                                "mse_out": float(mse_out[row])})
+                row += 1
+        self.log.add(records)
+
+    def compare_paths(self, region: str, label: str, src: list[int], target: int) -> None:
+        """Straight line vs path-following for each path method's top direction on ``target``."""
+        for method in self.cfg.path_methods:
+            lbl = "any" if method in SOURCE_FREE else label
+            if self.cfg.mode == "per-image-cross" and str(target) != lbl:
+                continue  # path comparison on each image's own directions only
+            keys = [(region, method, lbl, target, 0, f"path@{k}x") for k in PATH_MULTIPLES]
+            if all(k in self.log for k in keys):
+                continue
+            cal_rec = self.log.records.get((region, method, lbl, target, 0, self.cfg.default_level))
+            if cal_rec is None:
+                continue
+            vec = self.directions(region, method, lbl, src)[0]
+            common = {"region": region, "method": method, "source": lbl, "target": target, "index": 0,
+                      "kind": "path", "path_steps": self.cfg.path_steps}
+            self.log.add(self._path_records(self.codes([target])[0], vec, cal_rec, region, method, common))
+
+    def _path_records(self, code: torch.Tensor, vec: torch.Tensor, cal_rec: dict, region: str, method: str,
+                      common: dict) -> list[dict]:
+        gen, reg = self.gen, self.regions[region]
+        mask = torch.from_numpy(reg.mask)
+        params = {k: v for k, v in self.cfg.method_params.get(method, {}).items() if k in ("lam", "relax", "rank_rtol")}
+        per = {k: {"line": [], "path": [], "line_in": [], "path_in": []} for k in PATH_MULTIPLES}
+        code = code.detach().to(gen.device, torch.float32)
+        off = embed_direction(gen, vec.to(gen.device), self.space, self.layers)
+        with torch.no_grad():
+            base = gen.synthesize(code[None], self.space).float()
+        top = max(PATH_MULTIPLES)
+        for sign, key in ((1.0, "strength_pos"), (-1.0, "strength_neg")):
+            alpha = num(cal_rec.get(key))
+            if not math.isfinite(alpha):
+                continue
+            path = path_codes(gen, code, vec, sign * top * alpha, self.cfg.path_steps, reg, self.space, self.layers,
+                              self.size, **params)
+            on_path = interpolate_path(path, top * alpha, [k * alpha for k in PATH_MULTIPLES])
+            line = torch.stack([code + sign * k * alpha * off for k in PATH_MULTIPLES])
+            ins, outs = rms_inside_outside(images_of(gen, torch.cat([line, on_path], 0), self.space) - base, mask)
+            for j, k in enumerate(PATH_MULTIPLES):
+                jj = j + len(PATH_MULTIPLES)
+                per[k]["line"].append(float(outs[j] / ins[j]))
+                per[k]["line_in"].append(float(ins[j]))
+                per[k]["path"].append(float(outs[jj] / ins[jj]))
+                per[k]["path_in"].append(float(ins[jj]))
+        mean = lambda v: sum(v) / len(v) if v else math.inf  # noqa: E731
+        return [{**common, "level": f"path@{k}x", "multiple": k, "line_leak": mean(per[k]["line"]),
+                 "path_leak": mean(per[k]["path"]), "line_in": mean(per[k]["line_in"]),
+                 "path_in": mean(per[k]["path_in"])} for k in PATH_MULTIPLES]
+
+
+def _leak_records(common: dict, cal: dict, row: int, n: int, targets) -> list[dict]:
+    """One record per target level from the calibration rows ``row`` (+p) and ``row + n`` (−p)."""
+    out = []
+    for ti, t in enumerate(targets):
+        a = [float(cal["alpha"][row + s * n, ti]) for s in (0, 1)]
+        per = [float(cal["outside"][row + s * n, ti] / cal["inside"][row + s * n, ti])
+               if bool(cal["reached"][row + s * n, ti]) else math.inf for s in (0, 1)]
+        out.append({**common, "kind": "leak", "level": f"t={t:g}", "target_rms": t, "leak": (per[0] + per[1]) / 2,
+                    "leak_pos": per[0], "leak_neg": per[1], "strength_pos": a[0], "strength_neg": a[1]})
+    return out
+
+
+def evaluate(model: GeneratorAdapter | str | None, regions, seeds, methods=DEFAULT_METHODS, *,
+             device: str = "auto", class_name: str | int | None = None, **options) -> dict:
+    """Run (or resume) an evaluation into ``options['out']``; returns the summary (also
+    ``out/summary.json``). ``options`` are the fields of ``EvaluationConfig``."""
+    cfg = EvaluationConfig(regions=regions, seeds=tuple(seeds), methods=tuple(methods), **options)
+    if cfg.plots:
+        _require_matplotlib()
+    check_writable(cfg.out)
+    if isinstance(model, GeneratorAdapter):
+        gen = model
+        if class_name is not None:
+            gen.set_class(class_name)
+    else:
+        gen = load_model(model, device=device, class_name=class_name)
+    run = Evaluation(gen, cfg)
+    t_start = time.perf_counter()
+    units = [(r, lbl, src, t) for r in cfg.regions for lbl, src in cfg.sources for t in cfg.targets_of(lbl)]
+    iterator = units
+    if cfg.progress:
+        from tqdm.auto import tqdm
+        iterator = tqdm(units, desc="evaluate", unit="image")
+    for region, label, src, target in iterator:
+        run.measure(region, label, src, target)
+        if cfg.path_steps:
+            run.compare_paths(region, label, src, target)
+    summary = write_outputs(run)
+    summary["elapsed_s"] = round(time.perf_counter() - t_start, 2)
+    summary["new_records"] = run.log.new
+    atomic_write(cfg.out / "summary.json",
+                 lambda tmp: Path(tmp).write_text(json.dumps(jsonable(summary), indent=2) + "\n"))
+    return summary
+
+
+def _require_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise LowRankGANError("evaluate draws plots with matplotlib, which is not installed: "
+                              "pip install 'lowrankgan[eval]' (or pip install matplotlib)") from None
