@@ -18,7 +18,7 @@ import time
 import torch
 
 from lowrankgan.edit import parse_int_list
-from lowrankgan.evaluate import DEFAULT_METHODS, evaluate, format_table
+from lowrankgan.evaluation import DEFAULT_METHODS, evaluate, format_table
 
 
 def main() -> None:

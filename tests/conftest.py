@@ -1,7 +1,34 @@
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 import torch
 
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+
+_TEST_HOME: Path | None = None
+
+
+def pytest_configure(config):
+    """Every test session gets its own LOWRANKGAN_HOME (Jacobian cache, model cache), so no test
+    reads what another run or the user left there. The zoo weights are fetched once into the
+    user's cache and linked in (read-only use: a refetch replaces the link, not the user's file)."""
+    global _TEST_HOME
+    from lowrankgan.models.zoo import ZOO, fetch
+
+    sources = [fetch(entry) for entry in ZOO.values()]  # downloads only what the user's cache lacks
+    _TEST_HOME = Path(tempfile.mkdtemp(prefix="lowrankgan-test-home-"))
+    (_TEST_HOME / "models").mkdir()
+    for src in sources:
+        (_TEST_HOME / "models" / src.name).symlink_to(src.resolve())
+    os.environ["LOWRANKGAN_HOME"] = str(_TEST_HOME)
+
+
+def pytest_unconfigure(config):
+    if _TEST_HOME is not None:
+        shutil.rmtree(_TEST_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

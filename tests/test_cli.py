@@ -74,6 +74,12 @@ def test_edit_takes_a_bare_authors_npy(capsys, tmp_path, eyes_dirs):
     np.save(bare, np.load(eyes_dirs / "directions.npy")[:2] * 3.0)  # not unit: normalised on load
     code, _, err = run(capsys, "edit", "--directions", bare, "--seeds", "0", "--out", tmp_path / "b.png")
     assert code == 0, err
+    unit = tmp_path / "unit.npy"
+    np.save(unit, np.load(eyes_dirs / "directions.npy")[:2])
+    code, _, err = run(capsys, "edit", "--directions", unit, "--seeds", "0", "--out", tmp_path / "u.png")
+    assert code == 0, err
+    # A direction three times as long edits exactly like the unit one: it was normalised on load.
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "b.png")), np.asarray(Image.open(tmp_path / "u.png")))
 
 
 def test_direction_file_for_another_model_is_refused(capsys, tmp_path, eyes_dirs):

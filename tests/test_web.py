@@ -418,7 +418,7 @@ def test_path_renders_leave_a_slot_for_sliders(client, result, workspace, live_s
     assert http_get(live_server, f"/api/render?result={rid}&alphas=1&path_steps=1")[0] == 200
 
 
-def test_latency_on_the_default_model(client, workspace, live_server):
+def test_compute_and_renders_on_the_default_model(client, workspace, live_server):
     """Directions after "compute" with the Jacobian warmed (seed shown), and slider renders over
     HTTP (waitress worker threads, as the page gets them)."""
     from urllib.request import urlopen
@@ -440,9 +440,8 @@ def test_latency_on_the_default_model(client, workspace, live_server):
     render_ms = 1000 * float(np.median(times))
     print(f"\n[web timing] compute {compute_s:.3f} s with a warm Jacobian (find_directions: {api_s:.3f} s, "
           f"{job['result']['timing_s']}), slider render median {render_ms:.1f} ms")
-    # The page adds little to the API's own time; bounds are generous for shared CI machines
-    # (targets on 2 cores: directions <= 2 s, slider <= 150 ms).
-    assert compute_s - api_s < 1.5 and render_ms < 500
+    # Speed is measured by benchmarks, not asserted here; the renders above must all have worked.
+    assert len(times) == 20 and job["state"] == "done"
 
 
 def test_live_server_on_a_free_port(live_server):

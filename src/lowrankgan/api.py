@@ -235,7 +235,7 @@ def edit(model: ModelLike, directions: DirectionSet | str | Path, seeds: int | S
 
 
 def _path_kwargs(job: EditSetup, region: str | Region | None) -> dict:
-    region = region or job.dirset.meta.get("region")
+    region = region or job.dirset.region
     if not region:
         raise LowRankGANError("--path-steps needs the region: the direction file records none, give --region")
     return {"region": as_region(job.gen, region), "space": job.space, "layers": job.layers,

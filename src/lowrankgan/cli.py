@@ -150,7 +150,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     else:
         images = api.edit(gen, dirset, seeds, strengths, index=args.index, space=args.space, layers=layers,
                           trunc=args.trunc)
-    region = args.region or (dirset.meta.get("region") if args.outline else None)
+    region = args.region or (dirset.region if args.outline else None)
     mask = api.as_region(gen, region).mask if args.outline and region else None
     if kind == "png":
         save_png(grid_image(images, strengths, mask), out)

@@ -18,6 +18,7 @@ import numpy as np
 from .errors import LowRankGANError
 
 FORMAT_VERSION = 1
+MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 @dataclass
@@ -30,6 +31,24 @@ class DirectionSet:
     @property
     def dim(self) -> int:
         return int(self.vectors.shape[1])
+
+    @property
+    def region(self) -> str | None:
+        """The recorded region spec, with mask images named relative to the direction folder
+        (the page's ``region.png``) resolved inside that folder, never the working directory."""
+        spec = self.meta.get("region")
+        if not isinstance(spec, str) or not spec.strip():
+            return None
+        if not self.source:
+            return spec
+        folder = Path(self.source).parent
+        parts = []
+        for part in spec.split("+"):
+            part = part.strip()
+            if Path(part).suffix.lower() in MASK_SUFFIXES and not Path(part).is_absolute():
+                part = str(folder / part)
+            parts.append(part)
+        return "+".join(parts)
 
 
 def atomic_write(path: Path, write) -> None:

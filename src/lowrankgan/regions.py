@@ -135,7 +135,8 @@ def mask_to_spec(mask: np.ndarray) -> str:
     return "+".join(f"box:{t},{l},{h},{w}" for t, l, h, w in boxes)
 
 
-MAX_SPEC_CHARS = 4000  # a drawn region whose box union is longer is recorded as "drawn"
+MAX_SPEC_CHARS = 4000  # a drawn region whose box union is longer is recorded as its mask image
+DRAWN_MASK_NAME = "region.png"  # written beside the direction files; the spec names it
 
 
 def region_from_mask(mask: np.ndarray, analysis_size: int) -> Region:
@@ -146,7 +147,7 @@ def region_from_mask(mask: np.ndarray, analysis_size: int) -> Region:
         raise LowRankGANError("the region covers the whole image; the method needs pixels outside it: erase some")
     spec = mask_to_spec(mask)
     if len(spec) > MAX_SPEC_CHARS:
-        spec = "drawn (see region.png)"
+        spec = DRAWN_MASK_NAME
     region = Region(spec, mask)
     check_analysis_masks(region, analysis_size)
     return region

@@ -11,6 +11,7 @@ from .base import GeneratorAdapter, seed_codes
 from .biggan import BIGGAN_MODELS as BIGGAN_NAMES, load_biggan  # import-light: the package loads on use
 from .dcgan import DCGANAdapter, build_dcgan
 from .presets import PRESETS
+from .stylegan2 import load_stylegan2_adapter, sniff_stylegan
 from .zoo import DEFAULT_MODEL, ZOO, ZooEntry, load_zoo_state, read_state
 
 __all__ = ["GeneratorAdapter", "load_model", "seed_codes", "ZOO", "DEFAULT_MODEL", "resolve_device"]
@@ -75,10 +76,6 @@ def _is_biggan_folder(path: Path) -> bool:
 
 
 def _load_file(path: Path) -> GeneratorAdapter:
-    try:
-        from .stylegan2 import load_stylegan2_adapter, sniff_stylegan
-    except ImportError:  # StyleGAN support is optional at import time
-        sniff_stylegan = None
-    if sniff_stylegan is not None and sniff_stylegan(path):
+    if sniff_stylegan(path):
         return load_stylegan2_adapter(path)
     return _local_dcgan(path)

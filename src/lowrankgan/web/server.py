@@ -179,18 +179,21 @@ def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None) -> F
     app.config["JSON_SORT_KEYS"] = False
     app.workspace = workspace  # type: ignore[attr-defined]
 
-    def result_or_404(result_id: str | None):
-        try:
-            return workspace.result(_text(result_id or "", "result", 64))
-        except KeyError:
-            raise _NotFound("these directions are no longer on the server (it keeps the latest "
-                            f"{workspace.max_results}); press Compute again") from None
+    _install_guards(app, allowed_hosts)
+    _model_routes(app, workspace)
+    _result_routes(app, workspace)
+    return app
 
-    def model_args():
-        name = request.args.get("model") or None
-        cls = request.args.get("class") or None
-        return (None if name is None else _text(name, "model", 300)), (None if cls is None else _text(cls, "class", 64))
 
+def _model_args():
+    name = request.args.get("model") or None
+    cls = request.args.get("class") or None
+    return (None if name is None else _text(name, "model", 300)), (None if cls is None else _text(cls, "class", 64))
+
+
+
+def _install_guards(app: Flask, allowed_hosts: set[str] | None) -> None:
+    """Host check, security headers and JSON errors for every route."""
     @app.before_request
     def check_host():
         if allowed_hosts is None:
@@ -229,6 +232,9 @@ def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None) -> F
         app.logger.exception("internal error")
         return jsonify(error=f"internal error: {type(exc).__name__}"), 500
 
+
+def _model_routes(app: Flask, workspace: Workspace) -> None:
+    """The page, its configuration, models, images and compute jobs."""
     @app.get("/")
     def index():
         return send_from_directory(STATIC_DIR, "index.html")
@@ -245,11 +251,11 @@ def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None) -> F
 
     @app.get("/api/model")
     def model():
-        return jsonify(workspace.model_info(*model_args()))
+        return jsonify(workspace.model_info(*_model_args()))
 
     @app.get("/api/image")
     def image():
-        name, cls = model_args()
+        name, cls = _model_args()
         seed = parse_seed(request.args.get("seed"))
         gen = workspace.model(name, cls)
         data = uint8_png(workspace.image(gen, [seed])[0])
@@ -280,6 +286,16 @@ def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None) -> F
         region = region_from_mask(parse_mask(body.get("mask"), gen.resolution), api.analysis_size(gen))
         job = workspace.start_compute(name or workspace.models[0], gen, seed, region, method, top_k, params)
         return jsonify(job.public()), 202
+
+
+def _result_routes(app: Flask, workspace: Workspace) -> None:
+    """Jobs, and renders and downloads of computed directions."""
+    def result_or_404(result_id: str | None):
+        try:
+            return workspace.result(_text(result_id or "", "result", 64))
+        except KeyError:
+            raise _NotFound("these directions are no longer on the server (it keeps the latest "
+                            f"{workspace.max_results}); press Compute again") from None
 
     @app.get("/api/jobs/<job_id>")
     def job(job_id: str):
@@ -326,8 +342,6 @@ def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None) -> F
         res = result_or_404(request.args.get("result"))
         return _attachment(workspace.direction_zip(res), "application/zip",
                            f"lowrankgan-directions-seed{res.seed}.zip")
-
-    return app
 
 
 class _NotFound(LowRankGANError):

@@ -1,0 +1,212 @@
+"""The structure users and contributors rely on: front ends call only the API, one method registry,
+and behaviour that had no test before (W+ layer masking, the paper's order, relax, auto_chunk, the
+page's ZIP read back by the CLI, evaluate's cross matrix)."""
+
+import ast
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import lowrankgan
+from lowrankgan import api
+from lowrankgan.cli import build_parser, main
+from lowrankgan.factorize import default_lambda, robust_pca, spectrum, numerical_rank, rest_null_space
+from lowrankgan.jacobian import auto_chunk, compute_jacobian
+from lowrankgan.methods import METHODS, lowrankgan_directions
+from lowrankgan.models.stylegan2.adapter import build_random_stylegan2
+
+SRC = Path(lowrankgan.__file__).parent
+FRONT_END_ALLOWED = {"api", "errors", "directionfile", "regions", "report"}
+
+
+def _library_imports(path: Path) -> set[str]:
+    """Library modules (``lowrankgan.X``) a source file imports, as ``X``."""
+    depth = len(path.relative_to(SRC).parts) - 1  # 0 for cli.py, 1 for web/*.py
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            if node.level <= depth:  # inside web/: `from .session import` stays in the front end
+                found.add("web")
+            elif node.module:
+                found.add(node.module.split(".")[0])
+            else:
+                found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lowrankgan."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("lowrankgan."))
+    return found
+
+
+def test_front_ends_import_only_the_api():
+    front_ends = [SRC / "cli.py", *sorted((SRC / "web").glob("*.py"))]
+    for path in front_ends:
+        extra = _library_imports(path) - FRONT_END_ALLOWED - {"web", "__version__"}
+        assert not extra, f"{path.name} imports {sorted(extra)}: front ends call lowrankgan.api only"
+
+
+def test_sizes_stay_readable():
+    for path in SRC.rglob("*.py"):
+        text = path.read_text()
+        assert text.count("\n") <= 500, f"{path} is over 500 lines"
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                assert node.end_lineno - node.lineno < 80, f"{path.name}:{node.name} is over 80 lines"
+
+
+def test_cli_options_come_from_the_registry(capsys):
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices["directions"]
+    flags = {opt for action in sub._actions for opt in action.option_strings}
+    for method in METHODS.values():
+        assert method.name in sub.format_help()
+        for param in method.params:
+            assert param.cli_flag in flags
+    # Another method's parameter is refused, not silently ignored.
+    code = main(["directions", "--seed", "0", "--region", "mouth", "--method", "resefa", "--relax", "2",
+                 "--out", "/tmp/never-written"])
+    assert code == 2 and "--relax" in capsys.readouterr().err and not Path("/tmp/never-written").exists()
+
+
+def test_registry_checks_values():
+    with pytest.raises(lowrankgan.LowRankGANError, match="out of range"):
+        METHODS["lowrankgan"].check_params({"rank_rtol": 2})
+    with pytest.raises(lowrankgan.LowRankGANError, match="one of energy, paper"):
+        METHODS["lowrankgan"].check_params({"order": "best"})
+    assert METHODS["resefa"].check_params({"tau": "0.01"}) == {"tau": 0.01}
+
+
+# ------------------------------------------------------------------------------- Jacobians
+
+
+@pytest.fixture(scope="module")
+def small_stylegan():
+    return build_random_stylegan2(resolution=16, w_dim=8, channel_base=64, channel_max=16, seed=3)
+
+
+def test_w_plus_jacobian_moves_only_the_chosen_layers(small_stylegan):
+    gen = small_stylegan
+    code = gen.sample([1], "w+")[0]
+    J = {tuple(ls): compute_jacobian(gen, code, "w+", ls, 8, cache=False, progress=False)
+         for ls in ([0], [1], [2], [0, 1, 2])}
+    # Linear in the layer set: each layer contributes its own columns, nothing else moves.
+    assert torch.allclose(J[(0, 1, 2)], J[(0,)] + J[(1,)] + J[(2,)], atol=1e-5)
+    assert not torch.allclose(J[(0,)], J[(1,)], atol=1e-4)
+    # Against finite differences on layer 1 only.
+    eps, p = 1e-3, torch.zeros(8)
+    p[2] = 1.0
+    moved = code.clone()
+    moved[1] += eps * p
+    from lowrankgan.jacobian import analysis_image
+    fd = (analysis_image(gen.synthesize(moved[None], "w+"), 8) - analysis_image(gen.synthesize(code[None], "w+"), 8))[0] / eps
+    assert torch.allclose(J[(1,)][:, 2], fd, atol=2e-2 * float(fd.abs().max()) + 1e-4)
+
+
+def test_auto_chunk_follows_the_memory_budget(faces):
+    code = faces.sample([0])[0]
+    tiny, mid, big = (auto_chunk(faces, code, "z", 100, mb) for mb in (0.001, 8, 10_000))
+    assert tiny == 1 and big == 100 and 1 <= mid <= 100
+    assert auto_chunk(faces, code, "z", 100, 16) >= mid
+
+
+# ------------------------------------------------------------------------------- methods
+
+
+@pytest.fixture(scope="module")
+def mouth_grams(faces):
+    from lowrankgan.jacobian import region_grams
+    from lowrankgan.regions import parse_region
+    J = compute_jacobian(faces, faces.sample([5])[0], progress=False)
+    return region_grams(J, parse_region("mouth", 64, faces.presets).at(64))
+
+
+def test_order_paper_is_the_projection_of_each_principal_direction(mouth_grams):
+    M_f, M_b = mouth_grams
+    dirs = lowrankgan_directions(M_f, M_b, order="paper")
+    lam = default_lambda(100)
+    s_f, V_f = spectrum(robust_pca(M_f, lam).L)
+    P = V_f[:, :numerical_rank(s_f)]
+    N = rest_null_space(M_b, lam)[0]
+    expected = (N @ (N.T @ P))
+    expected = (expected / expected.norm(dim=0)).T.float()
+    got = dirs.vectors
+    assert got.shape == expected.shape
+    # Same vectors in the principal order, up to the canonical sign.
+    assert torch.allclose((got * expected).sum(1).abs(), torch.ones(len(got)), atol=1e-4)
+
+
+def test_relax_gives_back_rest_directions(mouth_grams):
+    M_f, M_b = mouth_grams
+    base = lowrankgan_directions(M_f, M_b)
+    relaxed = lowrankgan_directions(M_f, M_b, relax=3)
+    assert relaxed.info["null_dim"] == base.info["null_dim"] + 3
+    assert relaxed.params["relax"] == 3
+    # A larger null space admits more region energy for the top direction.
+    energy = lambda v: float(v.double() @ M_f @ v.double())
+    assert energy(relaxed.vectors[0]) >= energy(base.vectors[0]) - 1e-9
+
+
+# ------------------------------------------------------------------------------- front ends
+
+
+def test_page_zip_with_a_drawn_region_is_read_back_by_the_cli(tmp_path, capsys):
+    pytest.importorskip("flask")
+    from lowrankgan.web.server import create_app
+    from lowrankgan.web.session import Workspace
+
+    workspace = Workspace(["dcgan-faces"], device="cpu")
+    client = create_app(workspace).test_client()
+    yy, xx = np.mgrid[:64, :64]
+    mask = ((yy - 46) ** 2 / 30 + (xx - 31) ** 2 / 140 < 1) ^ ((yy + xx) % 3 == 0)  # a long box union
+    body = {"seed": 2, "mask": "".join("1" if v else "0" for v in mask.ravel()), "method": "lowrankgan", "top_k": 3}
+    job = client.post("/api/compute", json=body).get_json()
+    for _ in range(600):
+        state = client.get(f"/api/jobs/{job['job']}").get_json()
+        if state["state"] in ("done", "error"):
+            break
+        __import__("time").sleep(0.05)
+    assert state["state"] == "done", state
+    data = client.get(f"/api/directions?result={state['result']['result']}").data
+    zipfile.ZipFile(io.BytesIO(data)).extractall(tmp_path)
+    folder = tmp_path / "directions"
+    meta = json.loads((folder / "directions.json").read_text())
+    assert meta["region"] == "region.png" and "leak_source_top1" in meta
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    import os
+    before = os.getcwd()
+    os.chdir(elsewhere)  # the region is found beside the direction files, not in the working directory
+    try:
+        for extra in (["--outline"], ["--path-steps", "1", "--strengths", "-1:1:3"]):
+            code = main(["edit", "--directions", str(folder), "--seeds", "2", *extra, "--out", str(tmp_path / "e.png")])
+            assert code == 0, capsys.readouterr().err
+    finally:
+        os.chdir(before)
+
+
+@pytest.mark.slow
+def test_evaluate_per_image_cross_fills_the_matrix(tmp_path, capsys):
+    code = main(["evaluate", "--region", "mouth", "--seeds", "1,2", "--methods", "lowrankgan,resefa", "--per-image",
+                 "--cross", "--top-k", "1", "--targets", "0.1", "--no-progress", "--out", str(tmp_path / "ev")])
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "ev" / "summary.json").read_text())
+    for method in ("lowrankgan", "resefa"):
+        g = summary["generalisation"]["mouth"][method]
+        assert g["sources"] == ["1", "2"] and g["targets"] == [1, 2]
+        matrix = np.array(g["matrix"], dtype=float)
+        assert matrix.shape == (2, 2) and np.isfinite(matrix).all()
+        # Each image's own directions are at least as local on it as the other image's (diagonal).
+        assert matrix[0, 0] <= matrix[1, 0] * 1.5 and matrix[1, 1] <= matrix[0, 1] * 1.5
+
+
+def test_api_composed_edit_matches_straight_line(faces):
+    dirset = api.find_directions(faces, 4, "mouth", top_k=2, progress=False, leak_images=0)
+    two = api.composed_edit(faces, dirset, [4], [1.5, -0.5])
+    v = 1.5 * dirset.vectors[0] - 0.5 * dirset.vectors[1]
+    code = api.sample_codes(faces, [4]) + torch.from_numpy(v)
+    assert torch.allclose(two, faces.synthesize(code).clamp(-1, 1), atol=1e-5)
