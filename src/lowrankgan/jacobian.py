@@ -193,11 +193,11 @@ class RegionGrams:
         return (self.n_f * self.M_f.double() + self.n_b * self.M_b.double()) / (self.n_f + self.n_b)
 
 
-def region_gram_pair(gen: GeneratorAdapter, codes: torch.Tensor, region: Region, space: str,
-                     layers: Sequence[int] | None, analysis_size: int, cache: bool = True,
-                     progress: bool = True) -> RegionGrams:
-    """Region and rest Grams averaged over ``codes`` (one Jacobian per code, cached)."""
-    fg, _ = check_analysis_masks(region, analysis_size)
+def gram_sums(gen: GeneratorAdapter, codes: torch.Tensor, fg: torch.Tensor, space: str,
+              layers: Sequence[int] | None, analysis_size: int, cache: bool = True,
+              progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """``Σ_i M_f(c_i)`` and ``Σ_i M_b(c_i)`` (float64) over ``codes``, added in their order: a Ray
+    worker returns these for its images and the driver adds them up in seed order."""
     M_f = M_b = None
     iterator = codes
     if progress and len(codes) > 1:
@@ -209,6 +209,21 @@ def region_gram_pair(gen: GeneratorAdapter, codes: torch.Tensor, region: Region,
         f, b = region_grams(J, fg)
         M_f = f if M_f is None else M_f + f
         M_b = b if M_b is None else M_b + b
+    return M_f, M_b
+
+
+def region_gram_pair(gen: GeneratorAdapter, codes: torch.Tensor, region: Region, space: str,
+                     layers: Sequence[int] | None, analysis_size: int, cache: bool = True,
+                     progress: bool = True) -> RegionGrams:
+    """Region and rest Grams averaged over ``codes`` (one Jacobian per code, cached)."""
+    fg, _ = check_analysis_masks(region, analysis_size)
+    M_f, M_b = gram_sums(gen, codes, fg, space, layers, analysis_size, cache, progress)
+    return grams_from_sums(M_f, M_b, len(codes), fg, gen, space, layers)
+
+
+def grams_from_sums(M_f: torch.Tensor, M_b: torch.Tensor, count: int, fg: torch.Tensor, gen: GeneratorAdapter,
+                    space: str, layers: Sequence[int] | None) -> RegionGrams:
+    """The averaged ``RegionGrams`` from Gram sums over ``count`` images."""
     n_f = int(fg.sum())
-    return RegionGrams(M_f / len(codes), M_b / len(codes), n_f, fg.numel() - n_f, gen, space,
+    return RegionGrams(M_f / count, M_b / count, n_f, fg.numel() - n_f, gen, space,
                        list(layers) if layers is not None else None)

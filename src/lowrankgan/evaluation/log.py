@@ -20,12 +20,17 @@ def record_key(rec: dict) -> tuple:
 
 
 class ResultLog:
-    """Append-only JSON lines; one line per record, fsynced; a torn last line is dropped on open."""
+    """Append-only JSON lines; one line per record, fsynced; a torn last line is dropped on open.
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.records: dict[tuple, dict] = {}
-        if self.path.exists():
+    Without a path the log lives in memory only, seeded with ``records``: a Ray worker measures a
+    cell into one and returns its ``added`` records, which the driver appends to the real log.
+    """
+
+    def __init__(self, path: Path | None, records: Sequence[dict] = ()) -> None:
+        self.path = Path(path) if path is not None else None
+        self.records: dict[tuple, dict] = {record_key(r): r for r in records}
+        self.added: list[dict] = []
+        if self.path is not None and self.path.exists():
             data = self.path.read_bytes()
             end = data.rfind(b"\n") + 1
             if end < len(data):  # a kill mid-write left a partial line: cut it off
@@ -48,13 +53,15 @@ class ResultLog:
         fresh = [r for r in records if record_key(r) not in self.records]
         if not fresh:
             return
-        text = "".join(json.dumps(jsonable(r), sort_keys=True) + "\n" for r in fresh)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        if self.path is not None:
+            text = "".join(json.dumps(jsonable(r), sort_keys=True) + "\n" for r in fresh)
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
         for r in fresh:
             self.records[record_key(r)] = jsonable(r)
+            self.added.append(jsonable(r))
         self.new += len(fresh)
 
 

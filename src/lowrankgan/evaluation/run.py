@@ -37,7 +37,7 @@ def _slug(text: str) -> str:
 class Evaluation:
     """One evaluation on one model: resolved settings, the log and the directions found so far."""
 
-    def __init__(self, gen: GeneratorAdapter, cfg: EvaluationConfig) -> None:
+    def __init__(self, gen: GeneratorAdapter, cfg: EvaluationConfig, log: ResultLog | None = None) -> None:
         self.gen, self.cfg = gen, cfg
         self.space = gen.check_space(cfg.space or gen.default_space)
         self.layers = gen.resolve_layers(self.space, cfg.layers)
@@ -49,7 +49,7 @@ class Evaluation:
                        "sources": dict(cfg.sources) if cfg.mode == "averaged" else None,
                        "method_params": cfg.method_params}
         self.trunc = gen.set_truncation(cfg.trunc)  # from here on: the ψ that gen.sample still applies
-        self.log = self._open_log()
+        self.log = log if log is not None else self._open_log()  # a Ray worker's is in memory
         self._directions: dict[tuple, torch.Tensor] = {}
 
     def _open_log(self) -> ResultLog:
@@ -74,22 +74,46 @@ class Evaluation:
     def codes(self, seeds: list[int]) -> torch.Tensor:
         return self.gen.sample(seeds, self.space, self.trunc)
 
+    def direction_path(self, region: str, method: str, label: str) -> Path:
+        return self.cfg.out / "directions" / _slug(region) / method / f"{label}.npy"
+
     def directions(self, region: str, method: str, label: str, src: list[int]) -> torch.Tensor:
         """Top-k directions of ``method`` from the source ``src`` (kept on disk beside the log)."""
         key = (region, method, label)
         if key not in self._directions:
-            path = self.cfg.out / "directions" / _slug(region) / method / f"{label}.npy"
+            path = self.direction_path(region, method, label)
             if path.exists():
-                vecs = torch.from_numpy(np.load(path, allow_pickle=False))
+                self._directions[key] = torch.from_numpy(np.load(path, allow_pickle=False))
             else:
-                grams = region_gram_pair(self.gen, self.codes(src), self.regions[region], self.space, self.layers,
-                                         self.size, progress=False)
-                params = self.cfg.method_params.get(method, {})
-                vecs = find(grams, method, top_k=self.cfg.top_k, **params).vectors.cpu().float()
-                path.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write(path, lambda tmp: np.save(open(tmp, "wb"), vecs.numpy()))
-            self._directions[key] = vecs
+                self.store_directions(region, method, label, self.find_vectors(region, method, src))
         return self._directions[key]
+
+    def find_vectors(self, region: str, method: str, src: list[int]) -> torch.Tensor:
+        grams = region_gram_pair(self.gen, self.codes(src), self.regions[region], self.space, self.layers,
+                                 self.size, progress=False)
+        params = self.cfg.method_params.get(method, {})
+        return find(grams, method, top_k=self.cfg.top_k, **params).vectors.cpu().float()
+
+    def store_directions(self, region: str, method: str, label: str, vecs: torch.Tensor) -> None:
+        path = self.direction_path(region, method, label)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda tmp: np.save(open(tmp, "wb"), vecs.numpy()))
+        self._directions[(region, method, label)] = vecs
+
+    def cell_done(self, region: str, label: str, src: list[int], target: int) -> bool:
+        """Whether the log holds every record ``measure`` and ``compare_paths`` write for this cell."""
+        for method in self.cfg.methods:
+            lbl = "any" if method in SOURCE_FREE else label
+            n = self.directions(region, method, lbl, src).shape[0]
+            if any((region, method, lbl, target, i, lv) not in self.log for i in range(n) for lv in self.cfg.levels):
+                return False
+        for method in self.cfg.path_methods if self.cfg.path_steps else ():
+            lbl = "any" if method in SOURCE_FREE else label
+            if self.cfg.mode == "per-image-cross" and str(target) != lbl:
+                continue
+            if any((region, method, lbl, target, 0, f"path@{k}x") not in self.log for k in PATH_MULTIPLES):
+                return False
+        return True
 
     def measure(self, region: str, label: str, src: list[int], target: int) -> None:
         """Leak at every target level and masked MSE of each method's missing directions on ``target``."""
@@ -186,6 +210,28 @@ def evaluate(model: GeneratorAdapter | str | None, regions, seeds, methods=DEFAU
              device: str = "auto", class_name: str | int | None = None, **options) -> dict:
     """Run (or resume) an evaluation into ``options['out']``; returns the summary (also
     ``out/summary.json``). ``options`` are the fields of ``EvaluationConfig``."""
+    run = prepare(model, regions, seeds, methods, device, class_name, **options)
+    cfg = run.cfg
+    t_start = time.perf_counter()
+    iterator = cells(cfg)
+    if cfg.progress:
+        from tqdm.auto import tqdm
+        iterator = tqdm(iterator, desc="evaluate", unit="image")
+    for region, label, src, target in iterator:
+        run.measure(region, label, src, target)
+        if cfg.path_steps:
+            run.compare_paths(region, label, src, target)
+    return finish(run, t_start)
+
+
+def cells(cfg: EvaluationConfig) -> list[tuple[str, str, list[int], int]]:
+    """The sweep's cells (region, source label, source seeds, target seed), in run order."""
+    return [(r, lbl, src, t) for r in cfg.regions for lbl, src in cfg.sources for t in cfg.targets_of(lbl)]
+
+
+def prepare(model: GeneratorAdapter | str | None, regions, seeds, methods=DEFAULT_METHODS, device: str = "auto",
+            class_name: str | int | None = None, **options) -> Evaluation:
+    """The checked configuration, the model and the opened log of an evaluation."""
     cfg = EvaluationConfig(regions=regions, seeds=tuple(seeds), methods=tuple(methods), **options)
     if cfg.plots:
         _require_matplotlib()
@@ -196,21 +242,15 @@ def evaluate(model: GeneratorAdapter | str | None, regions, seeds, methods=DEFAU
             gen.set_class(class_name)
     else:
         gen = load_model(model, device=device, class_name=class_name)
-    run = Evaluation(gen, cfg)
-    t_start = time.perf_counter()
-    units = [(r, lbl, src, t) for r in cfg.regions for lbl, src in cfg.sources for t in cfg.targets_of(lbl)]
-    iterator = units
-    if cfg.progress:
-        from tqdm.auto import tqdm
-        iterator = tqdm(units, desc="evaluate", unit="image")
-    for region, label, src, target in iterator:
-        run.measure(region, label, src, target)
-        if cfg.path_steps:
-            run.compare_paths(region, label, src, target)
+    return Evaluation(gen, cfg)
+
+
+def finish(run: Evaluation, t_start: float) -> dict:
+    """Every output rebuilt from the log; the summary, also written to ``out/summary.json``."""
     summary = write_outputs(run)
     summary["elapsed_s"] = round(time.perf_counter() - t_start, 2)
     summary["new_records"] = run.log.new
-    atomic_write(cfg.out / "summary.json",
+    atomic_write(run.cfg.out / "summary.json",
                  lambda tmp: Path(tmp).write_text(json.dumps(jsonable(summary), indent=2) + "\n"))
     return summary
 
