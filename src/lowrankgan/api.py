@@ -16,6 +16,7 @@ import torch
 
 from . import __version__
 from .directionfile import DirectionSet, check_compatible, load_directions
+from .distributed import evaluate_on_ray, ray_region_grams  # Ray itself is imported only when used
 from .edit import parse_int_list, parse_strengths, render, shift_codes, sweep
 from .errors import LowRankGANError
 from .evaluation import DEFAULT_METHODS, evaluate as run_evaluation, format_table
@@ -125,13 +126,15 @@ def find_directions(model: ModelLike, seeds: int | Sequence[int], region: str | 
                     method: str = DEFAULT_METHOD, space: str | None = None,
                     layers: Sequence[int] | None = None, analysis_size: int | None = None,
                     top_k: int | None = 10, trunc: float = 1.0, cache: bool = True,
-                    progress: bool = True, leak_images: int = LEAK_IMAGES, **params) -> DirectionSet:
+                    progress: bool = True, leak_images: int = LEAK_IMAGES, ray: str | None = None,
+                    **params) -> DirectionSet:
     """Local editing directions for ``region`` found on the image(s) of ``seeds``.
 
     Several seeds average the region Grams over their images, which makes the directions carry
     over to other images. ``params`` go to the method (``METHODS[method].params``). The top
     direction's leak (DESIGN §4) on up to ``leak_images`` of the source images is recorded as
-    ``meta["leak_source_top1"]`` (median; 0 images skips it).
+    ``meta["leak_source_top1"]`` (median; 0 images skips it). ``ray`` (a cluster address, ``auto``
+    or ``local``) computes the Jacobians on Ray workers (``distributed``); ``meta["ray"]`` records how.
     """
     entry = get_method(method)
     if top_k is not None and top_k < 1:
@@ -145,7 +148,10 @@ def find_directions(model: ModelLike, seeds: int | Sequence[int], region: str | 
     params = entry.check_params(params)
     codes = sample_codes(gen, seeds, space, trunc)
     t0 = time.perf_counter()
-    grams = region_gram_pair(gen, codes, reg, space, layers, size, cache, progress)
+    if ray is not None:
+        grams, ray_info = ray_region_grams(ray, model, gen, seeds, codes, reg, space, layers, size, trunc, cache, progress)
+    else:
+        grams, ray_info = region_gram_pair(gen, codes, reg, space, layers, size, cache, progress), None
     t1 = time.perf_counter()
     dirs: Directions = find(grams, method, top_k=top_k, **params)
     t2 = time.perf_counter()
@@ -157,6 +163,7 @@ def find_directions(model: ModelLike, seeds: int | Sequence[int], region: str | 
         "method": dirs.method, "params": dirs.params, "info": dirs.info,
         "seeds": seeds, "trunc": trunc, "analysis_size": size,
         "timing_s": {"jacobian_and_grams": round(t1 - t0, 4), "factorize": round(t2 - t1, 4)},
+        **({"ray": ray_info} if ray_info else {}),
     }
     dirset = DirectionSet(dirs.vectors.cpu().numpy().astype(np.float32), meta,
                           codes.detach().cpu().numpy().astype(np.float32))
@@ -330,9 +337,12 @@ def method_descriptions() -> list[dict]:
 
 
 def evaluate(model: ModelLike, regions: str | Sequence[str], seeds: Sequence[int],
-             methods: Sequence[str] = DEFAULT_METHODS, **options) -> dict:
+             methods: Sequence[str] = DEFAULT_METHODS, ray: str | None = None, **options) -> dict:
     """``lowrankgan evaluate``: see ``lowrankgan.evaluation.evaluate`` (options are the fields of
-    ``EvaluationConfig``, plus ``device`` and ``class_name``)."""
+    ``EvaluationConfig``, plus ``device`` and ``class_name``). ``ray`` (a cluster address, ``auto``
+    or ``local``) runs the sweep's cells on Ray workers, into the same resumable log."""
+    if ray is not None:
+        return evaluate_on_ray(ray, model, regions, seeds, methods, **options)
     return run_evaluation(model, regions, seeds, methods, **options)
 
 

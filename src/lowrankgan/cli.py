@@ -124,7 +124,7 @@ def cmd_directions(args: argparse.Namespace) -> int:
     gen = api.as_model(args.model, args.device, args.class_name)
     dirset = api.find_directions(gen, seeds, args.region, args.method, args.space, api.parse_layers(args.layers),
                                  args.analysis_size, top_k=args.top_k, trunc=args.trunc, cache=not args.no_cache,
-                                 **_method_params(args, args.method))
+                                 ray=args.ray, **_method_params(args, args.method))
     save_directions(dirset, args.out)
     meta, info = dirset.meta, dirset.meta["info"]
     ranks = f", ranks region/rest {info['rank_region']}/{info['rank_rest']}" if "rank_region" in info else ""
@@ -179,7 +179,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         mse_strength=args.mse_strength, space=args.space, layers=api.parse_layers(args.layers),
         analysis_size=args.analysis_size, trunc=args.trunc, path_steps=args.path_steps,
         path_methods=split(args.path_methods), out=args.out, examples=args.examples, fresh=args.fresh,
-        progress=not args.no_progress)
+        progress=not args.no_progress, ray=args.ray)
     print(api.format_evaluation(summary))
     print(f"wrote {Path(args.out) / 'report.html'} ({summary['records']} records, {summary['new_records']} new)")
     return 0
@@ -216,6 +216,8 @@ def _directions_parser(sub) -> None:
     p.add_argument("--top-k", type=int, default=10)
     p.add_argument("--trunc", type=float, default=1.0)
     p.add_argument("--no-cache", action="store_true", help="do not read or write the Jacobian cache")
+    p.add_argument("--ray", metavar="ADDRESS", default=None,
+                   help="compute on a Ray cluster: its head's host:port, auto (the cluster this machine is in) or local (start one here)")
     p.add_argument("--out", required=True, help="output folder")
     _add_method_options(p)
     p.set_defaults(func=cmd_directions)
@@ -264,6 +266,8 @@ def _evaluate_parser(sub) -> None:
     p.add_argument("--examples", type=int, default=4, help="seeds shown in the report's example grids")
     p.add_argument("--fresh", action="store_true", help="discard results already in --out")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--ray", metavar="ADDRESS", default=None,
+                   help="compute on a Ray cluster: its head's host:port, auto (the cluster this machine is in) or local (start one here)")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_evaluate)
 

@@ -100,6 +100,10 @@ class Evaluation:
         atomic_write(path, lambda tmp: np.save(open(tmp, "wb"), vecs.numpy()))
         self._directions[(region, method, label)] = vecs
 
+    def preload(self, vectors: dict[tuple, torch.Tensor]) -> None:
+        """Directions found elsewhere (a Ray worker gets them from the driver), by (region, method, label)."""
+        self._directions.update(vectors)
+
     def cell_done(self, region: str, label: str, src: list[int], target: int) -> bool:
         """Whether the log holds every record ``measure`` and ``compare_paths`` write for this cell."""
         for method in self.cfg.methods:

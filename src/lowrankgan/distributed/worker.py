@@ -1,0 +1,69 @@
+"""The Ray actor: loads the model once, then computes Gram sums or evaluation cells on request.
+
+A plain class (``ray.remote`` wraps it in ``cluster``), so that importing it needs no Ray.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..evaluation.config import EvaluationConfig
+from ..evaluation.log import ResultLog
+from ..evaluation.run import Evaluation
+from ..jacobian import gram_sums
+from ..models import GeneratorAdapter, load_model
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker loads: ``model`` is a zoo name, BigGAN name or a checkpoint path that every
+    node can read; ``model_id`` is what the driver loaded (the worker checks it got the same)."""
+
+    model: str
+    model_id: str
+    class_name: str | None = None
+    trunc: float = 1.0
+
+
+class Worker:
+    def __init__(self, spec: WorkerSpec, device: str) -> None:
+        self.spec, self.device = spec, device
+        self.gen: GeneratorAdapter | None = None
+
+    def ready(self) -> tuple[int, str, str]:
+        """Loads the model (here, not in ``__init__``, so that a bad model reaches the driver as a
+        clear error rather than a dead actor); returns pid, host and the model's id."""
+        if self.gen is None:
+            self.gen = load_model(self.spec.model, device=self.device, class_name=self.spec.class_name)
+            self.gen.set_truncation(self.spec.trunc)
+        return os.getpid(), socket.gethostname(), self.gen.model_id
+
+    def grams(self, codes: np.ndarray, fg: np.ndarray, space: str, layers: list[int] | None, size: int,
+              cache: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The region and rest Gram sums (float64) over ``codes``, summed in their order."""
+        M_f, M_b = gram_sums(self.gen, torch.tensor(codes), torch.tensor(fg), space, layers, size,
+                             cache=cache, progress=False)
+        return M_f.cpu().numpy(), M_b.cpu().numpy()
+
+    def eval_directions(self, cfg: EvaluationConfig, region: str, src: list[int],
+                        methods: list[str]) -> dict[str, np.ndarray]:
+        """Each method's top-k directions from the source images ``src``."""
+        ev = Evaluation(self.gen, cfg, log=ResultLog(None))
+        return {m: ev.find_vectors(region, m, src).numpy() for m in methods}
+
+    def eval_cell(self, cfg: EvaluationConfig, cell: tuple, vectors: dict[tuple, np.ndarray],
+                  records: list[dict]) -> list[dict]:
+        """The records one cell (region, source label, source seeds, target seed) adds to the log,
+        given the directions it measures and the cell's records already logged."""
+        region, label, src, target = cell
+        ev = Evaluation(self.gen, cfg, log=ResultLog(None, records))
+        ev.preload({key: torch.tensor(v) for key, v in vectors.items()})
+        ev.measure(region, label, src, target)
+        if cfg.path_steps:
+            ev.compare_paths(region, label, src, target)
+        return ev.log.added
