@@ -38,9 +38,8 @@ def evaluate_on_ray(address: str, model: GeneratorAdapter | str | None, regions,
             _cells(run, pool)
         finally:
             pool.close()
-    summary = finish(run, t_start)
-    summary["ray"] = {"address": address, "workers": pool.size, "gpus": use_gpu, "failures": pool.failures}
-    return summary
+    return finish(run, t_start, {"ray": {"address": address, "workers": pool.size, "gpus": use_gpu,
+                                         "failures": pool.failures}})
 
 
 def _label(method: str, label: str) -> str:

@@ -249,9 +249,10 @@ def prepare(model: GeneratorAdapter | str | None, regions, seeds, methods=DEFAUL
     return Evaluation(gen, cfg)
 
 
-def finish(run: Evaluation, t_start: float) -> dict:
-    """Every output rebuilt from the log; the summary, also written to ``out/summary.json``."""
+def finish(run: Evaluation, t_start: float, extra: dict | None = None) -> dict:
+    """Every output rebuilt from the log; the summary (with ``extra``), also written to ``out/summary.json``."""
     summary = write_outputs(run)
+    summary.update(extra or {})
     summary["elapsed_s"] = round(time.perf_counter() - t_start, 2)
     summary["new_records"] = run.log.new
     atomic_write(run.cfg.out / "summary.json",
