@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 from ..errors import LowRankGANError
 from .worker import Worker, WorkerSpec
 
@@ -59,7 +61,6 @@ def wants_gpus(ray, model_device: str) -> bool:
     at all (a CPU head node sending work to GPU nodes) and the cluster offers GPUs."""
     if model_device == "cuda":
         return True
-    import torch
     return not torch.cuda.is_available() and ray.cluster_resources().get("GPU", 0) >= 1
 
 

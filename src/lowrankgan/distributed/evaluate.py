@@ -60,7 +60,7 @@ def _directions(run: Evaluation, pool: ActorPool) -> None:
                     missing.append(method)
             if missing:
                 where[len(tasks)] = (region, label)
-                tasks.append(Task(len(tasks), "eval_directions", (cfg, region, src, missing),
+                tasks.append(Task(len(tasks), "eval_directions", (cfg, run.regions, region, src, missing),
                                   f"directions for {region} from source {label}", size=len(src)))
     for task, found in pool.run(tasks):
         region, label = where[task.index]
@@ -80,7 +80,7 @@ def _cells(run: Evaluation, pool: ActorPool) -> None:
                    for m in cfg.methods}
         logged = [r for r in run.log.records.values()
                   if r["region"] == region and int(r["target"]) == target and str(r["source"]) in (label, "any")]
-        tasks.append(Task(len(tasks), "eval_cell", (cfg, cell, vectors, logged),
+        tasks.append(Task(len(tasks), "eval_cell", (cfg, run.regions, cell, vectors, logged),
                           f"{region}, source {label}, seed {target}"))
     bar = None
     if cfg.progress:

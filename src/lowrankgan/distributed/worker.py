@@ -17,6 +17,7 @@ from ..evaluation.log import ResultLog
 from ..evaluation.run import Evaluation
 from ..jacobian import gram_sums
 from ..models import GeneratorAdapter, load_model
+from ..regions import Region
 
 
 @dataclass(frozen=True)
@@ -50,18 +51,18 @@ class Worker:
                              cache=cache, progress=False)
         return M_f.cpu().numpy(), M_b.cpu().numpy()
 
-    def eval_directions(self, cfg: EvaluationConfig, region: str, src: list[int],
+    def eval_directions(self, cfg: EvaluationConfig, regions: dict[str, Region], region: str, src: list[int],
                         methods: list[str]) -> dict[str, np.ndarray]:
         """Each method's top-k directions from the source images ``src``."""
-        ev = Evaluation(self.gen, cfg, log=ResultLog(None))
+        ev = Evaluation(self.gen, cfg, log=ResultLog(None), regions=regions)
         return {m: ev.find_vectors(region, m, src).numpy() for m in methods}
 
-    def eval_cell(self, cfg: EvaluationConfig, cell: tuple, vectors: dict[tuple, np.ndarray],
-                  records: list[dict]) -> list[dict]:
+    def eval_cell(self, cfg: EvaluationConfig, regions: dict[str, Region], cell: tuple,
+                  vectors: dict[tuple, np.ndarray], records: list[dict]) -> list[dict]:
         """The records one cell (region, source label, source seeds, target seed) adds to the log,
         given the directions it measures and the cell's records already logged."""
         region, label, src, target = cell
-        ev = Evaluation(self.gen, cfg, log=ResultLog(None, records))
+        ev = Evaluation(self.gen, cfg, log=ResultLog(None, records), regions=regions)
         ev.preload({key: torch.tensor(v) for key, v in vectors.items()})
         ev.measure(region, label, src, target)
         if cfg.path_steps:

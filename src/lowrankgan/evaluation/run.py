@@ -21,7 +21,7 @@ from ..methods import find
 from ..metrics import calibrate, images_of, masked_mse, rms_inside_outside
 from ..models import GeneratorAdapter, load_model
 from ..pathedit import interpolate_path, path_codes
-from ..regions import parse_region
+from ..regions import Region, parse_region
 from .config import DEFAULT_METHODS, PATH_MULTIPLES, SOURCE_FREE, EvaluationConfig
 from .log import LOG_NAME, ResultLog, jsonable, num
 from .report import write_outputs
@@ -37,12 +37,14 @@ def _slug(text: str) -> str:
 class Evaluation:
     """One evaluation on one model: resolved settings, the log and the directions found so far."""
 
-    def __init__(self, gen: GeneratorAdapter, cfg: EvaluationConfig, log: ResultLog | None = None) -> None:
+    def __init__(self, gen: GeneratorAdapter, cfg: EvaluationConfig, log: ResultLog | None = None,
+                 regions: dict[str, Region] | None = None) -> None:
         self.gen, self.cfg = gen, cfg
         self.space = gen.check_space(cfg.space or gen.default_space)
         self.layers = gen.resolve_layers(self.space, cfg.layers)
         self.size = cfg.analysis_size or default_analysis_size(gen)
-        self.regions = {r: parse_region(r, gen.resolution, gen.presets) for r in cfg.regions}
+        # a Ray worker gets the driver's parsed regions: a mask image need not exist on its node
+        self.regions = regions or {r: parse_region(r, gen.resolution, gen.presets) for r in cfg.regions}
         self.record = {"model": gen.model_id, "class": gen.class_name, "space": self.space, "layers": self.layers,
                        "analysis_size": self.size, "top_k": cfg.top_k, "mse_strength": cfg.mse_strength,
                        "trunc": cfg.trunc, "path_steps": cfg.path_steps, "mode": cfg.mode,
