@@ -16,6 +16,7 @@ from lowrankgan import api
 from lowrankgan.cli import main
 from lowrankgan.errors import LowRankGANError
 from lowrankgan.distributed import ray_region_grams
+from lowrankgan.distributed.cluster import check_reachable
 from lowrankgan.evaluation import log as evlog
 from lowrankgan.jacobian import region_gram_pair
 from lowrankgan.methods import find
@@ -59,6 +60,14 @@ def test_missing_ray_is_one_clear_line(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "d").exists()
     with pytest.raises(LowRankGANError, match="needs an address"):
         api.find_directions("dcgan-faces", 0, "mouth", ray=" ", leak_images=0, progress=False)
+
+
+def test_bad_addresses_are_one_clear_line(tmp_path, capsys):
+    with pytest.raises(LowRankGANError, match="nothing answers there"):
+        check_reachable("127.0.0.1:1")  # what connect() checks before ray.init, which would retry for minutes
+    rc = main(["directions", "--seed", "0", "--region", "mouth", "--device", "cpu", "--ray", "headnode",
+               "--out", str(tmp_path / "d")])
+    assert rc == 2 and "give host:port" in capsys.readouterr().err and not (tmp_path / "d").exists()
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ Ray is imported here only inside functions: without ``--ray`` nothing of it is l
 from __future__ import annotations
 
 import contextlib
+import socket
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -17,6 +18,7 @@ import torch
 from ..errors import LowRankGANError
 from .worker import Worker, WorkerSpec
 
+REACH_TIMEOUT_S = 10
 MAX_ATTEMPTS = 3  # a task whose worker dies this many times is an error, not a fourth try
 
 
@@ -41,6 +43,7 @@ def connect(address: str) -> Iterator[Any]:
     if ray.is_initialized():
         yield ray
         return
+    check_reachable(address)
     try:
         if address == "local":
             ray.init(include_dashboard=False)
@@ -54,6 +57,20 @@ def connect(address: str) -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+
+
+def check_reachable(address: str) -> None:
+    """A ``host:port`` nobody listens on is one clear line at once (``ray.init`` retries for minutes)."""
+    if address in ("local", "auto"):
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise LowRankGANError(f"--ray {address[:80]}: give host:port of the cluster's head (e.g. 10.0.0.5:6379), auto or local")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_TIMEOUT_S).close()
+    except OSError as exc:
+        raise LowRankGANError(f"--ray {address}: nothing answers there ({exc.strerror or exc}); start the cluster "
+                              "with `ray start --head` on its head node, or use --ray local") from None
 
 
 def wants_gpus(ray, model_device: str) -> bool:
