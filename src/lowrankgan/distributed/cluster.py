@@ -6,6 +6,7 @@ Ray is imported here only inside functions: without ``--ray`` nothing of it is l
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import sys
 from collections import deque
@@ -45,10 +46,11 @@ def connect(address: str) -> Iterator[Any]:
         return
     check_reachable(address)
     try:
+        quiet = {"include_dashboard": False, "logging_level": logging.WARNING}
         if address == "local":
-            ray.init(include_dashboard=False)
+            ray.init(**quiet)
         else:
-            ray.init(address=address, include_dashboard=False)
+            ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise LowRankGANError(f"--ray {address}: cannot connect to a Ray cluster ({first}); start one with "
