@@ -22,7 +22,7 @@ from lowrankgan.jacobian import region_gram_pair
 from lowrankgan.methods import find
 
 SEEDS = [0, 1, 2, 3, 4]
-EVAL = dict(regions=["eyes"], seeds=[0, 1, 2], methods=["lowrankgan", "random"], per_image=True, cross=True,
+EVAL = dict(regions=["eyes"], seeds=[0, 1], methods=["lowrankgan", "random"], per_image=True, cross=True,
             top_k=1, targets=[0.1], mse_strength=2.0, progress=False, device="cpu", examples=1)
 
 
@@ -118,7 +118,7 @@ def test_evaluate_on_ray_resumes_a_killed_driver_with_the_same_table(cluster, fa
     (killed / "config.json").write_text((tmp_path / "alone" / "config.json").read_text())
     kept = len(lines) // 3
     (killed / evlog.LOG_NAME).write_text("".join(lines[:kept]) + lines[kept][:25])
-    rc = main(["evaluate", "--model", "dcgan-faces", "--device", "cpu", "--region", "eyes", "--seeds", "0-2",
+    rc = main(["evaluate", "--model", "dcgan-faces", "--device", "cpu", "--region", "eyes", "--seeds", "0-1",
                "--methods", "lowrankgan,random", "--per-image", "--cross", "--top-k", "1", "--targets", "0.1",
                "--mse-strength", "2", "--examples", "1", "--no-progress", "--ray", "local", "--out", str(killed)])
     out = capsys.readouterr().out
