@@ -129,3 +129,12 @@ def test_evaluate_on_ray_resumes_a_killed_driver_with_the_same_table(cluster, fa
     assert set(keys) == {evlog.record_key(json.loads(x)) for x in lines}
     summary = json.loads((killed / "summary.json").read_text())
     assert summary["new_records"] == len(lines) - kept and summary["ray"]["workers"] == 2
+
+
+@pytest.mark.slow
+def test_a_model_a_worker_cannot_load_is_one_clear_error(cluster, faces, tmp_path):
+    region = api.as_region(faces, "mouth")
+    with pytest.raises(LowRankGANError, match="unknown model") as caught:
+        ray_region_grams("local", str(tmp_path / "only-on-the-driver.pt"), faces, [0], faces.sample([0], "z"), region,
+                         "z", None, 64, cache=False, progress=False, workers=1)
+    assert type(caught.value) is LowRankGANError  # not Ray's wrapper: the CLI prints it as one line
