@@ -85,7 +85,10 @@ def test_other_settings_in_the_same_folder_are_refused(faces, tmp_path):
     ev.evaluate(faces, out=tmp_path, plots=False, **SMALL)
     with pytest.raises(LowRankGANError, match="other settings.*top_k"):
         ev.evaluate(faces, out=tmp_path, plots=False, **{**SMALL, "top_k": 2})
-    assert ev.evaluate(faces, out=tmp_path, plots=False, fresh=True, **{**SMALL, "top_k": 2})["records"] > 0
+    fresh = ev.evaluate(faces, out=tmp_path, plots=False, fresh=True, **{**SMALL, "top_k": 2})
+    assert fresh["records"] > 0
+    # --fresh also discards the directions found with the old settings: top-2 files now hold two rows.
+    assert all(__import__("numpy").load(f).shape[0] == 2 for f in (tmp_path / "directions").rglob("*.npy"))
 
 
 def _bisect_leak(gen, code, p, mask, target=0.1):

@@ -8,6 +8,7 @@ import hashlib
 import json
 import math
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -57,9 +58,10 @@ class Evaluation:
     def _open_log(self) -> ResultLog:
         out = ensure_writable_dir(self.cfg.out)
         cfg_path, log_path = out / CONFIG_NAME, out / LOG_NAME
-        if self.cfg.fresh:
+        if self.cfg.fresh:  # the old directions go too: they were found with the old settings
             log_path.unlink(missing_ok=True)
             cfg_path.unlink(missing_ok=True)
+            shutil.rmtree(out / "directions", ignore_errors=True)
         wanted = jsonable(self.record)
         if cfg_path.exists() and log_path.exists():
             try:
