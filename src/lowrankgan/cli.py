@@ -25,9 +25,11 @@ def _common(p: argparse.ArgumentParser, model: bool = True) -> None:
 def _out_file(path: str) -> Path:
     from .directionfile import check_writable
     out = Path(path)
-    check_writable(out.parent)
     if out.is_dir():
         raise LowRankGANError(f"--out {out} is a folder; give a file name ending in .png, .gif or .html")
+    if out.exists() and not out.is_file():
+        raise LowRankGANError(f"--out {out} exists and is not a plain file; choose another --out")
+    check_writable(out.parent)
     return out
 
 
@@ -62,19 +64,19 @@ def cmd_sample(args) -> int:
     from .edit import parse_int_list
     from .report import grid_image, save_png, to_uint8
     from PIL import Image
+    from .directionfile import check_output_dir, staged_dir
     seeds = parse_int_list(args.seeds)
     out = Path(args.out)
     as_dir = out.suffix.lower() != ".png"
-    if not as_dir:
-        out = _out_file(args.out)
+    names = [f"seed{seed:04d}.png" for seed in seeds] + ["grid.png"]
+    out = check_output_dir(out, names) if as_dir else _out_file(args.out)
     gen = api.as_model(args.model, args.device, args.class_name)
     images = api.sample(gen, seeds, trunc=args.trunc)
     if as_dir:
-        from .directionfile import ensure_writable_dir
-        ensure_writable_dir(out)
-        for seed, img in zip(seeds, to_uint8(images)):
-            save_png(Image.fromarray(img), out / f"seed{seed:04d}.png")
-        save_png(grid_image(images[None]), out / "grid.png")
+        with staged_dir(out) as tmp:  # all the PNGs appear, or none
+            for name, img in zip(names, to_uint8(images)):
+                save_png(Image.fromarray(img), tmp / name)
+            save_png(grid_image(images[None]), tmp / "grid.png")
     else:
         save_png(grid_image(images[None]), out)
     print(f"wrote {out}")
@@ -88,13 +90,13 @@ def _region_mask(gen, spec):
 
 def cmd_directions(args) -> int:
     from . import api
-    from .directionfile import check_writable, save_directions
-    from .edit import parse_int_list
+    from .directionfile import DIRECTION_FILES, check_output_dir, save_directions
+    from .edit import check_seed, parse_int_list
     from .metrics import median
     if (args.seed is None) == (args.seeds is None):
         raise LowRankGANError("give exactly one of --seed S or --seeds A-B")
-    seeds = [args.seed] if args.seed is not None else parse_int_list(args.seeds)
-    check_writable(Path(args.out))
+    seeds = [check_seed(args.seed)] if args.seed is not None else parse_int_list(args.seeds)
+    check_output_dir(Path(args.out), DIRECTION_FILES)
     gen = api.as_model(args.model, args.device, args.class_name)
     params = {}
     if args.method == "lowrankgan":
@@ -128,6 +130,8 @@ def cmd_edit(args) -> int:
     seeds = parse_int_list(args.seeds)
     out = _out_file(args.out)
     kind = output_kind(out)
+    if args.strengths:
+        parse_strengths(args.strengths)  # bad strengths fail before the model loads
     gen = api.as_model(args.model, args.device, args.class_name)
     strengths = parse_strengths(args.strengths or gen.default_strengths)
     from .directionfile import load_directions
@@ -249,9 +253,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(_join_negative_values(list(sys.argv[1:] if argv is None else argv)))
     try:
+        if getattr(args, "trunc", None) is not None:
+            from .models.base import check_truncation
+            check_truncation(args.trunc)  # --trunc nan fails before any work
         return args.func(args)
     except LowRankGANError as exc:
-        print(f"lowrankgan: error: {exc}", file=sys.stderr)
+        from .limits import printable
+        print(f"lowrankgan: error: {printable(exc, 2000)}", file=sys.stderr)  # one line, no escapes
+        return 2
+    except OSError as exc:  # the disk filled up or a path vanished while writing
+        from .limits import printable
+        print(f"lowrankgan: error: {printable(exc, 500)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("lowrankgan: interrupted", file=sys.stderr)
