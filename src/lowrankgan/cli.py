@@ -198,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--order", choices=["energy", "paper"], default=None, help="ordering of lowrankgan directions")
     p.add_argument("--tau", type=float, default=None, help="resefa regulariser (default 1e-3)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the Jacobian cache")
+    p.add_argument("--cache-size", default=None,
+                   help="disk space the Jacobian cache may use, e.g. 4G (default; least recently used go first), 0: none")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_directions)
 
@@ -253,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(_join_negative_values(list(sys.argv[1:] if argv is None else argv)))
     try:
+        if getattr(args, "cache_size", None) is not None:
+            from .jacobian import set_cache_limit
+            set_cache_limit(args.cache_size)
         if getattr(args, "trunc", None) is not None:
             from .models.base import check_truncation
             check_truncation(args.trunc)  # --trunc nan fails before any work

@@ -14,7 +14,7 @@ from .errors import LowRankGANError
 from .limits import MAX_LATENT_DIM, MAX_SEED, MAX_SEEDS, check_float, check_int, printable
 
 FORMAT_VERSION = 1
-MAX_TEXT = 10_000  # a region spec of a drawn mask is at most 4000 characters
+MAX_TEXT = 1_000_000  # the longest region spec parse_region accepts
 MAX_LAYERS = 64
 MAX_ANALYSIS_SIZE = 1024
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")

@@ -42,7 +42,8 @@ def resize_mask(mask: np.ndarray, size: int) -> torch.Tensor:
     return F.interpolate(m, size=(size, size), mode=mode)[0, 0] >= 0.5
 
 
-def _parse_box(body: str, resolution: int) -> np.ndarray:
+def _parse_box(body: str, resolution: int, mask: np.ndarray | None = None) -> np.ndarray:
+    """The box ``TOP,LEFT,HEIGHT,WIDTH`` painted into ``mask`` (a new one when None)."""
     try:
         top, left, height, width = (int(v) for v in body.split(","))
     except ValueError:
@@ -52,13 +53,14 @@ def _parse_box(body: str, resolution: int) -> np.ndarray:
     if top < 0 or left < 0 or top + height > resolution or left + width > resolution:
         raise LowRankGANError(f"box 'box:{printable(body, 60)}' lies outside the {resolution}x{resolution} image; "
                               f"keep 0 <= TOP, LEFT and TOP+HEIGHT, LEFT+WIDTH <= {resolution}")
-    mask = np.zeros((resolution, resolution), bool)
+    if mask is None:
+        mask = np.zeros((resolution, resolution), bool)
     mask[top:top + height, left:left + width] = True
     return mask
 
 
 MAX_MASK_FILE_BYTES = 64 << 20
-MAX_REGION_CHARS = 10_000
+MAX_REGION_CHARS = 1_000_000
 
 
 def _load_mask_image(path: Path, resolution: int) -> np.ndarray:
@@ -97,7 +99,7 @@ def parse_region(spec: str, resolution: int, presets: dict[str, str] | None = No
     for part in spec.split("+"):
         part = part.strip()
         if part.startswith("box:"):
-            mask |= _parse_box(part[4:], resolution)
+            _parse_box(part[4:], resolution, mask)  # painted in place: a spec of many boxes stays cheap
         elif part in presets:
             mask |= parse_region(presets[part], resolution).mask
         elif Path(part).expanduser().is_file():

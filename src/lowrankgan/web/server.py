@@ -23,19 +23,22 @@ costs one Jacobian and one robust PCA; path renders run one at a time.
 
 from __future__ import annotations
 
+import hmac
 import math
 import random
 import re
+import secrets
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from flask import Flask, Response, jsonify, request, send_from_directory
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ..errors import LowRankGANError
 from ..factorize import METHODS
 from ..jacobian import default_analysis_size
+from ..limits import parse_json
 from ..regions import region_from_mask
 from .session import Busy, Workspace, png_bytes, slider_max, uint8_png
 
@@ -54,6 +57,9 @@ PARAM_DEFAULTS = {"lowrankgan": {"lam": "1/sqrt(d)", "relax": 0, "rank_rtol": 0.
                   "resefa": {"tau": 0.001}}
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
 STATIC_DIR = Path(str(resources.files("lowrankgan.web") / "static"))
+TOKEN_HEADER = "X-LowRankGAN-Token"
+TOKEN_PLACEHOLDER = "__LOWRANKGAN_TOKEN__"
+MAX_JSON_DEPTH = 8
 
 
 class BadRequest(LowRankGANError):
@@ -186,6 +192,37 @@ def parse_top_k(value) -> int:
     return k
 
 
+def parse_class(model: str, value) -> str | None:
+    """The class as the model names it, before any model is looked up: ``0``, ``00`` and ``000``
+    are one class (and one loaded model), and a zoo model's unknown class costs no load."""
+    if value is None or value == "":
+        return None
+    key = _text(value, "class", 64).strip().lower()
+    if re.fullmatch(r"[0-9]{1,9}", key):
+        key = str(int(key))
+    from ..models import ZOO
+    entry = ZOO.get(model)
+    if entry is None:
+        return key
+    if not entry.classes:
+        raise BadRequest(f"model {model} is not class-conditional; leave 'class' empty")
+    if key.isdigit() and int(key) < len(entry.classes):
+        return entry.classes[int(key)]
+    if key not in entry.classes:
+        raise BadRequest(f"unknown class '{key[:40]}' for model {model}; use one of: {', '.join(entry.classes)}")
+    return key
+
+
+def parse_body() -> dict:
+    """The request's JSON object: bounded in size (by the server) and in nesting before parsing."""
+    if not request.is_json:
+        raise BadRequest("send a JSON object (Content-Type: application/json): {model, class, seed, mask, ...}")
+    body = parse_json(request.get_data(cache=False), "the request body", max_depth=MAX_JSON_DEPTH)
+    if not isinstance(body, dict):
+        raise BadRequest("send a JSON object: {model, class, seed, mask, method, top_k, params}")
+    return body
+
+
 def _flag(value: str | None) -> bool:
     return (value or "").lower() in ("1", "true", "yes", "on")
 
@@ -200,10 +237,16 @@ def _attachment(data: bytes, mimetype: str, filename: str | None) -> Response:
 
 # --------------------------------------------------------------------------------------------
 
-def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None) -> Flask:
+def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None, token: str | None = None) -> Flask:
     """The Flask app over ``workspace``. ``allowed_hosts``: Host header names accepted (None: any);
-    a loopback server accepts loopback names only, which stops DNS-rebinding pages from using it."""
+    a loopback server accepts loopback names only, which stops DNS-rebinding pages from using it.
+
+    Every ``/api/`` request must carry ``token`` (random per server unless given; ``app.token``) in
+    the ``X-LowRankGAN-Token`` header or a ``token`` query parameter. The page reads it from its own
+    HTML, which other sites cannot read (same-origin policy), so a foreign page that makes the
+    browser send ``GET /api/image?seed=N`` gets 403: no computation, nothing written to disk."""
     app = Flask("lowrankgan.web", static_folder=str(STATIC_DIR), static_url_path="/static")
+    app.token = token or secrets.token_urlsafe(32)  # type: ignore[attr-defined]
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["JSON_SORT_KEYS"] = False
     app.workspace = workspace  # type: ignore[attr-defined]
@@ -217,8 +260,8 @@ def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None) -> F
 
     def model_args():
         name = request.args.get("model") or None
-        cls = request.args.get("class") or None
-        return (None if name is None else _text(name, "model", 300)), (None if cls is None else _text(cls, "class", 64))
+        name = None if name is None else _text(name, "model", 300)
+        return name, parse_class(name or workspace.models[0], request.args.get("class"))
 
     @app.before_request
     def check_host():
@@ -228,6 +271,15 @@ def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None) -> F
             else (request.host or "").split("]")[0] + "]"
         if host.lower() not in allowed_hosts:
             return jsonify(error=f"host '{host[:60]}' is not served here; open http://127.0.0.1:<port>/"), 403
+        return None
+
+    @app.before_request
+    def check_token():
+        if not request.path.startswith("/api/"):
+            return None
+        given = request.headers.get(TOKEN_HEADER) or request.args.get("token") or ""
+        if not hmac.compare_digest(given.encode("utf-8", "replace"), app.token.encode()):
+            return jsonify(error="missing or wrong page token: reload the page (http://127.0.0.1:<port>/)"), 403
         return None
 
     @app.after_request
@@ -258,9 +310,13 @@ def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None) -> F
         app.logger.exception("internal error")
         return jsonify(error=f"internal error: {type(exc).__name__}"), 500
 
+    page = (STATIC_DIR / "index.html").read_text(encoding="utf-8").replace(TOKEN_PLACEHOLDER, app.token)
+
     @app.get("/")
     def index():
-        return send_from_directory(STATIC_DIR, "index.html")
+        resp = Response(page, mimetype="text/html")
+        resp.headers["Cache-Control"] = "no-store"  # the token lives as long as this server
+        return resp
 
     @app.get("/api/config")
     def config():
@@ -290,13 +346,10 @@ def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None) -> F
 
     @app.post("/api/compute")
     def compute():
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise BadRequest("send a JSON object: {model, class, seed, mask, method, top_k, params}")
+        body = parse_body()
         name = body.get("model") or None
-        cls = body.get("class") or None
         name = None if name is None else _text(name, "model", 300)
-        cls = None if cls is None else _text(cls, "class", 64)
+        cls = parse_class(name or workspace.models[0], body.get("class") or None)
         seed = parse_seed(body.get("seed"))
         method = _text(body.get("method") or "lowrankgan", "method", 40)
         if method not in WEB_METHODS:
