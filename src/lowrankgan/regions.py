@@ -7,6 +7,7 @@ a preset name of the model, or several of these joined by ``+`` (their union).
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,7 +69,9 @@ def _load_mask_image(path: Path, resolution: int) -> np.ndarray:
 
     data = read_regular(path, MAX_MASK_FILE_BYTES, "mask image")
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we check the size ourselves
+            img = Image.open(io.BytesIO(data))
             # The header gives the size; a 135-byte PNG can claim 20000² pixels (a decompression
             # bomb), so the size is checked before a single pixel is decoded.
             width, height = img.size
@@ -80,7 +83,10 @@ def _load_mask_image(path: Path, resolution: int) -> np.ndarray:
             low, high = gray.getextrema()
             if "A" in img.getbands() and low == high:
                 gray = img.getchannel("A")  # a flat colour with a drawn alpha: alpha is the mask
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError, SyntaxError) as exc:
+    except Image.DecompressionBombError:  # PIL's own, coarser limit caught it first
+        raise LowRankGANError(f"mask image {path} claims more than {MAX_MASK_PIXELS} pixels (e.g. 4096x4096, "
+                              "the most accepted): scale it down") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise LowRankGANError(f"cannot read mask image {path}: {printable(exc, 160)}") from None
     arr = np.asarray(gray, dtype=np.float32) / 255.0
     mask = resize_mask(arr >= 0.5, resolution).numpy()
