@@ -246,7 +246,6 @@ def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None, toke
     HTML, which other sites cannot read (same-origin policy), so a foreign page that makes the
     browser send ``GET /api/image?seed=N`` gets 403: no computation, nothing written to disk."""
     app = Flask("lowrankgan.web", static_folder=str(STATIC_DIR), static_url_path="/static")
-    app.token = token or secrets.token_urlsafe(32)  # type: ignore[attr-defined]
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["JSON_SORT_KEYS"] = False
     app.workspace = workspace  # type: ignore[attr-defined]
@@ -273,14 +272,7 @@ def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None, toke
             return jsonify(error=f"host '{host[:60]}' is not served here; open http://127.0.0.1:<port>/"), 403
         return None
 
-    @app.before_request
-    def check_token():
-        if not request.path.startswith("/api/"):
-            return None
-        given = request.headers.get(TOKEN_HEADER) or request.args.get("token") or ""
-        if not hmac.compare_digest(given.encode("utf-8", "replace"), app.token.encode()):
-            return jsonify(error="missing or wrong page token: reload the page (http://127.0.0.1:<port>/)"), 403
-        return None
+    _add_page_and_token(app, token or secrets.token_urlsafe(32))
 
     @app.after_request
     def headers(resp: Response) -> Response:
@@ -310,13 +302,6 @@ def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None, toke
         app.logger.exception("internal error")
         return jsonify(error=f"internal error: {type(exc).__name__}"), 500
 
-    page = (STATIC_DIR / "index.html").read_text(encoding="utf-8").replace(TOKEN_PLACEHOLDER, app.token)
-
-    @app.get("/")
-    def index():
-        resp = Response(page, mimetype="text/html")
-        resp.headers["Cache-Control"] = "no-store"  # the token lives as long as this server
-        return resp
 
     @app.get("/api/config")
     def config():
@@ -410,6 +395,28 @@ def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None, toke
                            f"lowrankgan-directions-seed{res.seed}.zip")
 
     return app
+
+
+def _add_page_and_token(app: Flask, token: str) -> None:
+    """The page at ``/`` with ``token`` written into it, and the token check on every ``/api/``
+    request (after the Host check, before any route runs)."""
+    app.token = token  # type: ignore[attr-defined]
+    page = (STATIC_DIR / "index.html").read_text(encoding="utf-8").replace(TOKEN_PLACEHOLDER, token)
+
+    @app.before_request
+    def check_token():
+        if not request.path.startswith("/api/"):
+            return None
+        given = request.headers.get(TOKEN_HEADER) or request.args.get("token") or ""
+        if not hmac.compare_digest(given.encode("utf-8", "replace"), token.encode()):
+            return jsonify(error="missing or wrong page token: reload the page (http://127.0.0.1:<port>/)"), 403
+        return None
+
+    @app.get("/")
+    def index():
+        resp = Response(page, mimetype="text/html")
+        resp.headers["Cache-Control"] = "no-store"  # the token lives as long as this server
+        return resp
 
 
 class _NotFound(LowRankGANError):
