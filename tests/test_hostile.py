@@ -53,6 +53,9 @@ def cases(tmp_path_factory, faces):
     model_case("dcgan-inf-weights", lambda p: H.torch_file(p, H.dcgan_state(**{"main.1.running_var": H.torch.full((8,), float("inf"))})))
     model_case("dcgan-layers-do-not-chain", lambda p: H.torch_file(p, H.dcgan_state(**{"main.3.weight": H.torch.zeros(5, 3, 4, 4)})))
     model_case("zip-bomb", H.zip_bomb)
+    case("model-fifo", ["models", "ckpt"], lambda d: os.mkfifo(d / "ckpt"))
+    case("model-symlink-dev-zero", ["sample", "--model", "ckpt", "--out", "o.png"],
+         lambda d: os.symlink("/dev/zero", d / "ckpt"))
 
     def biggan(config):
         def setup(d):
@@ -184,6 +187,7 @@ MESSAGES = {
     "biggan-channel-width-1e5": "channel_width = 100000 is out of range",
     "json-symlink-dev-zero": "not a regular file",
     "npy-fifo": "not a regular file",
+    "model-fifo": "not a regular file",
     "npy-huge-shape": "the header says shape [1000000, 1000000]",
     "json-analysis-size-4096": "analysis_size = 4096 is out of range 2..1024",
     "json-200k-deep": "nests more than",

@@ -72,6 +72,8 @@ def add_arguments(p) -> None:
     p.add_argument("--path-methods", default="lowrankgan", help="methods whose top direction gets the path comparison")
     p.add_argument("--examples", type=int, default=4, help="seeds shown in the report's example grids")
     p.add_argument("--fresh", action="store_true", help="discard results already in --out")
+    p.add_argument("--cache-size", default=None,
+                   help="disk space the Jacobian cache may use, e.g. 4G (default), 0: none")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--out", required=True, help="output folder")
 
@@ -284,7 +286,7 @@ def evaluate(model, regions: str | Sequence[str], seeds: Sequence[int], methods:
     """Run (or resume) an evaluation into ``out``; returns the summary (also ``out/summary.json``)."""
     from . import api
     from . import methods as _methods  # noqa: F401  (registers jacobian-svd, ganspace, sefa, random)
-    from .directionfile import atomic_write, check_writable, ensure_writable_dir
+    from .directionfile import atomic_write, check_writable, ensure_writable_dir, staged_dir
     from .factorize import METHODS, find
     from .jacobian import default_analysis_size, embed_direction
 
@@ -431,12 +433,16 @@ def evaluate(model, regions: str | Sequence[str], seeds: Sequence[int], methods:
                 log.add(_path_records(gen, code, vec, cal_rec, parsed[region], mask, space, layers, size,
                                       path_steps, method_params.get(method, {}), region, method, lbl, target))
     elapsed = time.perf_counter() - t_start
-    summary = write_outputs(out, log, config, regions, methods, seeds, targets, default_level, gen,
-                            parsed, sources, space, layers, trunc, mse_strength, examples, path_steps,
-                            dir_cache, directions, plots)
-    summary["elapsed_s"] = round(elapsed, 2)
-    summary["new_records"] = log.new
-    atomic_write(out / "summary.json", lambda tmp: Path(tmp).write_text(json.dumps(_jsonable(summary), indent=2) + "\n"))
+    # The report's files (table, plots, page, summary) appear together or not at all; the log and
+    # the direction files stay in ``out`` as they are written, so that an interrupted run resumes.
+    with staged_dir(out) as stage:
+        summary = write_outputs(stage, log, config, regions, methods, seeds, targets, default_level, gen,
+                                parsed, sources, space, layers, trunc, mse_strength, examples, path_steps,
+                                dir_cache, directions, plots)
+        summary["elapsed_s"] = round(elapsed, 2)
+        summary["new_records"] = log.new
+        atomic_write(stage / "summary.json",
+                     lambda tmp: Path(tmp).write_text(json.dumps(_jsonable(summary), indent=2) + "\n"))
     return summary
 
 

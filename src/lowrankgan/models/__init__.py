@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from ..errors import LowRankGANError
+from ..limits import check_regular
 from .base import GeneratorAdapter, seed_codes
 from .biggan import BIGGAN_MODELS as BIGGAN_NAMES, load_biggan  # import-light: the package loads on use
 from .dcgan import DCGANAdapter, build_dcgan
@@ -75,6 +76,7 @@ def _is_biggan_folder(path: Path) -> bool:
 
 
 def _load_file(path: Path) -> GeneratorAdapter:
+    check_regular(path, "checkpoint")  # a FIFO or /dev/zero would block or never end while sniffing
     try:
         from .stylegan2 import load_stylegan2_adapter, sniff_stylegan
     except ImportError:  # StyleGAN support is optional at import time
