@@ -7,6 +7,7 @@ cost ~2 s of imports each); the child sets ``RLIMIT_AS`` before it runs ``lowran
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
@@ -198,6 +199,15 @@ def zip_bomb(path: Path, mb: int = 64) -> Path:
         for info in src.infolist():
             dst.writestr(info.filename, src.read(info.filename))
     plain.unlink()
+    return path
+
+
+def legacy_storage_claim(path: Path) -> Path:
+    """A pre-1.6 (non-zip) torch file whose storage claims 2^31 floats (8 GB) in 280 KB."""
+    buf = io.BytesIO()
+    torch.save({"main.0.weight": torch.zeros(70000)}, buf, _use_new_zipfile_serialization=False)
+    count = b"J" + struct.pack("<i", 70000)  # the element count, in the pickle and before the data
+    path.write_bytes(buf.getvalue().replace(count, b"J" + struct.pack("<i", 2**31 - 1)))
     return path
 
 

@@ -53,6 +53,7 @@ def cases(tmp_path_factory, faces):
     model_case("dcgan-inf-weights", lambda p: H.torch_file(p, H.dcgan_state(**{"main.1.running_var": H.torch.full((8,), float("inf"))})))
     model_case("dcgan-layers-do-not-chain", lambda p: H.torch_file(p, H.dcgan_state(**{"main.3.weight": H.torch.zeros(5, 3, 4, 4)})))
     model_case("zip-bomb", H.zip_bomb)
+    model_case("legacy-storage-claim", H.legacy_storage_claim)
     case("model-fifo", ["models", "ckpt"], lambda d: os.mkfifo(d / "ckpt"))
     case("model-symlink-dev-zero", ["sample", "--model", "ckpt", "--out", "o.png"],
          lambda d: os.symlink("/dev/zero", d / "ckpt"))
