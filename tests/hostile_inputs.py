@@ -29,6 +29,10 @@ RUNNER = r"""
 import json, os, resource, signal, sys, time, traceback
 import torch, numpy, PIL.Image  # imported once, shared by every forked case
 import lowrankgan.cli, lowrankgan.api, lowrankgan.models.stylegan2, lowrankgan.models.biggan
+try:
+    import pytorch_pretrained_biggan  # 3 s of imports that every BigGAN case would repeat
+except ImportError:
+    pass
 cases = json.load(open(sys.argv[1]))
 limit_mb, timeout = int(sys.argv[2]), float(sys.argv[3])
 vm = int([l for l in open("/proc/self/status") if l.startswith("VmSize")][0].split()[1]) * 1024
@@ -66,7 +70,8 @@ for case in cases:
         time.sleep(0.01)
     rc = os.waitstatus_to_exitcode(status) if status != -1 else None
     err = open(err_path, errors="replace").read() if os.path.exists(err_path) else ""
-    results.append({"name": case["name"], "rc": rc, "stderr": err, "timed_out": timed_out})
+    results.append({"name": case["name"], "rc": rc, "stderr": err, "timed_out": timed_out,
+                    "seconds": round(time.monotonic() - t0, 3)})
 print(json.dumps(results))
 """
 

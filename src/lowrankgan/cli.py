@@ -131,11 +131,11 @@ def cmd_edit(args) -> int:
     out = _out_file(args.out)
     kind = output_kind(out)
     if args.strengths:
-        parse_strengths(args.strengths)  # bad strengths fail before the model loads
-    gen = api.as_model(args.model, args.device, args.class_name)
-    strengths = parse_strengths(args.strengths or gen.default_strengths)
+        parse_strengths(args.strengths)  # bad strengths and direction files fail before the model loads
     from .directionfile import load_directions
     dirset = load_directions(args.directions)
+    gen = api.as_model(args.model, args.device, args.class_name)
+    strengths = parse_strengths(args.strengths or gen.default_strengths)
     if args.path_steps:
         from .pathedit import path_edit
         images = path_edit(gen, dirset, seeds, strengths, args.path_steps, index=args.index, region=args.region,
