@@ -134,6 +134,8 @@ def cases(tmp_path_factory, faces):
     case("strengths-nan-inf", ["edit", "--directions", "d", "--strengths", "nan,inf", "--out", "o.png"], meta({}))
     case("strengths-inf-range", ["edit", "--directions", "d", "--strengths", "-inf:3:7", "--out", "o.png"], meta({}))
     case("trunc-nan", ["sample", "--trunc", "nan", "--out", "o.png"])
+    case("path-steps-1e9", ["edit", "--directions", "d", "--path-steps", "1000000000", "--out", "o.png"], meta({}))
+    case("evaluate-source-seed-2**66", ["evaluate", "--region", "eyes", "--source-seed", str(2**66), "--out", "o"])
     case("out-proc", ["sample", "--seeds", "0", "--out", "/proc/lowrankgan-x.png"])
     case("out-is-a-folder", ["sample", "--seeds", "0", "--out", "o.png"], lambda d: (d / "o.png").mkdir())
     case("sample-dir-grid-is-a-folder", ["sample", "--seeds", "0-1", "--out", "o"],

@@ -133,6 +133,8 @@ def cmd_edit(args) -> int:
     if args.strengths:
         parse_strengths(args.strengths)  # bad strengths and direction files fail before the model loads
     from .directionfile import load_directions
+    from .pathedit import check_path_steps
+    check_path_steps(args.path_steps)
     dirset = load_directions(args.directions)
     gen = api.as_model(args.model, args.device, args.class_name)
     strengths = parse_strengths(args.strengths or gen.default_strengths)

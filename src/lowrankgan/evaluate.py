@@ -287,6 +287,8 @@ def evaluate(model, regions: str | Sequence[str], seeds: Sequence[int], methods:
     from . import api
     from . import methods as _methods  # noqa: F401  (registers jacobian-svd, ganspace, sefa, random)
     from .directionfile import atomic_write, check_writable, ensure_writable_dir, staged_dir
+    from .edit import check_seed
+    from .pathedit import check_path_steps
     from .factorize import METHODS, find
     from .jacobian import default_analysis_size, embed_direction
 
@@ -306,10 +308,13 @@ def evaluate(model, regions: str | Sequence[str], seeds: Sequence[int], methods:
         raise LowRankGANError(f"--path-methods {', '.join(bad_path)} are not among --methods")
     if top_k < 1:
         raise LowRankGANError(f"--top-k must be at least 1, got {top_k}")
-    if path_steps < 0:
-        raise LowRankGANError(f"--path-steps must be 0 (off) or positive, got {path_steps}")
-    if not mse_strength > 0:
-        raise LowRankGANError(f"--mse-strength must be positive, got {mse_strength}")
+    check_path_steps(path_steps)
+    if not 0 < mse_strength < 1e6:
+        raise LowRankGANError(f"--mse-strength must be a positive finite number, got {mse_strength}")
+    if source_seed is not None:
+        check_seed(int(source_seed), "--source-seed")
+    if not 0 <= examples <= 64:
+        raise LowRankGANError(f"--examples must be 0..64, got {examples}")
     if cross and not per_image:
         raise LowRankGANError("--cross goes with --per-image")
     if sum(x is not None and x is not False for x in (source_seed, source_seeds, per_image or None)) > 1:
