@@ -250,3 +250,16 @@ def test_sample_into_an_existing_folder_adds_the_files(tmp_path, faces):
     assert main(["sample", "--seeds", "3-4", "--out", str(out)]) == 0
     assert H.listing(tmp_path) == ["samples", "samples/grid.png", "samples/keep.txt",
                                    "samples/seed0003.png", "samples/seed0004.png"]
+
+
+@pytest.mark.slow
+def test_files_of_every_method_pass_the_sidecar_checks(tmp_path, faces):
+    from lowrankgan import api
+    from lowrankgan.directionfile import load_directions, save_directions
+    from lowrankgan.factorize import METHODS
+    for method in METHODS:
+        dirset = api.find_directions(faces, 0, "eyes", method=method, top_k=2, analysis_size=16, progress=False)
+        dirset.meta = json.loads(json.dumps(dirset.meta))  # as the file will hold it
+        loaded = load_directions(save_directions(dirset, tmp_path / method))
+        assert loaded.meta["params"] == dirset.meta["params"] and loaded.meta["region"] == "eyes"
+        assert np.allclose(loaded.vectors, dirset.vectors, atol=1e-6)

@@ -85,6 +85,17 @@ def _flag(value: Any, name: str, where: str) -> bool:
     return value
 
 
+def _scalar(value: Any, name: str, where: str) -> Any:
+    """A parameter this tool does not use: any JSON scalar (finite numbers, short text)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return check_float(value, name, -1e300, 1e300, where) if isinstance(value, float) else value
+    if isinstance(value, str) and len(value) <= 200:
+        return value
+    raise LowRankGANError(f"{where}: field '{name}' must be a number, text or true/false, got {_kind(value)}")
+
+
 def _params(value: Any, where: str) -> dict:
     if value is None:
         return {}
@@ -92,11 +103,8 @@ def _params(value: Any, where: str) -> dict:
         raise LowRankGANError(f"{where}: field 'params' must be an object, got {_kind(value)}")
     out = {}
     for key, v in value.items():
-        check = _PARAM_CHECKS.get(key)
-        if check is None:
-            raise LowRankGANError(f"{where}: unknown parameter 'params.{printable(key, 40)}' "
-                                  f"(known: {', '.join(_PARAM_CHECKS)})")
-        out[key] = check(v, f"params.{key}", where)
+        check = _PARAM_CHECKS.get(key, _scalar)  # methods registered elsewhere keep their own params
+        out[key] = check(v, f"params.{printable(key, 40)}", where)
     return out
 
 
