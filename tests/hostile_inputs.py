@@ -196,6 +196,14 @@ def torch_file(path: Path, obj) -> Path:
     return path
 
 
+def sparse_giant(path: Path) -> Path:
+    """A sparse tensor of two values that claims 100000x100000 dense entries."""
+    index = torch.tensor([[0, 99999], [0, 99999]])
+    with torch.sparse.check_sparse_tensor_invariants(True):
+        giant = torch.sparse_coo_tensor(index, torch.tensor([1.0, 2.0]), (100000, 100000))
+    return torch_file(path, {"main.0.weight": giant})
+
+
 def zip_bomb(path: Path, mb: int = 64) -> Path:
     """A torch zip whose records are deflated: a few hundred KB holding ``mb`` MB of zeros."""
     plain = path.with_suffix(".plain")

@@ -53,6 +53,7 @@ def cases(tmp_path_factory, faces):
     model_case("dcgan-inf-weights", lambda p: H.torch_file(p, H.dcgan_state(**{"main.1.running_var": H.torch.full((8,), float("inf"))})))
     model_case("dcgan-layers-do-not-chain", lambda p: H.torch_file(p, H.dcgan_state(**{"main.3.weight": H.torch.zeros(5, 3, 4, 4)})))
     model_case("zip-bomb", H.zip_bomb)
+    model_case("sparse-giant", H.sparse_giant)
     model_case("legacy-storage-claim", H.legacy_storage_claim)
     case("model-fifo", ["models", "ckpt"], lambda d: os.mkfifo(d / "ckpt"))
     case("model-symlink-dev-zero", ["sample", "--model", "ckpt", "--out", "o.png"],
@@ -187,6 +188,7 @@ MESSAGES = {
     "dcgan-expanded-40000": "claims more bytes than its storage",
     "dcgan-nan-weights": "NaN or infinite",
     "zip-bomb": "zip bomb",
+    "sparse-giant": "sparse tensor",
     "biggan-channel-width-1e5": "channel_width = 100000 is out of range",
     "json-symlink-dev-zero": "not a regular file",
     "npy-fifo": "not a regular file",

@@ -238,6 +238,11 @@ def check_tensors(obj: Any, where: str, budget: int | None = None) -> None:
 
 
 def _check_one_tensor(t: torch.Tensor, where: str) -> None:
+    if t.layout != torch.strided or t.is_quantized or t.device.type == "meta":
+        # A sparse tensor can claim any dense size for a few stored values.
+        kind = "sparse" if t.layout != torch.strided else "quantized" if t.is_quantized else "meta"
+        raise LowRankGANError(f"{where}: holds a {kind} tensor of shape {list(t.shape)}; generator weights "
+                              "are plain dense tensors")
     nbytes = t.numel() * t.element_size()
     if nbytes > t.untyped_storage().nbytes():
         raise LowRankGANError(f"{where}: a tensor of shape {list(t.shape)} claims more bytes than its "
