@@ -27,6 +27,7 @@ MAX_NPY_BYTES = 1 << 30  # directions.npy / latent.npy: [k, d] float rows, k·d 
 MAX_MASK_PIXELS = 4096 * 4096  # a mask image is at most this many pixels (checked from its header)
 
 # Checkpoints.
+MAX_CHECKPOINT_BYTES = 16 << 30  # StyleGAN2 config-f 1024² pickles are ~0.4 GB
 MAX_PICKLE_RECORDS = 100_000  # module records in a StyleGAN pickle (config-f 1024² has < 300)
 MAX_PICKLE_DEPTH = 64
 MAX_TENSORS = 100_000
@@ -192,6 +193,9 @@ def check_torch_file(path: Path) -> int:
     budget the loaded tensors must fit in."""
     path = check_regular(path, "checkpoint")
     size = path.stat().st_size
+    if size > MAX_CHECKPOINT_BYTES:
+        raise LowRankGANError(f"checkpoint {path} is {size >> 20} MiB; at most {MAX_CHECKPOINT_BYTES >> 30} GiB "
+                              "are accepted")
     budget = ZIP_INFLATION * size + ZIP_SLACK_BYTES
     if zipfile.is_zipfile(path):
         try:

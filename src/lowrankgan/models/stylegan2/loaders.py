@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ...errors import LowRankGANError
-from ...limits import check_tensors, check_torch_file
+from ...limits import MAX_CHECKPOINT_BYTES, check_tensors, check_torch_file
 from .network import StyleGAN2Config, StyleGAN2Generator
 from .safe_pickle import (NVIDIA_PYTORCH_GLOBALS, NVIDIA_TF_GLOBALS, PersistentRecord,
                           RefusedGlobal, TFNetworkRecord, collect_tf_vars, restricted_load, walk_named)
@@ -112,6 +112,9 @@ def load_stylegan2_with_kind(path: str | os.PathLike) -> tuple[StyleGAN2Generato
 
 
 def _read_pickle(path: Path, allowed: dict) -> Any:
+    """The pickle's data from allowed globals only; each array is decoded from bytes in the file."""
+    if path.stat().st_size > MAX_CHECKPOINT_BYTES:
+        raise LowRankGANError(f"{path} is larger than {MAX_CHECKPOINT_BYTES >> 30} GiB; not a checkpoint")
     try:
         with open(path, "rb") as f:
             return restricted_load(f, allowed)
