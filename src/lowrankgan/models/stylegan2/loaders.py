@@ -283,8 +283,7 @@ def _looks_like_stylegan3(rec: PersistentRecord) -> bool:
 
 
 def _walk_records(rec: PersistentRecord):
-    """Every record of the tree once (a record shared by several parents is not walked again,
-    which keeps a small pickle of shared sub-records from costing 2^depth visits)."""
+    """Every record once: shared sub-records would otherwise cost 2^depth visits."""
     for _prefix, r in walk_named(rec, Path("checkpoint"), strict=False):
         yield r
 
