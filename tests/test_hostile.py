@@ -11,10 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import hostile_inputs as H
 from lowrankgan.cli import main
+from lowrankgan.errors import LowRankGANError
 
 MEMORY_MB = 1500  # above what the runner has mapped already: far below what the attacks ask for
 
@@ -53,7 +55,6 @@ def cases(tmp_path_factory, faces):
     model_case("dcgan-inf-weights", lambda p: H.torch_file(p, H.dcgan_state(**{"main.1.running_var": H.torch.full((8,), float("inf"))})))
     model_case("dcgan-layers-do-not-chain", lambda p: H.torch_file(p, H.dcgan_state(**{"main.3.weight": H.torch.zeros(5, 3, 4, 4)})))
     model_case("zip-bomb", H.zip_bomb)
-    model_case("sparse-giant", H.sparse_giant)
     model_case("legacy-storage-claim", H.legacy_storage_claim)
     case("model-fifo", ["models", "ckpt"], lambda d: os.mkfifo(d / "ckpt"))
     case("model-symlink-dev-zero", ["sample", "--model", "ckpt", "--out", "o.png"],
@@ -265,3 +266,15 @@ def test_files_of_every_method_pass_the_sidecar_checks(tmp_path, faces):
         loaded = load_directions(save_directions(dirset, tmp_path / method))
         assert loaded.meta["params"] == dirset.meta["params"] and loaded.meta["region"] == "eyes"
         assert np.allclose(loaded.vectors, dirset.vectors, atol=1e-6)
+
+
+def test_non_finite_grams_are_refused_before_any_factorisation(faces):
+    from lowrankgan.factorize import METHODS, RegionGrams, find
+    M = torch.eye(100, dtype=torch.float64)
+    for bad in (float("nan"), float("inf")):
+        broken = M.clone()
+        broken[3, 3] = bad
+        for method in ("lowrankgan", "resefa"):
+            assert method in METHODS
+            with pytest.raises(LowRankGANError, match="NaN or infinite"):
+                find(RegionGrams(broken, M, 10, 90, faces, "z", None), method)

@@ -290,6 +290,9 @@ def find(grams: RegionGrams, method: str = "lowrankgan", top_k: int | None = Non
     """One signature for every method."""
     if method not in METHODS:
         raise LowRankGANError(f"unknown method '{method}'; use one of: {', '.join(METHODS)}")
+    if not (bool(torch.isfinite(grams.M_f).all()) and bool(torch.isfinite(grams.M_b).all())):
+        raise LowRankGANError("the model's Jacobian holds NaN or infinite values (broken or overflowing "
+                              "weights); no directions can be computed from it")
     try:
         return METHODS[method](grams, top_k=top_k, **params)
     except TypeError as exc:
