@@ -4,6 +4,7 @@ work (path renders beside Jacobian warm-ups)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -12,6 +13,8 @@ import time
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("flask")
 pytest.importorskip("waitress")
@@ -167,3 +170,19 @@ def test_path_renders_beside_warmups_never_fail(workspace, home):
     for t in threads:
         t.join(timeout=300)
     assert not failures, failures
+
+
+json_like = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-2**80, 2**80), st.floats(), st.text(max_size=30)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(
+        st.sampled_from(["seed", "mask", "model", "class", "method", "top_k", "params", "x"]), inner, max_size=5)),
+    max_leaves=25)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(st.binary(max_size=200), json_like.map(lambda v: json.dumps(v).encode())))
+def test_any_compute_body_is_answered_400_not_500(workspace, body):
+    app = create_app(workspace, allowed_hosts=HOSTS, token="t" * 32)
+    resp = app.test_client().post("/api/compute", data=body, content_type="application/json",
+                                  headers={"X-LowRankGAN-Token": "t" * 32})
+    assert resp.status_code == 400, (body, resp.get_json())
