@@ -275,6 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lowrankgan: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if getattr(args, "cache_size", None) is not None:  # in-process callers get the default back
+            from .jacobian import set_cache_limit
+            set_cache_limit(None)
 
 
 if __name__ == "__main__":
