@@ -56,6 +56,7 @@ def cases(tmp_path_factory, faces):
     model_case("dcgan-layers-do-not-chain", lambda p: H.torch_file(p, H.dcgan_state(**{"main.3.weight": H.torch.zeros(5, 3, 4, 4)})))
     model_case("zip-bomb", H.zip_bomb)
     model_case("legacy-storage-claim", H.legacy_storage_claim)
+    model_case("sparse-giant", H.sparse_giant)
     case("model-fifo", ["models", "ckpt"], lambda d: os.mkfifo(d / "ckpt"))
     case("model-symlink-dev-zero", ["sample", "--model", "ckpt", "--out", "o.png"],
          lambda d: os.symlink("/dev/zero", d / "ckpt"))
@@ -176,6 +177,7 @@ def test_every_hostile_input_is_one_line_exit_2_nothing_left(cases, results):
 
 @pytest.mark.slow
 def test_messages_name_the_problem(results):
+    assert not set(MESSAGES) - set(results), "cases without a crafted input"
     wrong = {name: results[name]["stderr"] for name, expected in MESSAGES.items()
              if expected not in results[name]["stderr"]}
     assert not wrong, wrong
