@@ -8,7 +8,6 @@ was made for, so only its dimension is checked.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import math
 import os
@@ -22,7 +21,7 @@ import numpy as np
 
 from .dirmeta import FORMAT_VERSION, check_meta
 from .errors import LowRankGANError
-from .limits import MAX_JSON_BYTES, MAX_NPY_BYTES, parse_json, printable, read_regular
+from .limits import MAX_JSON_BYTES, MAX_NPY_BYTES, open_regular, parse_json, printable, read_regular
 
 
 @dataclass
@@ -164,30 +163,34 @@ FLOAT_DTYPES = ("float16", "float32", "float64")
 
 
 def read_npy(path: Path, what: str, max_dims: int = 2) -> np.ndarray:
-    """A float ``.npy`` array read within bounds: a regular file of at most ``MAX_NPY_BYTES``, its
-    header (shape, dtype float16/32/64) checked against the bytes present before anything else."""
-    data = read_regular(path, MAX_NPY_BYTES, what)
-    buf = io.BytesIO(data)
-    try:
-        version = np.lib.format.read_magic(buf)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(buf)
-        elif version in ((2, 0), (3, 0)):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(buf)
-        else:
-            raise ValueError(f"unknown .npy version {version}")
-    except (ValueError, SyntaxError, TypeError, EOFError) as exc:
-        raise LowRankGANError(f"{what} {path} is not a readable .npy file "
-                              f"({printable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 100)})") from None
-    if dtype.name not in FLOAT_DTYPES:
-        raise LowRankGANError(f"{what} {path} holds {printable(dtype, 40)} values; directions are float16/32/64")
-    if not 1 <= len(shape) <= max_dims:
-        raise LowRankGANError(f"{what} {path} has shape {list(shape)}; expected 1 to {max_dims} dimensions")
-    count = math.prod(shape)
-    if count * dtype.itemsize != len(data) - buf.tell():
-        raise LowRankGANError(f"{what} {path}: the header says shape {list(shape)} ({count * dtype.itemsize} bytes) "
-                              f"but the file holds {len(data) - buf.tell()} bytes of data; the file is damaged")
-    array = np.frombuffer(data, dtype, count, offset=buf.tell())
+    """A float ``.npy`` array read within bounds: a regular file of at most ``MAX_NPY_BYTES`` whose
+    header (dtype float16/32/64, 1..``max_dims`` dimensions, byte count = file size) is checked
+    before a byte of data is read."""
+    f, size = open_regular(path, MAX_NPY_BYTES, what)
+    with f:
+        try:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version in ((2, 0), (3, 0)):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise ValueError(f"unknown .npy version {version}")
+        except (ValueError, SyntaxError, TypeError, EOFError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise LowRankGANError(f"{what} {path} is not a readable .npy file ({printable(reason, 100)})") from None
+        if dtype.name not in FLOAT_DTYPES:
+            raise LowRankGANError(f"{what} {path} holds {printable(dtype, 40)} values; directions are float16/32/64")
+        if not 1 <= len(shape) <= max_dims:
+            raise LowRankGANError(f"{what} {path} has shape {list(shape)}; expected 1 to {max_dims} dimensions")
+        count, present = math.prod(shape), size - f.tell()
+        if count * dtype.itemsize != present:
+            raise LowRankGANError(f"{what} {path}: the header says shape {list(shape)} ({count * dtype.itemsize} "
+                                  f"bytes) but the file holds {present} bytes of data; the file is damaged")
+        data = f.read(present)
+    if len(data) != present:  # shrank while we read it
+        raise LowRankGANError(f"{what} {path} changed while it was read")
+    array = np.frombuffer(data, dtype, count)
     return array.reshape(shape, order="F" if fortran else "C").astype(np.float32)
 
 

@@ -13,7 +13,7 @@ import os
 import stat
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
@@ -96,8 +96,8 @@ def printable(text: Any, limit: int = 300) -> str:
 
 # ----------------------------------------------------------------------------------- files
 
-def read_regular(path: str | os.PathLike, limit: int, what: str) -> bytes:
-    """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes.
+def open_regular(path: str | os.PathLike, limit: int, what: str) -> tuple[BinaryIO, int]:
+    """``path`` opened for reading, and its size, if it is a regular file of at most ``limit`` bytes.
 
     Opens without blocking (a FIFO would wait for a writer forever) and checks the opened file,
     not the name, so a symlink to ``/dev/zero`` or a FIFO is refused before anything is read.
@@ -109,13 +109,21 @@ def read_regular(path: str | os.PathLike, limit: int, what: str) -> bytes:
         raise LowRankGANError(f"{what} {path} does not exist") from None
     except OSError as exc:
         raise LowRankGANError(f"cannot open {what} {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
+    f = os.fdopen(fd, "rb")
+    st = os.fstat(f.fileno())
+    if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+        f.close()
         if not stat.S_ISREG(st.st_mode):
             raise LowRankGANError(f"{what} {path} is not a regular file (a device, FIFO or socket); "
                                   "give a plain file")
-        if st.st_size > limit:
-            raise LowRankGANError(f"{what} {path} is {st.st_size} bytes; at most {limit} are accepted")
+        raise LowRankGANError(f"{what} {path} is {st.st_size} bytes; at most {limit} are accepted")
+    return f, st.st_size
+
+
+def read_regular(path: str | os.PathLike, limit: int, what: str) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes (``open_regular``)."""
+    f, _ = open_regular(path, limit, what)
+    with f:
         data = f.read(limit + 1)
     if len(data) > limit:  # grew while we read it
         raise LowRankGANError(f"{what} {path} is larger than {limit} bytes")
