@@ -32,6 +32,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 EYES = (23, 16, 10, 31)  # the dcgan-faces "eyes" preset: TOP, LEFT, HEIGHT, WIDTH
 SEED = 6  # a face whose eye directions are clearly local (inside/outside change about 3x)
+TOKEN = "test-token-0123456789"  # the page token of the test servers (random per server otherwise)
 
 
 def _require(module: str, why: str):
@@ -78,7 +79,15 @@ def workspace():
 
 @pytest.fixture(scope="module")
 def client(workspace):
-    return create_app(workspace, allowed_hosts={"localhost", "127.0.0.1"}).test_client()
+    client = create_app(workspace, allowed_hosts={"localhost", "127.0.0.1"}, token=TOKEN).test_client()
+    client.environ_base["HTTP_X_LOWRANKGAN_TOKEN"] = TOKEN  # what the page sends on every request
+    return client
+
+
+def urlopen(url: str, timeout: float):
+    """``urllib.request.urlopen`` with the page token, as the page's requests carry it."""
+    from urllib.request import Request, urlopen as _urlopen
+    return _urlopen(Request(url, headers={"X-LowRankGAN-Token": TOKEN}), timeout=timeout)
 
 
 def wait_job(client, job_id: str, timeout: float = 300.0) -> dict:
@@ -321,7 +330,6 @@ def test_strip_gif_and_downloads(client, result, tmp_path):
 def http_get(base: str, path: str) -> tuple[int, bytes, dict]:
     """GET over HTTP (waitress worker threads, as the page gets them): status, body, headers."""
     from urllib.error import HTTPError
-    from urllib.request import urlopen
     try:
         with urlopen(base + path, timeout=120) as resp:
             return resp.status, resp.read(), dict(resp.headers)
@@ -421,7 +429,6 @@ def test_path_renders_leave_a_slot_for_sliders(client, result, workspace, live_s
 def test_compute_and_renders_on_the_default_model(client, workspace, live_server):
     """Directions after "compute" with the Jacobian warmed (seed shown), and slider renders over
     HTTP (waitress worker threads, as the page gets them)."""
-    from urllib.request import urlopen
     client.get("/api/image?seed=21")  # showing a seed warms its Jacobian in the background
     end = time.monotonic() + 60
     while not workspace.is_warm("dcgan-faces", workspace.model("dcgan-faces"), 21) and time.monotonic() < end:
@@ -445,7 +452,6 @@ def test_compute_and_renders_on_the_default_model(client, workspace, live_server
 
 
 def test_live_server_on_a_free_port(live_server):
-    from urllib.request import urlopen
     with urlopen(f"{live_server}/api/config", timeout=10) as resp:
         assert json.loads(resp.read())["default_model"] == "dcgan-faces"
 
@@ -454,7 +460,7 @@ def test_live_server_on_a_free_port(live_server):
 
 @pytest.fixture(scope="module")
 def live_server(workspace):
-    app = create_app(workspace, allowed_hosts={"localhost", "127.0.0.1"})
+    app = create_app(workspace, allowed_hosts={"localhost", "127.0.0.1"}, token=TOKEN)
     server = make_server(app, "127.0.0.1", 0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

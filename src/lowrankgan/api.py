@@ -17,16 +17,18 @@ import torch
 from . import __version__
 from .directionfile import DirectionSet, check_compatible, load_directions
 from .distributed import evaluate_on_ray, ray_region_grams  # Ray itself is imported only when used
-from .edit import parse_int_list, parse_strengths, render, shift_codes, sweep
+from .edit import check_seed, parse_int_list, parse_strengths, render, shift_codes, sweep
 from .errors import LowRankGANError
 from .evaluation import DEFAULT_METHODS, evaluate as run_evaluation, format_table
-from .jacobian import compute_jacobian, default_analysis_size, region_gram_pair
+from .jacobian import compute_jacobian, default_analysis_size, region_gram_pair, set_cache_limit
 from .methods import DEFAULT_METHOD, METHODS, Directions, Method, find, get_method
 from .metrics import Leak, measure_leak, median
+from .models.base import check_truncation
 from .models import (BIGGAN_NAMES, DEFAULT_MODEL, PRESETS, ZOO, GeneratorAdapter, load_model,
                      resolve_device)
 from .models.zoo import cached, fetch
-from .pathedit import path_codes, path_settings, path_sweep_codes
+from .limits import parse_json, printable
+from .pathedit import check_path_steps, path_codes, path_settings, path_sweep_codes
 from .regions import Region, parse_region
 
 __all__ = [
@@ -34,7 +36,8 @@ __all__ = [
     "Method", "Region", "analysis_size", "as_model", "as_region", "composed_edit", "composed_sweep",
     "edit", "edit_setup", "find_directions", "get_method", "load_model", "locality", "median",
     "model_catalog", "parse_layers", "parse_seeds", "parse_strengths", "path_edit", "prepare_jacobian",
-    "refetch_model", "resolve_device", "sample", "sample_codes",
+    "refetch_model", "resolve_device", "sample", "sample_codes", "check_seed", "check_path_steps", "check_truncation",
+    "parse_json", "printable", "set_cache_limit",
 ]
 
 ModelLike = GeneratorAdapter | str | None

@@ -11,7 +11,7 @@ from pathlib import Path
 from PIL import Image
 
 from . import __version__, api, web
-from .directionfile import check_writable, ensure_writable_dir, load_directions, save_directions
+from .directionfile import DIRECTION_FILES, check_output_dir, check_writable, load_directions, save_directions, staged_dir
 from .errors import LowRankGANError
 from .report import grid_image, html_report, output_kind, save_gif, save_html, save_png, to_uint8
 
@@ -24,9 +24,11 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _out_file(path: str) -> Path:
     out = Path(path)
-    check_writable(out.parent)
     if out.is_dir():
         raise LowRankGANError(f"--out {out} is a folder; give a file name ending in .png, .gif or .html")
+    if out.exists() and not out.is_file():
+        raise LowRankGANError(f"--out {out} exists and is not a plain file; choose another --out")
+    check_writable(out.parent)
     return out
 
 
@@ -101,15 +103,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
     seeds = api.parse_seeds(args.seeds)
     out = Path(args.out)
     as_dir = out.suffix.lower() != ".png"
-    if not as_dir:
-        out = _out_file(args.out)
+    names = [f"seed{seed:04d}.png" for seed in seeds] + ["grid.png"]
+    out = check_output_dir(out, names) if as_dir else _out_file(args.out)
     gen = api.as_model(args.model, args.device, args.class_name)
     images = api.sample(gen, seeds, trunc=args.trunc)
     if as_dir:
-        ensure_writable_dir(out)
-        for seed, img in zip(seeds, to_uint8(images)):
-            save_png(Image.fromarray(img), out / f"seed{seed:04d}.png")
-        save_png(grid_image(images[None]), out / "grid.png")
+        with staged_dir(out) as tmp:  # all the PNGs appear, or none
+            for name, img in zip(names, to_uint8(images)):
+                save_png(Image.fromarray(img), tmp / name)
+            save_png(grid_image(images[None]), tmp / "grid.png")
     else:
         save_png(grid_image(images[None]), out)
     print(f"wrote {out}")
@@ -119,8 +121,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_directions(args: argparse.Namespace) -> int:
     if (args.seed is None) == (args.seeds is None):
         raise LowRankGANError("give exactly one of --seed S or --seeds A-B")
-    seeds = [args.seed] if args.seed is not None else api.parse_seeds(args.seeds)
-    check_writable(Path(args.out))
+    seeds = [api.check_seed(args.seed)] if args.seed is not None else api.parse_seeds(args.seeds)
+    check_output_dir(Path(args.out), DIRECTION_FILES)
     gen = api.as_model(args.model, args.device, args.class_name)
     dirset = api.find_directions(gen, seeds, args.region, args.method, args.space, api.parse_layers(args.layers),
                                  args.analysis_size, top_k=args.top_k, trunc=args.trunc, cache=not args.no_cache,
@@ -140,9 +142,12 @@ def cmd_edit(args: argparse.Namespace) -> int:
     seeds = api.parse_seeds(args.seeds)
     out = _out_file(args.out)
     kind = output_kind(out)
+    if args.strengths:
+        api.parse_strengths(args.strengths)  # bad strengths and direction files fail before the model loads
+    api.check_path_steps(args.path_steps)
+    dirset = load_directions(args.directions)
     gen = api.as_model(args.model, args.device, args.class_name)
     strengths = api.parse_strengths(args.strengths or gen.default_strengths)
-    dirset = load_directions(args.directions)
     layers = api.parse_layers(args.layers)
     if args.path_steps:
         images = api.path_edit(gen, dirset, seeds, strengths, args.path_steps, index=args.index, region=args.region,
@@ -218,6 +223,8 @@ def _directions_parser(sub) -> None:
     p.add_argument("--no-cache", action="store_true", help="do not read or write the Jacobian cache")
     p.add_argument("--ray", metavar="ADDRESS", default=None,
                    help="compute on a Ray cluster: its head's host:port, auto (the cluster this machine is in) or local (start one here)")
+    p.add_argument("--cache-size", default=None,
+                   help="disk space the Jacobian cache may use, e.g. 4G (default; least recently used go first), 0: none")
     p.add_argument("--out", required=True, help="output folder")
     _add_method_options(p)
     p.set_defaults(func=cmd_directions)
@@ -265,6 +272,8 @@ def _evaluate_parser(sub) -> None:
     p.add_argument("--path-methods", default=api.DEFAULT_METHOD, help="methods whose top direction gets the path comparison")
     p.add_argument("--examples", type=int, default=4, help="seeds shown in the report's example grids")
     p.add_argument("--fresh", action="store_true", help="discard results already in --out")
+    p.add_argument("--cache-size", default=None,
+                   help="disk space the Jacobian cache may use, e.g. 4G (default; least recently used go first), 0: none")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--ray", metavar="ADDRESS", default=None,
                    help="compute on a Ray cluster: its head's host:port, auto (the cluster this machine is in) or local (start one here)")
@@ -309,13 +318,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(_join_negative_values(list(sys.argv[1:] if argv is None else argv)))
     try:
+        if getattr(args, "cache_size", None) is not None:
+            api.set_cache_limit(args.cache_size)
+        if getattr(args, "trunc", None) is not None:
+            api.check_truncation(args.trunc)  # --trunc nan fails before any work
         return args.func(args)
     except LowRankGANError as exc:
-        print(f"lowrankgan: error: {exc}", file=sys.stderr)
+        print(f"lowrankgan: error: {api.printable(exc, 2000)}", file=sys.stderr)  # one line, no escapes
+        return 2
+    except OSError as exc:  # the disk filled up or a path vanished while writing
+        print(f"lowrankgan: error: {api.printable(exc, 500)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("lowrankgan: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if getattr(args, "cache_size", None) is not None:  # in-process callers get the default back
+            api.set_cache_limit(None)
 
 
 if __name__ == "__main__":

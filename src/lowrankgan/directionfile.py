@@ -7,17 +7,22 @@ was made for, so only its dimension is checked.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .dirmeta import FORMAT_VERSION, check_meta
 from .errors import LowRankGANError
+from .limits import MAX_JSON_BYTES, MAX_NPY_BYTES, open_regular, parse_json, printable, read_regular
 
-FORMAT_VERSION = 1
 MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
@@ -92,13 +97,75 @@ def check_writable(path: Path) -> Path:
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
         raise LowRankGANError(f"output {path}: {probe} is a file, not a folder; choose another --out")
-    if not os.access(probe, os.W_OK):
-        raise LowRankGANError(f"output {path} is not writable ({probe} denies writing); choose another --out")
+    _probe_write(probe, path)
     return path
 
 
+def _probe_write(folder: Path, path: Path) -> None:
+    """Create and delete a file in ``folder``: the only test that holds for root, read-only mounts
+    and pseudo file systems such as /proc (``os.access`` says yes to root everywhere)."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".lowrankgan-probe.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise LowRankGANError(f"output {path} is not writable ({folder}: {exc.strerror}); "
+                              "choose another --out") from None
+
+
+def check_output_dir(path: Path, names: Sequence[str] = ()) -> Path:
+    """Fail before any work if the folder ``path`` could not receive ``names`` (an existing entry
+    of that name that is a folder or a device would stop the output half-way)."""
+    path = check_writable(Path(path))
+    if path.exists() and not path.is_dir():
+        raise LowRankGANError(f"--out {path} is a file; give a folder (or a new name)")
+    for name in names:
+        entry = path / name
+        if entry.is_symlink() or (entry.exists() and not entry.is_file()):
+            raise LowRankGANError(f"--out {path}: {entry} exists and is not a plain file; remove it or "
+                                  "choose another --out")
+    return path
+
+
+@contextlib.contextmanager
+def staged_dir(target: Path) -> Iterator[Path]:
+    """A temporary folder beside ``target`` to write a multi-file output into; when the block ends
+    without error its files appear in ``target`` (a rename when ``target`` is new, else one rename
+    per file), and on error nothing is left behind: the output appears whole or not at all."""
+    target = Path(target)
+    base = target.parent
+    while not base.exists() and base.parent != base:
+        base = base.parent
+    tmp = Path(tempfile.mkdtemp(dir=base, prefix=f".{target.name}.", suffix=".tmp"))
+    try:
+        yield tmp
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            os.chmod(tmp, 0o777 & ~_umask())
+            os.rename(tmp, target)
+            return
+        names = sorted(p.name for p in tmp.iterdir())
+        check_output_dir(target, names)
+        for name in names:
+            os.replace(tmp / name, target / name)
+    except OSError as exc:
+        raise LowRankGANError(f"cannot write {target}: {exc.strerror or exc}; choose another --out") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+DIRECTION_FILES = ("directions.npy", "latent.npy", "directions.json")
+
+
 def save_directions(dirset: DirectionSet, out_dir: Path) -> Path:
-    out = ensure_writable_dir(Path(out_dir))
+    """``directions.npy``, ``latent.npy`` and ``directions.json`` in ``out_dir``, all or none."""
+    target = check_output_dir(Path(out_dir), DIRECTION_FILES)
+    with staged_dir(target) as out:
+        _write_directions(dirset, out)
+    return target
+
+
+def _write_directions(dirset: DirectionSet, out: Path) -> None:
     vectors = np.ascontiguousarray(dirset.vectors, dtype=np.float32)
 
     def save_npy(array):
@@ -110,14 +177,41 @@ def save_directions(dirset: DirectionSet, out_dir: Path) -> Path:
         atomic_write(out / "latent.npy", save_npy(np.ascontiguousarray(dirset.latents, dtype=np.float32)))
     meta = dict(dirset.meta, format_version=FORMAT_VERSION, shape=list(vectors.shape))
     atomic_write(out / "directions.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"))
-    return out
 
 
-def _read_npy(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise LowRankGANError(f"cannot read {path} as a numpy array ({str(exc).splitlines()[0][:120]})") from None
+FLOAT_DTYPES = ("float16", "float32", "float64")
+
+
+def read_npy(path: Path, what: str, max_dims: int = 2) -> np.ndarray:
+    """A float ``.npy`` array read within bounds: a regular file of at most ``MAX_NPY_BYTES`` whose
+    header (dtype float16/32/64, 1..``max_dims`` dimensions, byte count = file size) is checked
+    before a byte of data is read."""
+    f, size = open_regular(path, MAX_NPY_BYTES, what)
+    with f:
+        try:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version in ((2, 0), (3, 0)):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise ValueError(f"unknown .npy version {version}")
+        except (ValueError, SyntaxError, TypeError, EOFError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise LowRankGANError(f"{what} {path} is not a readable .npy file ({printable(reason, 100)})") from None
+        if dtype.name not in FLOAT_DTYPES:
+            raise LowRankGANError(f"{what} {path} holds {printable(dtype, 40)} values; directions are float16/32/64")
+        if not 1 <= len(shape) <= max_dims:
+            raise LowRankGANError(f"{what} {path} has shape {list(shape)}; expected 1 to {max_dims} dimensions")
+        count, present = math.prod(shape), size - f.tell()
+        if count * dtype.itemsize != present:
+            raise LowRankGANError(f"{what} {path}: the header says shape {list(shape)} ({count * dtype.itemsize} "
+                                  f"bytes) but the file holds {present} bytes of data; the file is damaged")
+        data = f.read(present)
+    if len(data) != present:  # shrank while we read it
+        raise LowRankGANError(f"{what} {path} changed while it was read")
+    array = np.frombuffer(data, dtype, count)
+    return array.reshape(shape, order="F" if fortran else "C").astype(np.float32)
 
 
 def load_directions(path: str | Path) -> DirectionSet:
@@ -127,26 +221,31 @@ def load_directions(path: str | Path) -> DirectionSet:
         npy = path / "directions.npy"
         if not npy.exists():
             raise LowRankGANError(f"{path} holds no directions.npy; give a folder written by `lowrankgan directions` or a .npy file")
-    elif path.exists():
+    elif path.exists() or path.is_symlink():
         npy = path
     else:
         raise LowRankGANError(f"direction file {path} does not exist")
-    vectors = _read_npy(npy)
+    vectors = read_npy(npy, "direction file")
     if vectors.ndim == 1:
         vectors = vectors[None]
-    if vectors.ndim != 2 or not np.issubdtype(vectors.dtype, np.floating):
-        raise LowRankGANError(f"{npy} has shape {list(vectors.shape)} ({vectors.dtype}); directions are a float [k, d] array")
+    if 0 in vectors.shape:
+        raise LowRankGANError(f"{npy} has shape {list(vectors.shape)}; it holds no direction")
     if not np.isfinite(vectors).all():
         raise LowRankGANError(f"{npy} holds NaN or infinite values")
     sidecar = npy.with_name("directions.json") if npy.name == "directions.npy" else npy.with_suffix(".json")
     meta: dict = {}
-    if sidecar.exists():
-        try:
-            meta = json.loads(sidecar.read_text())
-        except json.JSONDecodeError as exc:
-            raise LowRankGANError(f"sidecar {sidecar} is not valid JSON ({exc.msg}); fix or delete it") from None
+    if sidecar.exists() or sidecar.is_symlink():
+        where = f"sidecar {sidecar}"
+        meta = check_meta(parse_json(read_regular(sidecar, MAX_JSON_BYTES, "sidecar"), where), where, npy.parent)
+        if meta.get("latent_dim") is not None and meta["latent_dim"] != vectors.shape[1]:
+            raise LowRankGANError(f"{where}: field 'latent_dim' is {meta['latent_dim']} but {npy.name} holds "
+                                  f"{vectors.shape[1]}-dimensional directions")
     latent_path = npy.with_name("latent.npy")
-    latents = _read_npy(latent_path) if (meta and latent_path.exists()) else None
+    latents = None
+    if meta and (latent_path.exists() or latent_path.is_symlink()):
+        latents = read_npy(latent_path, "latent file", max_dims=3)
+        if not np.isfinite(latents).all():
+            raise LowRankGANError(f"{latent_path} holds NaN or infinite values")
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     vectors = (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
     return DirectionSet(vectors, meta, latents, str(npy))
@@ -155,7 +254,8 @@ def load_directions(path: str | Path) -> DirectionSet:
 def check_compatible(dirset: DirectionSet, model_family: str, model_id: str, space: str, dim: int) -> None:
     """Refuse directions made for another model, latent space or dimension, naming both sides."""
     meta = dirset.meta
-    made = f"model {meta.get('model', '?')}, space {meta.get('latent_space', '?')}, d={dirset.dim}"
+    made = (f"model {printable(meta.get('model') or '?', 80)}, space {meta.get('latent_space') or '?'}, "
+            f"d={dirset.dim}")
     here = f"model {model_id}, space {space}, d={dim}"
     if dirset.dim != dim:
         raise LowRankGANError(f"directions in {dirset.source} were made for {made}; they cannot edit {here}")

@@ -2,49 +2,79 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 
 from .errors import LowRankGANError
 from .jacobian import embed_direction
+from .limits import MAX_SEED, MAX_SEEDS, printable
 from .models.base import GeneratorAdapter
 
 
-def parse_int_list(text: str, what: str = "seeds") -> list[int]:
-    """``3``, ``0-7``, ``1,5,9`` or mixtures such as ``0-3,10``."""
-    values: list[int] = []
+MAX_STRENGTH = 1e6
+MAX_STRENGTHS = 256
+
+
+def parse_int_list(text: str, what: str = "seeds", limit: int = MAX_SEEDS, high: int = MAX_SEED) -> list[int]:
+    """``3``, ``0-7``, ``1,5,9`` or mixtures such as ``0-3,10``; at most ``limit`` values in
+    ``0..high``, counted before any list is built (``0-99999999`` costs nothing)."""
+    spans: list[tuple[int, int]] = []
+    text = str(text)
     try:
-        for part in str(text).split(","):
+        if len(text) > 100_000:
+            raise ValueError
+        for part in text.split(","):
             lo, sep, hi = part.strip().partition("-")
             start, stop = int(lo), int(hi) if sep else int(lo)
             if start < 0 or stop < start:
                 raise ValueError
-            values.extend(range(start, stop + 1))
+            spans.append((start, stop))
     except ValueError:
-        raise LowRankGANError(f"bad {what} '{text}': use N, A-B or a comma list such as 1,5,9 "
+        raise LowRankGANError(f"bad {what} '{printable(text, 60)}': use N, A-B or a comma list such as 1,5,9 "
                               "(non-negative integers)") from None
-    if not values:
-        raise LowRankGANError(f"no {what} given")
-    if len(values) > 10000:
-        raise LowRankGANError(f"too many {what} ({len(values)}); at most 10000")
-    return values
+    top = max(stop for _, stop in spans)
+    if top > high:
+        raise LowRankGANError(f"{what} {top if top < 10**30 else 'value'} is too large; use 0..{high}")
+    count = sum(stop - start + 1 for start, stop in spans)
+    if count > limit:
+        raise LowRankGANError(f"too many {what} ({count}); at most {limit}")
+    return [v for start, stop in spans for v in range(start, stop + 1)]
+
+
+def check_seed(seed: int, what: str = "--seed") -> int:
+    """One seed in ``0..MAX_SEED`` (a 64-bit generator seed)."""
+    if not 0 <= seed <= MAX_SEED:
+        raise LowRankGANError(f"{what} {seed if abs(seed) < 10**30 else '(huge)'} is out of range 0..{MAX_SEED}")
+    return seed
 
 
 def parse_strengths(text: str) -> list[float]:
-    """``START:STOP:STEPS`` (inclusive, like numpy.linspace) or a comma list."""
+    """``START:STOP:STEPS`` (inclusive, like numpy.linspace) or a comma list; finite numbers only."""
     try:
         if ":" in text:
             start, stop, steps = text.split(":")
             n = int(steps)
-            if n < 1 or n > 256:
-                raise LowRankGANError(f"bad strengths '{text}': STEPS must be 1..256")
+            if n < 1 or n > MAX_STRENGTHS:
+                raise LowRankGANError(f"bad strengths '{printable(text, 60)}': STEPS must be 1..{MAX_STRENGTHS}")
+            ends = _finite(float(start), text), _finite(float(stop), text)
             if n == 1:
-                return [float(start)]
-            return [float(v) for v in torch.linspace(float(start), float(stop), n)]
-        return [float(v) for v in text.split(",")]
+                return [ends[0]]
+            return [float(v) for v in torch.linspace(ends[0], ends[1], n)]
+        values = [_finite(float(v), text) for v in text.split(",")]
+        if len(values) > MAX_STRENGTHS:
+            raise LowRankGANError(f"too many strengths ({len(values)}); at most {MAX_STRENGTHS}")
+        return values
     except ValueError:
-        raise LowRankGANError(f"bad strengths '{text}': use START:STOP:STEPS such as -6:6:7") from None
+        raise LowRankGANError(f"bad strengths '{printable(text, 60)}': use START:STOP:STEPS such as -6:6:7") from None
+
+
+def _finite(value: float, text: str) -> float:
+    if not math.isfinite(value) or abs(value) > MAX_STRENGTH:
+        raise LowRankGANError(f"bad strengths '{printable(text, 60)}': every strength must be a finite number "
+                              f"within ±{MAX_STRENGTH:g}")
+    return value
 
 
 def shift_codes(gen: GeneratorAdapter, codes: torch.Tensor, direction: torch.Tensor,

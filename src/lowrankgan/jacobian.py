@@ -12,8 +12,10 @@ import functools
 import hashlib
 import json
 import os
+import re
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +25,70 @@ import torch.nn.functional as F
 from torch.func import jvp, vmap
 
 from .errors import LowRankGANError
+from .limits import printable
 from .models.base import GeneratorAdapter
 from .models.zoo import home_dir
 from .regions import Region, check_analysis_masks
 
 DEFAULT_BUDGET_MB = 1024
 CACHE_VERSION = 2  # bump when the computation changes, so no stale Jacobian is reused
+DEFAULT_CACHE_BYTES = 4 << 30  # the disk cache keeps the most recently used Jacobians up to this
+MAX_JACOBIAN_BYTES = 4 << 30  # one Jacobian in memory: analysis_size² · d · 4 bytes
+FORWARD_AD_LOCK = threading.RLock()
+_cache_limit: int | None = None  # set_cache_limit / --cache-size; None: $LOWRANKGAN_CACHE_SIZE or default
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "g": 1 << 30,
+               "gb": 1 << 30, "t": 1 << 40, "tb": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """``4G``, ``500M``, ``0`` (no disk cache) or a byte count, as an int."""
+    m = re.fullmatch(r"\s*(\d{1,15}(?:\.\d{1,6})?)\s*([a-zA-Z]{0,2})\s*", str(text))
+    unit = m and _SIZE_UNITS.get(m.group(2).lower())
+    if not m or unit is None:
+        raise LowRankGANError(f"bad cache size '{printable(text, 40)}': use a size such as 4G, 500M or 0 (no cache)")
+    return int(float(m.group(1)) * unit)
+
+
+def set_cache_limit(limit: int | str | None) -> None:
+    """Bytes the Jacobian disk cache may hold (least recently used entries go first); 0 turns
+    the cache off; None goes back to ``$LOWRANKGAN_CACHE_SIZE`` or 4 GiB."""
+    global _cache_limit
+    _cache_limit = None if limit is None else parse_size(str(limit))
+
+
+def cache_limit() -> int:
+    if _cache_limit is not None:
+        return _cache_limit
+    env = os.environ.get("LOWRANKGAN_CACHE_SIZE")
+    return parse_size(env) if env else DEFAULT_CACHE_BYTES
+
+
+def cache_dir() -> Path:
+    return home_dir() / "jacobians"
+
+
+def prune_cache(limit: int | None = None, keep: Path | None = None) -> int:
+    """Delete least recently used cache entries until the cache holds at most ``limit`` bytes;
+    returns the bytes it holds then."""
+    limit = cache_limit() if limit is None else limit
+    entries = []
+    try:
+        with os.scandir(cache_dir()) as it:
+            for e in it:
+                if e.name.endswith(".pt") and e.is_file(follow_symlinks=False):
+                    st = e.stat(follow_symlinks=False)
+                    entries.append((st.st_mtime, st.st_size, Path(e.path)))
+    except OSError:
+        return 0
+    total = sum(size for _, size, _ in entries)
+    for _, size, path in sorted(entries, key=lambda t: t[0]):
+        if total <= limit:
+            break
+        if path == keep:  # the entry just written stays (it fits the limit on its own)
+            continue
+        path.unlink(missing_ok=True)
+        total -= size
+    return total
 
 
 def default_analysis_size(gen: GeneratorAdapter) -> int:
@@ -102,7 +162,7 @@ def _cache_path(gen: GeneratorAdapter, code: torch.Tensor, space: str, layers, s
                        "space": space, "layers": list(layers or []), "size": size, "device": gen.device.type},
                       sort_keys=True)
     digest = hashlib.sha256(meta.encode() + code.detach().float().cpu().numpy().tobytes()).hexdigest()
-    return home_dir() / "jacobians" / f"{digest[:32]}.pt"
+    return cache_dir() / f"{digest[:32]}.pt"
 
 
 def compute_jacobian(gen: GeneratorAdapter, code: torch.Tensor, space: str = "z",
@@ -115,6 +175,12 @@ def compute_jacobian(gen: GeneratorAdapter, code: torch.Tensor, space: str = "z"
     if size < 2 or size > 4096:
         raise LowRankGANError(f"--analysis-size {size} is out of range; use 2..4096")
     code = code.detach().to(gen.device, torch.float32)
+    if size * size * code.shape[-1] * 4 > MAX_JACOBIAN_BYTES:
+        raise LowRankGANError(f"a Jacobian at analysis size {size} for {code.shape[-1]} latent dims needs "
+                              f"{size * size * code.shape[-1] * 4 >> 20} MiB (at most {MAX_JACOBIAN_BYTES >> 20}); "
+                              "use a smaller --analysis-size")
+    if cache and cache_limit() <= 0:
+        cache = False
     if space != "w+":
         layers = None
     elif layers is None:
@@ -124,9 +190,13 @@ def compute_jacobian(gen: GeneratorAdapter, code: torch.Tensor, space: str = "z"
     path = _cache_path(gen, code, space, layers, size) if cache else None
     if path is not None and path.exists():
         try:
-            return torch.load(path, map_location="cpu", weights_only=True)
+            J = torch.load(path, map_location="cpu", weights_only=True)
+            if isinstance(J, torch.Tensor) and tuple(J.shape) == (size * size, code.shape[-1]):
+                os.utime(path)  # most recently used: pruned last
+                return J
         except Exception:
-            path.unlink(missing_ok=True)  # a damaged cache entry is recomputed, never trusted
+            pass
+        path.unlink(missing_ok=True)  # a damaged cache entry is recomputed, never trusted
     dim = code.shape[-1]
     chunk = chunk_size or auto_chunk(gen, code, space, dim, budget_mb)
 
@@ -145,12 +215,16 @@ def compute_jacobian(gen: GeneratorAdapter, code: torch.Tensor, space: str = "z"
         from tqdm.auto import tqdm
         iterator = tqdm(starts, desc="jacobian", unit="chunk", delay=1.0, leave=False)
     cols = []
-    with torch.no_grad():
+    # torch's forward-mode AD levels are process-global: two threads inside jvp at once (a page's
+    # path render beside a Jacobian warm-up) make one fail with "Trying to access a forward AD
+    # level that no longer exists". Forward-mode work therefore runs one at a time.
+    with FORWARD_AD_LOCK, torch.no_grad():
         for start in iterator:
             cols.append(vmap(column)(eye[start:start + chunk]).cpu())
     J = torch.cat(cols, 0).T.contiguous()
-    if path is not None:
+    if path is not None and J.numel() * 4 <= cache_limit():
         _atomic_save(J, path)
+        prune_cache(keep=path)
     return J
 
 

@@ -284,4 +284,8 @@ def get_method(name: str) -> Method:
 def find(grams: RegionGrams, method: str = DEFAULT_METHOD, top_k: int | None = None, **params) -> Directions:
     """One signature for every method; ``params`` are checked against the registry first."""
     entry = get_method(method)
-    return entry.fn(grams, top_k=top_k, **entry.check_params(params))
+    params = entry.check_params(params)
+    if not (bool(torch.isfinite(grams.M_f).all()) and bool(torch.isfinite(grams.M_b).all())):
+        raise LowRankGANError("the model's Jacobian holds NaN or infinite values (broken or overflowing "
+                              "weights); no directions can be computed from it")
+    return entry.fn(grams, top_k=top_k, **params)

@@ -23,6 +23,9 @@ from .models.base import GeneratorAdapter
 from .regions import Region, check_analysis_masks, parse_region
 
 
+MAX_PATH_STEPS = 64
+
+
 def _region(gen: GeneratorAdapter, region: str | Region) -> Region:
     return region if isinstance(region, Region) else parse_region(region, gen.resolution, gen.presets)
 
@@ -36,8 +39,9 @@ def path_codes(gen: GeneratorAdapter, code: torch.Tensor, direction: torch.Tenso
     Extra keyword arguments (other methods' parameters such as ``order`` or ``tau``) are ignored, so
     a direction file's ``params`` can be passed as they are.
     """
-    if steps < 1:
-        raise LowRankGANError(f"--path-steps must be at least 1, got {steps}")
+    if not 1 <= steps <= MAX_PATH_STEPS:
+        raise LowRankGANError(f"--path-steps must be at least 1 and at most {MAX_PATH_STEPS} "
+                              f"(each step costs a Jacobian), got {steps}")
     reg = _region(gen, region)
     size = analysis_size or default_analysis_size(gen)
     fg, _ = check_analysis_masks(reg, size)
@@ -102,3 +106,10 @@ def path_settings(dirset) -> dict:
     if "lambda" in params:
         out["lam"] = params["lambda"]
     return out
+
+
+def check_path_steps(steps: int) -> int:
+    """0 (straight lines) or 1..MAX_PATH_STEPS, checked before any work."""
+    if not 0 <= steps <= MAX_PATH_STEPS:
+        raise LowRankGANError(f"--path-steps must be 0..{MAX_PATH_STEPS} (each step costs a Jacobian), got {steps}")
+    return steps

@@ -6,6 +6,8 @@ a preset name of the model, or several of these joined by ``+`` (their union).
 
 from __future__ import annotations
 
+import io
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import LowRankGANError
+from .limits import MAX_MASK_PIXELS, printable, read_regular
 
 
 @dataclass(frozen=True)
@@ -40,33 +43,51 @@ def resize_mask(mask: np.ndarray, size: int) -> torch.Tensor:
     return F.interpolate(m, size=(size, size), mode=mode)[0, 0] >= 0.5
 
 
-def _parse_box(body: str, resolution: int) -> np.ndarray:
+def _parse_box(body: str, resolution: int, mask: np.ndarray | None = None) -> np.ndarray:
+    """The box ``TOP,LEFT,HEIGHT,WIDTH`` painted into ``mask`` (a new one when None)."""
     try:
         top, left, height, width = (int(v) for v in body.split(","))
     except ValueError:
-        raise LowRankGANError(f"bad box 'box:{body}': expected box:TOP,LEFT,HEIGHT,WIDTH with four integers") from None
+        raise LowRankGANError(f"bad box 'box:{printable(body, 60)}': expected box:TOP,LEFT,HEIGHT,WIDTH with four integers") from None
     if height <= 0 or width <= 0:
-        raise LowRankGANError(f"box 'box:{body}' is empty: HEIGHT and WIDTH must be positive")
+        raise LowRankGANError(f"box 'box:{printable(body, 60)}' is empty: HEIGHT and WIDTH must be positive")
     if top < 0 or left < 0 or top + height > resolution or left + width > resolution:
-        raise LowRankGANError(f"box 'box:{body}' lies outside the {resolution}x{resolution} image; "
+        raise LowRankGANError(f"box 'box:{printable(body, 60)}' lies outside the {resolution}x{resolution} image; "
                               f"keep 0 <= TOP, LEFT and TOP+HEIGHT, LEFT+WIDTH <= {resolution}")
-    mask = np.zeros((resolution, resolution), bool)
+    if mask is None:
+        mask = np.zeros((resolution, resolution), bool)
     mask[top:top + height, left:left + width] = True
     return mask
+
+
+MAX_MASK_FILE_BYTES = 64 << 20
+MAX_REGION_CHARS = 1_000_000
 
 
 def _load_mask_image(path: Path, resolution: int) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
+    data = read_regular(path, MAX_MASK_FILE_BYTES, "mask image")
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we check the size ourselves
+            img = Image.open(io.BytesIO(data))
+            # The header gives the size; a 135-byte PNG can claim 20000² pixels (a decompression
+            # bomb), so the size is checked before a single pixel is decoded.
+            width, height = img.size
+            if width * height > MAX_MASK_PIXELS:
+                raise LowRankGANError(f"mask image {path} is {width}x{height} pixels; at most "
+                                      f"{MAX_MASK_PIXELS} pixels (e.g. 4096x4096) are accepted: scale it down")
             img.load()
             gray = img.convert("L")
             low, high = gray.getextrema()
             if "A" in img.getbands() and low == high:
                 gray = img.getchannel("A")  # a flat colour with a drawn alpha: alpha is the mask
-    except (UnidentifiedImageError, OSError) as exc:
-        raise LowRankGANError(f"cannot read mask image {path}: {exc}") from None
+    except Image.DecompressionBombError:  # PIL's own, coarser limit caught it first
+        raise LowRankGANError(f"mask image {path} claims more than {MAX_MASK_PIXELS} pixels (e.g. 4096x4096, "
+                              "the most accepted): scale it down") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise LowRankGANError(f"cannot read mask image {path}: {printable(exc, 160)}") from None
     arr = np.asarray(gray, dtype=np.float32) / 255.0
     mask = resize_mask(arr >= 0.5, resolution).numpy()
     return mask
@@ -78,25 +99,27 @@ def parse_region(spec: str, resolution: int, presets: dict[str, str] | None = No
     spec = (spec or "").strip()
     if not spec:
         raise LowRankGANError("empty region: give box:TOP,LEFT,HEIGHT,WIDTH, a mask image, or a preset")
+    if len(spec) > MAX_REGION_CHARS:
+        raise LowRankGANError(f"region spec is {len(spec)} characters long; at most {MAX_REGION_CHARS}")
     mask = np.zeros((resolution, resolution), bool)
     for part in spec.split("+"):
         part = part.strip()
         if part.startswith("box:"):
-            mask |= _parse_box(part[4:], resolution)
+            _parse_box(part[4:], resolution, mask)  # painted in place: a spec of many boxes stays cheap
         elif part in presets:
             mask |= parse_region(presets[part], resolution).mask
         elif Path(part).expanduser().is_file():
             mask |= _load_mask_image(Path(part).expanduser(), resolution)
         elif Path(part).suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"):
-            raise LowRankGANError(f"mask image {part} does not exist; give an existing image path (white = region)")
+            raise LowRankGANError(f"mask image {printable(part, 80)} does not exist; give an existing image path (white = region)")
         else:
             names = ", ".join(sorted(presets)) or "none for this model"
-            raise LowRankGANError(f"unknown region '{part}': not a box:TOP,LEFT,HEIGHT,WIDTH, "
+            raise LowRankGANError(f"unknown region '{printable(part, 80)}': not a box:TOP,LEFT,HEIGHT,WIDTH, "
                                   f"an existing mask image, or a preset (presets: {names})")
     if not mask.any():
-        raise LowRankGANError(f"region '{spec}' is empty: the mask selects no pixel")
+        raise LowRankGANError(f"region '{printable(spec, 80)}' is empty: the mask selects no pixel")
     if mask.all():
-        raise LowRankGANError(f"region '{spec}' covers the whole image and leaves no background; "
+        raise LowRankGANError(f"region '{printable(spec, 80)}' covers the whole image and leaves no background; "
                               "the method needs pixels outside the region")
     return Region(spec, mask)
 
@@ -105,10 +128,10 @@ def check_analysis_masks(region: Region, size: int) -> tuple[torch.Tensor, torch
     """Foreground and background masks at the analysis size; both must be non-empty."""
     fg = region.at(size)
     if not fg.any():
-        raise LowRankGANError(f"region '{region.spec}' vanishes at analysis size {size}; "
+        raise LowRankGANError(f"region '{printable(region.spec, 80)}' vanishes at analysis size {size}; "
                               "enlarge it or raise --analysis-size")
     if fg.all():
-        raise LowRankGANError(f"region '{region.spec}' fills the whole image at analysis size {size}; "
+        raise LowRankGANError(f"region '{printable(region.spec, 80)}' fills the whole image at analysis size {size}; "
                               "leave some background or raise --analysis-size")
     return fg, ~fg
 

@@ -6,8 +6,10 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..edit import check_seed
 from ..errors import LowRankGANError
 from ..methods import METHODS, get_method
+from ..pathedit import check_path_steps
 
 DEFAULT_METHODS = tuple(METHODS)  # every registered method, registry order
 DEFAULT_TARGETS = (0.05, 0.1, 0.2)
@@ -72,10 +74,13 @@ class EvaluationConfig:
             raise LowRankGANError(f"--path-methods {', '.join(bad_path)} are not among --methods")
         if self.top_k < 1:
             raise LowRankGANError(f"--top-k must be at least 1, got {self.top_k}")
-        if self.path_steps < 0:
-            raise LowRankGANError(f"--path-steps must be 0 (off) or positive, got {self.path_steps}")
-        if not (math.isfinite(self.mse_strength) and self.mse_strength > 0):
-            raise LowRankGANError(f"--mse-strength must be positive, got {self.mse_strength}")
+        check_path_steps(self.path_steps)
+        if not 0 < self.mse_strength < 1e6:  # also refuses nan
+            raise LowRankGANError(f"--mse-strength must be a positive finite number, got {self.mse_strength}")
+        if self.source_seed is not None:
+            check_seed(int(self.source_seed), "--source-seed")
+        if not 0 <= self.examples <= 64:
+            raise LowRankGANError(f"--examples must be 0..64, got {self.examples}")
         if not self.targets or any(not math.isfinite(t) or t <= 0 for t in self.targets):
             raise LowRankGANError("--targets must be positive numbers")
         if self.cross and not self.per_image:

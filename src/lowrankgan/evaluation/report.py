@@ -24,24 +24,26 @@ if TYPE_CHECKING:
     from .run import Evaluation
 
 
-def write_outputs(run: "Evaluation") -> dict:
-    """Every output rebuilt from the log (the records of this run's regions, methods and seeds)."""
+def write_outputs(run: "Evaluation", out: Path | None = None) -> dict:
+    """Every output rebuilt from the log (the records of this run's regions, methods and seeds), into
+    ``out`` (default the run's folder)."""
+    out = run.cfg.out if out is None else Path(out)
     cfg = run.cfg
     regions, methods, seeds = list(cfg.regions), list(cfg.methods), list(cfg.seeds)
     records = [r for r in run.log.records.values()
                if r["region"] in regions and r["method"] in methods and int(r["target"]) in set(seeds)]
     records.sort(key=lambda r: (regions.index(r["region"]), methods.index(r["method"]), str(r["source"]),
                                 int(r["target"]), int(r["index"]), r["level"]))
-    _write_csv(cfg.out / "results.csv", records)
+    _write_csv(out / "results.csv", records)
     targets = list(cfg.targets)
     summary = {"config": run.record, "default_level": cfg.default_level, "targets": targets, "seeds": seeds,
                "regions": regions, "methods": methods, "records": len(records),
                "table": summarize(records, regions, methods, targets, cfg.default_level),
                "generalisation": generalisation(records, regions, methods, cfg.default_level)}
     if cfg.plots:
-        figs = _plots(cfg.out, summary, records, cfg.default_level)
+        figs = _plots(out, summary, records, cfg.default_level)
         html_text = _html(summary, figs, _example_grids(run))
-        atomic_write(cfg.out / "report.html", lambda tmp: Path(tmp).write_text(html_text, encoding="utf-8"))
+        atomic_write(out / "report.html", lambda tmp: Path(tmp).write_text(html_text, encoding="utf-8"))
     return summary
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..directionfile import atomic_write, check_writable, ensure_writable_dir
+from ..directionfile import atomic_write, check_writable, ensure_writable_dir, staged_dir
 from ..errors import LowRankGANError
 from ..jacobian import default_analysis_size, embed_direction, region_gram_pair
 from ..methods import find
@@ -255,12 +255,15 @@ def prepare(model: GeneratorAdapter | str | None, regions, seeds, methods=DEFAUL
 
 def finish(run: Evaluation, t_start: float, extra: dict | None = None) -> dict:
     """Every output rebuilt from the log; the summary (with ``extra``), also written to ``out/summary.json``."""
-    summary = write_outputs(run)
-    summary.update(extra or {})
-    summary["elapsed_s"] = round(time.perf_counter() - t_start, 2)
-    summary["new_records"] = run.log.new
-    atomic_write(run.cfg.out / "summary.json",
-                 lambda tmp: Path(tmp).write_text(json.dumps(jsonable(summary), indent=2) + "\n"))
+    # The report's files (table, plots, page, summary) appear together or not at all; the log and
+    # the direction files stay in ``out`` as they are written, so that an interrupted run resumes.
+    with staged_dir(run.cfg.out) as stage:
+        summary = write_outputs(run, stage)
+        summary.update(extra or {})
+        summary["elapsed_s"] = round(time.perf_counter() - t_start, 2)
+        summary["new_records"] = run.log.new
+        atomic_write(stage / "summary.json",
+                     lambda tmp: Path(tmp).write_text(json.dumps(jsonable(summary), indent=2) + "\n"))
     return summary
 
 

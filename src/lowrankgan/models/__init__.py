@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from ..errors import LowRankGANError
+from ..limits import check_regular
 from .base import GeneratorAdapter, seed_codes
 from .biggan import BIGGAN_MODELS as BIGGAN_NAMES, load_biggan  # import-light: the package loads on use
 from .dcgan import DCGANAdapter, build_dcgan
@@ -76,6 +77,7 @@ def _is_biggan_folder(path: Path) -> bool:
 
 
 def _load_file(path: Path) -> GeneratorAdapter:
+    check_regular(path, "checkpoint")  # a FIFO or /dev/zero would block or never end while sniffing
     if sniff_stylegan(path):
         return load_stylegan2_adapter(path)
     return _local_dcgan(path)

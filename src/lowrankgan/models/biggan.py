@@ -31,6 +31,8 @@ import torch
 from torch import nn
 
 from ..errors import LowRankGANError
+from ..limits import (MAX_CLASSES, MAX_JSON_BYTES, MAX_LATENT_DIM, MAX_MODEL_PARAMS, check_float, check_int,
+                      check_tensors, check_torch_file, parse_json, read_regular)
 from .base import GeneratorAdapter
 
 BIGGAN_MODELS = ("biggan-deep-128", "biggan-deep-256", "biggan-deep-512")
@@ -247,6 +249,39 @@ def small_config(resolution: int = 32, z_dim: int = 16, channel_width: int = 4, 
                             num_classes=num_classes, layers=layers, attention_layer_position=min(2, len(layers) - 1))
 
 
+_CONFIG_INTS = {"output_dim": (4, 1024), "z_dim": (1, MAX_LATENT_DIM), "class_embed_dim": (1, MAX_LATENT_DIM),
+                "channel_width": (1, 512), "num_classes": (1, MAX_CLASSES), "n_stats": (2, 1000)}
+
+
+def check_biggan_config(cfg: object, where: str) -> dict:
+    """A BigGAN ``config.json`` checked field by field (type and range) before any layer is built."""
+    if not isinstance(cfg, dict):
+        raise LowRankGANError(f"{where}: the config is a JSON {type(cfg).__name__}, not an object")
+    out = dict(cfg)
+    for name, (low, high) in _CONFIG_INTS.items():
+        if name in cfg:
+            out[name] = check_int(cfg[name], name, low, high, where)
+    if "eps" in cfg:
+        out["eps"] = check_float(cfg["eps"], "eps", 0.0, 1.0, where)
+    layers = cfg.get("layers")
+    if layers is not None:
+        if not isinstance(layers, list) or not 1 <= len(layers) <= 64:
+            raise LowRankGANError(f"{where}: layers must be a list of 1..64 [upsample, in, out] entries")
+        for i, layer in enumerate(layers):
+            if (not isinstance(layer, list) or len(layer) != 3 or not isinstance(layer[0], bool)):
+                raise LowRankGANError(f"{where}: layers[{i}] must be [upsample (true/false), in, out]")
+            check_int(layer[1], f"layers[{i}] input multiplier", 1, 64, where)
+            check_int(layer[2], f"layers[{i}] output multiplier", 1, 64, where)
+        if "attention_layer_position" in cfg:
+            check_int(cfg["attention_layer_position"], "attention_layer_position", 0, len(layers) - 1, where)
+        width = out.get("channel_width", 128)
+        weights = sum(9 * 2 * (a * width) * (b * width) for _, a, b in layers)
+        if weights > MAX_MODEL_PARAMS:
+            raise LowRankGANError(f"{where}: the config needs about {weights:,} weights, more than this tool's "
+                                  f"limit ({MAX_MODEL_PARAMS:,})")
+    return out
+
+
 def _config_id(cfg) -> str:
     blob = json.dumps(cfg.to_dict(), sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:8]
@@ -285,7 +320,7 @@ def load_biggan(name_or_config="biggan-deep-128", truncation: float = 1.0, class
     weights from ``seed``: tests and offline use)."""
     pkg = _package()
     if isinstance(name_or_config, dict):
-        name_or_config = pkg.BigGANConfig.from_dict(name_or_config)
+        name_or_config = pkg.BigGANConfig.from_dict(check_biggan_config(name_or_config, "BigGAN config"))
     if isinstance(name_or_config, pkg.BigGANConfig):
         cfg = name_or_config
         torch.manual_seed(int(seed))  # the package's layers initialise from the global generator
@@ -315,15 +350,20 @@ def load_biggan(name_or_config="biggan-deep-128", truncation: float = 1.0, class
     else:
         raise LowRankGANError(f"unknown BigGAN '{name}': use one of {', '.join(BIGGAN_MODELS)} "
                               "or a folder with config.json and pytorch_model.bin")
+    where = f"BigGAN config {config_file}"
+    raw = parse_json(read_regular(config_file, MAX_JSON_BYTES, "BigGAN config"), where)
+    cfg = pkg.BigGANConfig.from_dict(check_biggan_config(raw, where))
     try:
-        cfg = pkg.BigGANConfig.from_json_file(str(config_file))
-    except (OSError, ValueError) as exc:
-        raise LowRankGANError(f"cannot read BigGAN config {config_file}: {exc}") from None
-    try:
+        budget = check_torch_file(Path(weights_file))
         state = torch.load(weights_file, map_location="cpu", weights_only=True)
+        check_tensors(state, str(weights_file), budget)
+    except LowRankGANError:
+        raise
     except Exception as exc:
         raise LowRankGANError(f"{weights_file} is not a readable BigGAN state dict ({type(exc).__name__}); "
                               "a broken download? delete it and retry") from None
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        raise LowRankGANError(f"{weights_file} is not a BigGAN state dict (names to tensors)")
     model = pkg.BigGAN(cfg)
     result = model.load_state_dict(state, strict=False)
     missing = [k for k in result.missing_keys if not k.endswith("weight_v")]

@@ -8,20 +8,60 @@ So any checkpoint of that family loads, not only the two in the zoo.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from ..errors import LowRankGANError
+from ..limits import MAX_CHANNELS, MAX_DCGAN_LAYERS, MAX_RESOLUTION, printable
 from .base import GeneratorAdapter, seed_codes
+
+
+_DCGAN_KEY = re.compile(r"main\.(\d{1,6})\.(weight|bias|running_mean|running_var|num_batches_tracked)")
+
+
+def check_dcgan_state(state: dict) -> list[int]:
+    """The layer indices of a DCGAN state, after checking every key and shape against the layout
+    and the size ceilings, so that nothing is built for a hostile file."""
+    indices = set()
+    for key, value in state.items():
+        m = _DCGAN_KEY.fullmatch(key) if isinstance(key, str) else None
+        if m is None:
+            raise LowRankGANError(f"checkpoint key '{printable(key, 60)}' is not a DCGAN weight "
+                                  "(main.<layer>.weight|bias|running_mean|running_var)")
+        i = int(m.group(1))
+        if i >= MAX_DCGAN_LAYERS:
+            raise LowRankGANError(f"checkpoint key '{key}': layer {i} is beyond the {MAX_DCGAN_LAYERS} "
+                                  "layers a DCGAN may have")
+        want = {"weight": (1, 4), "bias": (1,), "running_mean": (1,), "running_var": (1,),
+                "num_batches_tracked": (0,)}[m.group(2)]
+        if value.dim() not in want:
+            raise LowRankGANError(f"checkpoint entry '{key}' has shape {list(value.shape)}; "
+                                  f"a DCGAN's has {' or '.join(map(str, want))} dimensions")
+        if any(n > MAX_CHANNELS for n in value.shape) or (value.dim() == 4 and max(value.shape[2:]) > 16):
+            raise LowRankGANError(f"checkpoint entry '{key}' has shape {list(value.shape)}, beyond this tool's "
+                                  f"limits ({MAX_CHANNELS} channels, 16x16 kernels)")
+        indices.add(i)
+    if not indices:
+        raise LowRankGANError("checkpoint has no 'main.*' weights; it is not a DCGAN-style generator")
+    convs = [state[f"main.{i}.weight"] for i in sorted(indices)
+             if f"main.{i}.weight" in state and state[f"main.{i}.weight"].dim() == 4]
+    if "main.0.weight" not in state or state["main.0.weight"].dim() != 4:
+        raise LowRankGANError("checkpoint's first layer (main.0.weight) is not a transposed convolution; "
+                              "it is not a DCGAN-style generator")
+    size = 1
+    for n, weight in enumerate(convs):
+        size = weight.shape[-1] if n == 0 else (size - 1) * 2 - 2 + weight.shape[-1]
+        if size > MAX_RESOLUTION:
+            raise LowRankGANError(f"checkpoint's layers make images larger than {MAX_RESOLUTION} pixels")
+    return sorted(indices)
 
 
 def build_dcgan(state: dict[str, torch.Tensor]) -> nn.Sequential:
     """An ``nn.Sequential`` named ``main`` in the state, weights loaded, eval mode."""
-    indices = sorted({int(k.split(".")[1]) for k in state if k.startswith("main.")})
-    if not indices:
-        raise LowRankGANError("checkpoint has no 'main.*' weights; it is not a DCGAN-style generator")
+    indices = check_dcgan_state(state)
     layers: list[nn.Module] = []
     first_conv = True
     for i in range(indices[-1] + 1):
@@ -69,8 +109,12 @@ class DCGANAdapter(GeneratorAdapter):
         self.latent_dim = in_channels - len(self.classes)
         if self.latent_dim <= 0:
             raise LowRankGANError(f"model {model_id}: {len(self.classes)} classes leave no latent dims")
-        with torch.no_grad():
-            out = net(torch.zeros(1, in_channels, 1, 1))
+        try:
+            with torch.no_grad():
+                out = net(torch.zeros(1, in_channels, 1, 1))
+        except RuntimeError as exc:  # consecutive layers whose channel counts do not chain
+            raise LowRankGANError(f"model {model_id}: the layers do not fit together "
+                                  f"({printable(str(exc).splitlines()[0], 160)})") from None
         if out.shape[1] != 3:
             raise LowRankGANError(f"model {model_id} outputs {out.shape[1]} channels; only RGB is supported")
         self.resolution = int(out.shape[-1])

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from ..errors import LowRankGANError
+from ..limits import printable, torch_load_checked
 
 
 def home_dir() -> Path:
@@ -124,14 +125,9 @@ def cached(entry: ZooEntry) -> bool:
 
 def read_state(path: Path, state_key: str | None = None) -> dict[str, torch.Tensor]:
     """A state_dict from a torch checkpoint, loaded without executing code."""
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise LowRankGANError(f"checkpoint {path} does not exist") from None
-    except Exception as exc:  # torch raises many types for a damaged or foreign file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise LowRankGANError(f"cannot read checkpoint {path} ({first[:200]}); "
-                              "the file is damaged or not a PyTorch checkpoint") from None
+    if not Path(path).exists():
+        raise LowRankGANError(f"checkpoint {path} does not exist")
+    obj = torch_load_checked(Path(path), "checkpoint")
     if not isinstance(obj, dict):
         raise LowRankGANError(f"checkpoint {path} holds a {type(obj).__name__}, not a state_dict")
     if state_key is None:
@@ -143,6 +139,12 @@ def read_state(path: Path, state_key: str | None = None) -> dict[str, torch.Tens
         obj = obj[state_key]
     else:
         raise LowRankGANError(f"checkpoint {path} has no '{state_key}' entry")
+    if not isinstance(obj, dict):
+        raise LowRankGANError(f"checkpoint {path}: the '{state_key}' entry is not a state_dict")
+    bad = next((k for k in obj if not isinstance(k, str)), None)
+    if bad is not None:
+        raise LowRankGANError(f"checkpoint {path}: state_dict key {printable(repr(bad), 40)} is not a name; "
+                              "the file is not a PyTorch state_dict")
     return {k.removeprefix("module."): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
 
 

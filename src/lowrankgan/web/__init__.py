@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860; 0 picks a free one)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA when present")
     parser.add_argument("--threads", type=int, default=6, help="request threads (default 6)")
+    parser.add_argument("--cache-size", default=None,
+                        help="disk space the Jacobian cache may use, e.g. 4G (default), 0: none; "
+                             "least recently used Jacobians are deleted first")
     parser.add_argument("--no-warmup", action="store_true",
                         help="skip preparing seed 0 (Jacobian, one direction computation) in the background")
 

@@ -23,14 +23,16 @@ costs one Jacobian and one robust PCA; path renders run one at a time.
 
 from __future__ import annotations
 
+import hmac
 import math
 import random
 import re
+import secrets
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from flask import Flask, Response, jsonify, request, send_from_directory
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from .. import api
@@ -46,6 +48,9 @@ MAX_PATH_STEPS = 8
 WEB_METHODS = tuple(name for name, m in api.METHODS.items() if m.uses_region)  # the page draws a region
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
 STATIC_DIR = Path(str(resources.files("lowrankgan.web") / "static"))
+TOKEN_HEADER = "X-LowRankGAN-Token"
+TOKEN_PLACEHOLDER = "__LOWRANKGAN_TOKEN__"
+MAX_JSON_DEPTH = 8
 
 
 class BadRequest(LowRankGANError):
@@ -157,6 +162,37 @@ def parse_top_k(value) -> int:
     return k
 
 
+def parse_class(model: str, value) -> str | None:
+    """The class as the model names it, before any model is looked up: ``0``, ``00`` and ``000``
+    are one class (and one loaded model), and a zoo model's unknown class costs no load."""
+    if value is None or value == "":
+        return None
+    key = _text(value, "class", 64).strip().lower()
+    if re.fullmatch(r"[0-9]{1,9}", key):
+        key = str(int(key))
+    from ..models import ZOO
+    entry = ZOO.get(model)
+    if entry is None:
+        return key
+    if not entry.classes:
+        raise BadRequest(f"model {model} is not class-conditional; leave 'class' empty")
+    if key.isdigit() and int(key) < len(entry.classes):
+        return entry.classes[int(key)]
+    if key not in entry.classes:
+        raise BadRequest(f"unknown class '{key[:40]}' for model {model}; use one of: {', '.join(entry.classes)}")
+    return key
+
+
+def parse_body() -> dict:
+    """The request's JSON object: bounded in size (by the server) and in nesting before parsing."""
+    if not request.is_json:
+        raise BadRequest("send a JSON object (Content-Type: application/json): {model, class, seed, mask, ...}")
+    body = api.parse_json(request.get_data(cache=False), "the request body", max_depth=MAX_JSON_DEPTH)
+    if not isinstance(body, dict):
+        raise BadRequest("send a JSON object: {model, class, seed, mask, method, top_k, params}")
+    return body
+
+
 def _flag(value: str | None) -> bool:
     return (value or "").lower() in ("1", "true", "yes", "on")
 
@@ -171,28 +207,33 @@ def _attachment(data: bytes, mimetype: str, filename: str | None) -> Response:
 
 # --------------------------------------------------------------------------------------------
 
-def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None) -> Flask:
+def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None, token: str | None = None) -> Flask:
     """The Flask app over ``workspace``. ``allowed_hosts``: Host header names accepted (None: any);
-    a loopback server accepts loopback names only, which stops DNS-rebinding pages from using it."""
+    a loopback server accepts loopback names only, which stops DNS-rebinding pages from using it.
+
+    Every ``/api/`` request must carry ``token`` (random per server unless given; ``app.token``) in
+    the ``X-LowRankGAN-Token`` header or a ``token`` query parameter. The page reads it from its own
+    HTML, which other sites cannot read (same-origin policy), so a foreign page that makes the
+    browser send ``GET /api/image?seed=N`` gets 403: no computation, nothing written to disk."""
     app = Flask("lowrankgan.web", static_folder=str(STATIC_DIR), static_url_path="/static")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["JSON_SORT_KEYS"] = False
     app.workspace = workspace  # type: ignore[attr-defined]
 
-    _install_guards(app, allowed_hosts)
+    _install_guards(app, allowed_hosts, token)
     _model_routes(app, workspace)
     _result_routes(app, workspace)
     return app
 
 
-def _model_args():
+def _model_args(workspace: Workspace):
     name = request.args.get("model") or None
-    cls = request.args.get("class") or None
-    return (None if name is None else _text(name, "model", 300)), (None if cls is None else _text(cls, "class", 64))
+    name = None if name is None else _text(name, "model", 300)
+    return name, parse_class(name or workspace.models[0], request.args.get("class"))
 
 
 
-def _install_guards(app: Flask, allowed_hosts: set[str] | None) -> None:
+def _install_guards(app: Flask, allowed_hosts: set[str] | None, token: str | None) -> None:
     """Host check, security headers and JSON errors for every route."""
     @app.before_request
     def check_host():
@@ -203,6 +244,8 @@ def _install_guards(app: Flask, allowed_hosts: set[str] | None) -> None:
         if host.lower() not in allowed_hosts:
             return jsonify(error=f"host '{host[:60]}' is not served here; open http://127.0.0.1:<port>/"), 403
         return None
+
+    _add_page_and_token(app, token or secrets.token_urlsafe(32))
 
     @app.after_request
     def headers(resp: Response) -> Response:
@@ -233,11 +276,9 @@ def _install_guards(app: Flask, allowed_hosts: set[str] | None) -> None:
         return jsonify(error=f"internal error: {type(exc).__name__}"), 500
 
 
+
 def _model_routes(app: Flask, workspace: Workspace) -> None:
-    """The page, its configuration, models, images and compute jobs."""
-    @app.get("/")
-    def index():
-        return send_from_directory(STATIC_DIR, "index.html")
+    """Configuration, models, images and compute jobs (the page itself: ``_add_page_and_token``)."""
 
     @app.get("/api/config")
     def config():
@@ -251,11 +292,11 @@ def _model_routes(app: Flask, workspace: Workspace) -> None:
 
     @app.get("/api/model")
     def model():
-        return jsonify(workspace.model_info(*_model_args()))
+        return jsonify(workspace.model_info(*_model_args(workspace)))
 
     @app.get("/api/image")
     def image():
-        name, cls = _model_args()
+        name, cls = _model_args(workspace)
         seed = parse_seed(request.args.get("seed"))
         gen = workspace.model(name, cls)
         data = uint8_png(workspace.image(gen, [seed])[0])
@@ -267,13 +308,10 @@ def _model_routes(app: Flask, workspace: Workspace) -> None:
 
     @app.post("/api/compute")
     def compute():
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise BadRequest("send a JSON object: {model, class, seed, mask, method, top_k, params}")
+        body = parse_body()
         name = body.get("model") or None
-        cls = body.get("class") or None
         name = None if name is None else _text(name, "model", 300)
-        cls = None if cls is None else _text(cls, "class", 64)
+        cls = parse_class(name or workspace.models[0], body.get("class") or None)
         seed = parse_seed(body.get("seed"))
         method = _text(body.get("method") or "lowrankgan", "method", 40)
         if method not in WEB_METHODS:
@@ -342,6 +380,28 @@ def _result_routes(app: Flask, workspace: Workspace) -> None:
         res = result_or_404(request.args.get("result"))
         return _attachment(workspace.direction_zip(res), "application/zip",
                            f"lowrankgan-directions-seed{res.seed}.zip")
+
+
+def _add_page_and_token(app: Flask, token: str) -> None:
+    """The page at ``/`` with ``token`` written into it, and the token check on every ``/api/``
+    request (after the Host check, before any route runs)."""
+    app.token = token  # type: ignore[attr-defined]
+    page = (STATIC_DIR / "index.html").read_text(encoding="utf-8").replace(TOKEN_PLACEHOLDER, token)
+
+    @app.before_request
+    def check_token():
+        if not request.path.startswith("/api/"):
+            return None
+        given = request.headers.get(TOKEN_HEADER) or request.args.get("token") or ""
+        if not hmac.compare_digest(given.encode("utf-8", "replace"), token.encode()):
+            return jsonify(error="missing or wrong page token: reload the page (http://127.0.0.1:<port>/)"), 403
+        return None
+
+    @app.get("/")
+    def index():
+        resp = Response(page, mimetype="text/html")
+        resp.headers["Cache-Control"] = "no-store"  # the token lives as long as this server
+        return resp
 
 
 class _NotFound(LowRankGANError):

@@ -22,9 +22,10 @@ import numpy as np
 import torch
 
 from ...errors import LowRankGANError
+from ...limits import MAX_CHECKPOINT_BYTES, check_tensors, check_torch_file
 from .network import StyleGAN2Config, StyleGAN2Generator
 from .safe_pickle import (NVIDIA_PYTORCH_GLOBALS, NVIDIA_TF_GLOBALS, PersistentRecord,
-                          RefusedGlobal, TFNetworkRecord, restricted_load)
+                          RefusedGlobal, TFNetworkRecord, collect_tf_vars, restricted_load, walk_named)
 
 NVIDIA_PYTORCH = "nvidia-pytorch"
 NVIDIA_TF = "nvidia-tf"
@@ -111,6 +112,9 @@ def load_stylegan2_with_kind(path: str | os.PathLike) -> tuple[StyleGAN2Generato
 
 
 def _read_pickle(path: Path, allowed: dict) -> Any:
+    """The pickle's data from allowed globals only; each array is decoded from bytes in the file."""
+    if path.stat().st_size > MAX_CHECKPOINT_BYTES:
+        raise LowRankGANError(f"{path} is larger than {MAX_CHECKPOINT_BYTES >> 30} GiB; not a checkpoint")
     try:
         with open(path, "rb") as f:
             return restricted_load(f, allowed)
@@ -135,9 +139,12 @@ def _first_line(e: BaseException) -> str:
 
 def _to_tensor(value: Any, path: Path, name: str) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
+        check_tensors(value, f"{path}: {name}")
         return value.detach().to("cpu", torch.float32)
     if isinstance(value, np.ndarray) and value.dtype.kind in "fiub":
-        return torch.from_numpy(np.array(value, dtype=np.float32, copy=True))
+        out = torch.from_numpy(np.array(value, dtype=np.float32, copy=True))
+        check_tensors(out, f"{path}: {name}")
+        return out
     if isinstance(value, (float, int, np.floating, np.integer)):
         return torch.tensor(float(value))
     raise LowRankGANError(f"{path}: {name} is not a numeric array ({type(value).__name__})")
@@ -162,10 +169,11 @@ def _assign_weights(gen: StyleGAN2Generator, tensors: Mapping[str, Any], path: P
         if k not in tensors:
             new[k] = ref
             continue
-        t = _to_tensor(tensors[k], path, k)
-        if tuple(t.shape) != tuple(ref.shape):
+        shape = tuple(getattr(tensors[k], "shape", ()))  # checked before any conversion
+        if shape != tuple(ref.shape):
             raise LowRankGANError(
-                f"{path}: {k} has shape {tuple(t.shape)}, expected {tuple(ref.shape)}")
+                f"{path}: {k} has shape {shape}, expected {tuple(ref.shape)}")
+        t = _to_tensor(tensors[k], path, k)
         new[k] = t
     gen.load_state_dict(new)
 
@@ -275,25 +283,19 @@ def _looks_like_stylegan3(rec: PersistentRecord) -> bool:
 
 
 def _walk_records(rec: PersistentRecord):
-    yield rec
-    for child in (rec.state.get("_modules") or {}).values():
-        if isinstance(child, PersistentRecord):
-            yield from _walk_records(child)
+    """Every record once: shared sub-records would otherwise cost 2^depth visits."""
+    for _prefix, r in walk_named(rec, Path("checkpoint"), strict=False):
+        yield r
 
 
 def _flatten_record(rec: PersistentRecord, prefix: str, path: Path) -> dict[str, Any]:
     """Parameters and buffers of a record tree under dotted names, like ``named_parameters``."""
     out: dict[str, Any] = {}
-    for table in ("_parameters", "_buffers"):
-        for name, value in (rec.state.get(table) or {}).items():
-            if value is not None:
-                out[prefix + name] = value
-    for name, child in (rec.state.get("_modules") or {}).items():
-        if child is None:
-            continue
-        if not isinstance(child, PersistentRecord):
-            raise LowRankGANError(f"{path}: unexpected module {prefix}{name} ({type(child).__name__})")
-        out.update(_flatten_record(child, f"{prefix}{name}.", path))
+    for sub, r in walk_named(rec, path):
+        for table in ("_parameters", "_buffers"):
+            for name, value in (r.state.get(table) or {}).items():
+                if value is not None:
+                    out[prefix + sub + str(name)] = value
     return out
 
 
@@ -305,7 +307,7 @@ def _load_nvidia_tf(path: Path) -> StyleGAN2Generator:
     if not isinstance(gs, TFNetworkRecord):
         raise LowRankGANError(f"{path}: TensorFlow pickle without a generator Network")
     tf: dict[str, Any] = {}
-    _collect_tf_vars(gs, "", tf, depth=0)
+    collect_tf_vars(gs, "", tf, depth=0)
     if "synthesis/4x4/Conv/mod_weight" not in tf:
         raise LowRankGANError(
             f"{path}: TensorFlow pickle is not a StyleGAN2 generator (StyleGAN 1 and other TF "
@@ -344,17 +346,6 @@ def _load_nvidia_tf(path: Path) -> StyleGAN2Generator:
     gen = StyleGAN2Generator(cfg)
     _assign_weights(gen, _tf_to_ours(tf, cfg, path), path)
     return gen
-
-
-def _collect_tf_vars(net: TFNetworkRecord, prefix: str, out: dict, depth: int) -> None:
-    if depth > 8:
-        raise pickle.UnpicklingError("TF Network components nested too deeply")
-    for item in net.state.get("variables") or ():
-        name, value = item
-        out.setdefault(prefix + str(name), value)
-    for name, comp in (net.state.get("components") or {}).items():
-        if isinstance(comp, TFNetworkRecord):
-            _collect_tf_vars(comp, f"{prefix}{name}/", out, depth + 1)
 
 
 def _tf_to_ours(tf: Mapping[str, Any], cfg: StyleGAN2Config, path: Path) -> dict[str, Any]:
@@ -401,8 +392,11 @@ def _tf_to_ours(tf: Mapping[str, Any], cfg: StyleGAN2Config, path: Path) -> dict
 def _load_rosinality(path: Path) -> StyleGAN2Generator:
     try:
         # Training checkpoints also store their argparse.Namespace; it only sets attributes.
+        budget = check_torch_file(path)
         with torch.serialization.safe_globals([argparse.Namespace]):
             data = torch.load(path, map_location="cpu", weights_only=True)
+    except LowRankGANError:
+        raise
     except pickle.UnpicklingError as e:
         raise LowRankGANError(
             f"{path}: refusing to load: torch.load(weights_only=True) rejected it "
@@ -411,6 +405,7 @@ def _load_rosinality(path: Path) -> StyleGAN2Generator:
         raise LowRankGANError(
             f"{path}: cannot read checkpoint, the file is truncated or corrupt "
             f"({type(e).__name__}: {_first_line(e)})") from None
+    check_tensors(data, str(path), budget)
     if isinstance(data, dict) and "g_ema" in data:
         sd, latent_avg = data["g_ema"], data.get("latent_avg")
     elif isinstance(data, dict) and "style.1.weight" in data:

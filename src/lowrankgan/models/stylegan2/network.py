@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import LowRankGANError
+from ...limits import MAX_CHANNELS, MAX_CLASSES, MAX_LATENT_DIM, MAX_MAPPING_LAYERS, MAX_MODEL_PARAMS
 
 _LRELU_SLOPE = 0.2
 _LRELU_GAIN = math.sqrt(2.0)
@@ -52,6 +53,35 @@ class StyleGAN2Config:
                      "img_channels"):
             if int(getattr(self, name)) <= 0:
                 raise LowRankGANError(f"StyleGAN2 {name} must be positive, got {getattr(self, name)}")
+        self._check_ceilings()
+
+    def _check_ceilings(self) -> None:
+        """Refuse sizes no real StyleGAN2 has before any module is built: a 400-byte file must
+        not make us build a network with 10⁷ layers or 12000-wide ones."""
+        limits = {"z_dim": MAX_LATENT_DIM, "w_dim": MAX_LATENT_DIM, "c_dim": MAX_CLASSES,
+                  "embed_features": MAX_LATENT_DIM, "layer_features": MAX_LATENT_DIM,
+                  "mapping_layers": MAX_MAPPING_LAYERS, "channel_max": MAX_CHANNELS, "img_channels": 4}
+        for name, high in limits.items():
+            value = getattr(self, name)
+            if value is not None and not 0 <= int(value) <= high:
+                raise LowRankGANError(f"StyleGAN2 {name} = {value} is beyond this tool's limit ({high})")
+        if len(self.resample_filter) > 16:
+            raise LowRankGANError(f"StyleGAN2 resample_filter has {len(self.resample_filter)} taps (at most 16)")
+        if self.estimated_params() > MAX_MODEL_PARAMS:
+            raise LowRankGANError(f"StyleGAN2 config needs about {self.estimated_params():,} weights, more than "
+                                  f"this tool's limit ({MAX_MODEL_PARAMS:,})")
+
+    def estimated_params(self) -> int:
+        """Weights the generator of this config holds (upper estimate, before building it)."""
+        feat = max(self.z_dim, self.w_dim, self.layer_features or 0, self.embed_features or 0)
+        total = self.mapping_layers * feat * (feat + 1) + self.c_dim * (self.embed_features or self.w_dim)
+        cin = 0
+        for res in self.block_resolutions:
+            cout = min(self.channel_base // res, self.channel_max)
+            cin = cin or cout
+            total += 2 * (cin * cout * 9 + self.w_dim * cin) + cout * (self.w_dim + self.img_channels) + res * res * 2
+            cin = cout
+        return total
 
     @property
     def resolution_log2(self) -> int:

@@ -34,8 +34,13 @@ function message(text, isError = false) {
   el.classList.toggle("error", !!isError);
 }
 
+// The server's per-run token, written into this page's HTML: every API request carries it, which a
+// foreign page (that cannot read this HTML) cannot do.
+const TOKEN = document.querySelector('meta[name="lowrankgan-token"]').content;
+
 async function api(url, options = {}) {
-  const resp = await fetch(url, options);
+  const headers = { ...(options.headers || {}), "X-LowRankGAN-Token": TOKEN };
+  const resp = await fetch(url, { ...options, headers });
   if (!resp.ok) {
     let text = `${resp.status} ${resp.statusText}`;
     try { text = (await resp.json()).error || text; } catch (e) { /* not JSON */ }
@@ -47,7 +52,8 @@ async function api(url, options = {}) {
 }
 
 function query(params) {
-  return Object.entries(params)
+  // URLs that <img> and download links load (no headers there) carry the token as a parameter.
+  return Object.entries({ ...params, token: TOKEN })
     .filter(([, v]) => v !== null && v !== undefined && v !== "")
     .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("&");
 }
