@@ -170,16 +170,16 @@ def parse_class(model: str, value) -> str | None:
     key = _text(value, "class", 64).strip().lower()
     if re.fullmatch(r"[0-9]{1,9}", key):
         key = str(int(key))
-    from ..models import ZOO
-    entry = ZOO.get(model)
+    entry = next((row for row in api.model_catalog() if row["name"] == model and row["source"] == "zoo"), None)
     if entry is None:
         return key
-    if not entry.classes:
+    classes = entry["classes"]
+    if not classes:
         raise BadRequest(f"model {model} is not class-conditional; leave 'class' empty")
-    if key.isdigit() and int(key) < len(entry.classes):
-        return entry.classes[int(key)]
-    if key not in entry.classes:
-        raise BadRequest(f"unknown class '{key[:40]}' for model {model}; use one of: {', '.join(entry.classes)}")
+    if key.isdigit() and int(key) < len(classes):
+        return classes[int(key)]
+    if key not in classes:
+        raise BadRequest(f"unknown class '{key[:40]}' for model {model}; use one of: {', '.join(classes)}")
     return key
 
 
