@@ -27,14 +27,21 @@ def derive_face_presets(mean_face: np.ndarray) -> dict[str, str]:
 
     half = size // 2
     (ly, lx), (ry, rx) = darkest(slice(16, 40), slice(8, half)), darkest(slice(16, 40), slice(half, size - 8))
-    eye_y, d = round((ly + ry) / 2), rx - lx
     mouth_y, _ = darkest(slice(42, 60), slice(20, 44))
+    return face_boxes(size, (ly, lx), (ry, rx), mouth_y)
+
+
+def face_boxes(size: int, left_eye: tuple[int, int], right_eye: tuple[int, int], mouth_y: int) -> dict[str, str]:
+    """The preset boxes laid out from eye centres ``(row, col)`` and the mouth row, in units of the
+    inter-eye distance ``D``."""
+    (ly, lx), (ry, rx) = left_eye, right_eye
+    eye_y, d = round((ly + ry) / 2), rx - lx
     cx = (lx + rx) / 2
 
     def box(top: float, left: float, height: float, width: float) -> str:
         t, l = max(0, round(top)), max(0, round(left))
         h, w = min(size - t, round(height)), min(size - l, round(width))
-        return f"box:{t},{l},{h},{w}"
+        return f"box:{t},{l},{max(1, h)},{max(1, w)}"
 
     forehead_top = eye_y - 1.5 * d
     side = 1.2 * d
