@@ -17,12 +17,13 @@ import torch
 from . import __version__
 from .directionfile import DirectionSet, check_compatible, load_directions
 from .distributed import evaluate_on_ray, ray_region_grams  # Ray itself is imported only when used
+from .facelandmarks import FACE_MODELS, image_face_presets
 from .edit import check_seed, parse_int_list, parse_strengths, render, shift_codes, sweep
 from .errors import LowRankGANError
 from .evaluation import DEFAULT_METHODS, evaluate as run_evaluation, format_table
-from .jacobian import compute_jacobian, default_analysis_size, region_gram_pair, set_cache_limit
+from .jacobian import compute_jacobian, default_analysis_size, embed_direction, region_gram_pair, set_cache_limit
 from .methods import DEFAULT_METHOD, METHODS, Directions, Method, find, get_method
-from .metrics import Leak, measure_leak, median
+from .metrics import Leak, calibrate, measure_leak, median, rms_inside_outside
 from .models.base import check_truncation
 from .models import (BIGGAN_NAMES, DEFAULT_MODEL, PRESETS, ZOO, GeneratorAdapter, load_model,
                      resolve_device)
@@ -33,7 +34,8 @@ from .regions import Region, parse_region
 
 __all__ = [
     "DEFAULT_METHOD", "DEFAULT_MODEL", "METHODS", "DirectionSet", "EditSetup", "GeneratorAdapter", "Leak",
-    "Method", "Region", "analysis_size", "as_model", "as_region", "composed_edit", "composed_sweep",
+    "DirectionReport", "Method", "Region", "analysis_size",
+    "change_inside_outside", "direction_report", "face_presets", "recorded_alphas", "as_model", "as_region", "composed_edit", "composed_sweep",
     "edit", "edit_setup", "find_directions", "get_method", "load_model", "locality", "median",
     "model_catalog", "parse_layers", "parse_seeds", "parse_strengths", "path_edit", "prepare_jacobian",
     "refetch_model", "resolve_device", "sample", "sample_codes", "check_seed", "check_path_steps", "check_truncation",
@@ -187,6 +189,57 @@ def direction_leaks(model: ModelLike, dirset: DirectionSet, seed: int, region: s
             for v in dirset.vectors]
 
 
+SLIDER_TARGET = 0.3  # in-region RMS change (images in [-1, 1]) at the page's slider ends
+
+
+@dataclass
+class DirectionReport:
+    """One direction on one image, as the page shows it beside its slider."""
+
+    leak: float  # metrics' leak at the in-region RMS ``leak_target`` (inf: never reached)
+    ends: tuple[float | None, float | None]  # (α₊, α₋) >= 0 reaching the slider target; None: unreached
+
+
+def direction_report(model: ModelLike, dirset: DirectionSet, seed: int, region: str | Region,
+                     slider_target: float = SLIDER_TARGET, leak_target: float = 0.1,
+                     trunc: float = 1.0) -> list[DirectionReport]:
+    """Per direction of ``dirset`` on ``seed``'s image: its leak (as ``direction_leaks`` and
+    ``metrics.measure_leak`` define it: RMS outside / inside at in-region RMS ``leak_target``, mean
+    of the two signs) and the strengths (in units of the file's vectors) along ``+v`` and ``-v`` that
+    change the region by RMS ``slider_target`` (the page's slider ends). One batched
+    ``metrics.calibrate`` call for every direction, sign and target."""
+    job = edit_setup(model, dirset, seed, trunc=trunc)
+    mask = torch.from_numpy(as_region(job.gen, region).mask)
+    vecs = torch.from_numpy(dirset.vectors).float()
+    norms = vecs.norm(dim=1)
+    offsets = [embed_direction(job.gen, sign * v / n, job.space, job.layers)
+               for v, n in zip(vecs, norms) for sign in (1.0, -1.0)]
+    cal = calibrate(job.gen, job.codes[0], torch.stack(offsets), mask, [leak_target, slider_target], job.space)
+    out = []
+    for i, n in enumerate(norms.tolist()):
+        per_sign = [float(cal["outside"][2 * i + s, 0] / cal["inside"][2 * i + s, 0])
+                    if bool(cal["reached"][2 * i + s, 0]) and float(cal["inside"][2 * i + s, 0]) > 0 else float("inf")
+                    for s in range(2)]
+        ends = [float(cal["alpha"][2 * i + s, 1]) / n if bool(cal["reached"][2 * i + s, 1]) else None for s in range(2)]
+        out.append(DirectionReport(sum(per_sign) / 2, (ends[0], ends[1])))
+    return out
+
+
+def change_inside_outside(before: torch.Tensor, after: torch.Tensor, region: Region) -> tuple[float, float]:
+    """RMS change (images ``[3, H, W]`` in [-1, 1]) inside and outside ``region``: the leak's measure."""
+    inside, outside = rms_inside_outside((after - before)[None].float(), torch.from_numpy(region.mask))
+    return float(inside[0]), float(outside[0])
+
+
+def face_presets(gen: GeneratorAdapter, model_name: str, seed: int, trunc: float = 1.0) -> dict[str, str]:
+    """Presets that follow the face of ``seed``'s image (``facelandmarks``) for models whose images
+    are faces; empty when the model has none or the face's landmarks fail their checks."""
+    if model_name not in FACE_MODELS:
+        return {}
+    image = sample(gen, [seed], trunc=trunc)[0].cpu().numpy()
+    return image_face_presets(image) or {}
+
+
 def _leaks(gen: GeneratorAdapter, codes: torch.Tensor, direction: torch.Tensor, region: Region, space: str,
            layers: Sequence[int] | None, target: float = 0.1) -> list[Leak]:
     mask = torch.from_numpy(region.mask)
@@ -299,6 +352,27 @@ def composed_edit(model: ModelLike, directions: DirectionSet | str | Path, seeds
         both = render(job.gen, torch.cat([job.codes, moved], 0), job.space)
         return both.view(2, len(job.codes), *both.shape[1:])
     return render(job.gen, moved, job.space)
+
+
+def recorded_alphas(dirset: DirectionSet, text: str) -> tuple[list[float], int | None, int | None]:
+    """``edit --alphas``: a comma list, or ``recorded`` for the page's sliders saved in the
+    direction file (its ``slider_alphas``, ``slider_path_steps`` and ``slider_seed``)."""
+    if text.strip().lower() == "recorded":
+        alphas = dirset.meta.get("slider_alphas")
+        if not isinstance(alphas, list) or not all(isinstance(a, (int, float)) for a in alphas):
+            raise LowRankGANError("--alphas recorded: the direction file records no slider values "
+                                  "(download it from the page, or give --alphas a1,a2,...)")
+        steps, seed = dirset.meta.get("slider_path_steps"), dirset.meta.get("slider_seed")
+        return ([float(a) for a in alphas], steps if isinstance(steps, int) else None,
+                seed if isinstance(seed, int) else None)
+    try:
+        alphas = [float(a) for a in text.split(",")]
+    except ValueError:
+        raise LowRankGANError(f"bad --alphas '{printable(text)[:60]}': give a comma list of numbers, "
+                              "one per direction (or 'recorded')") from None
+    if len(alphas) > dirset.vectors.shape[0] or not all(np.isfinite(alphas)):
+        raise LowRankGANError(f"--alphas: give at most {dirset.vectors.shape[0]} finite numbers, one per direction")
+    return alphas, None, None
 
 
 def composed_sweep(model: ModelLike, directions: DirectionSet | str | Path, seed: int, alphas: Sequence[float],

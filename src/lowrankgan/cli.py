@@ -8,6 +8,7 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from . import __version__, api, web
@@ -138,8 +139,31 @@ def cmd_directions(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_edit_composed(args: argparse.Namespace) -> int:
+    """``edit --alphas``: the page's composed edit ``c + Σ α_i v_i``, one image per seed side by side
+    at the model's resolution (pixel for pixel the page's edited PNG)."""
+    out = _out_file(args.out)
+    if output_kind(out) != "png":
+        raise LowRankGANError("--alphas writes a .png (the edited images side by side)")
+    dirset = load_directions(args.directions)
+    alphas, rec_steps, rec_seed = api.recorded_alphas(dirset, args.alphas)
+    steps = args.path_steps if args.path_steps is not None else (rec_steps or 0)
+    api.check_path_steps(steps)
+    seeds = api.parse_seeds(args.seeds) if args.seeds else [rec_seed if rec_seed is not None else 0]
+    gen = api.as_model(args.model, args.device, args.class_name)
+    images = api.composed_edit(gen, dirset, seeds, alphas, steps, region=args.region, space=args.space,
+                               layers=api.parse_layers(args.layers), trunc=args.trunc)
+    save_png(Image.fromarray(np.concatenate(list(to_uint8(images)), axis=1)), out)
+    print(f"wrote {out} (seeds {','.join(map(str, seeds))}, alphas {','.join(f'{a:g}' for a in alphas)}, "
+          f"path steps {steps})")
+    return 0
+
+
 def cmd_edit(args: argparse.Namespace) -> int:
-    seeds = api.parse_seeds(args.seeds)
+    if args.alphas:
+        return cmd_edit_composed(args)
+    args.path_steps = args.path_steps or 0
+    seeds = api.parse_seeds(args.seeds or "0-3")
     out = _out_file(args.out)
     kind = output_kind(out)
     if args.strengths:
@@ -235,12 +259,15 @@ def _edit_parser(sub) -> None:
     _common(p)
     p.add_argument("--directions", required=True, help="folder from `directions`, or a [k, d] .npy")
     p.add_argument("--index", type=int, default=0)
-    p.add_argument("--seeds", default="0-3")
+    p.add_argument("--seeds", default=None, help="default 0-3 (with --alphas recorded: the page's seed)")
+    p.add_argument("--alphas", default=None,
+                   help="a1,a2,...: apply several directions at once (the page's sliders) and write the edited "
+                        "image(s); 'recorded': the slider values and path steps saved in the file by the page")
     p.add_argument("--strengths", default=None, help="START:STOP:STEPS (default: the model's, -3:3:7 for the DCGANs, -6:6:7 otherwise)")
     p.add_argument("--space", default=None)
     p.add_argument("--layers", default=None)
     p.add_argument("--trunc", type=float, default=1.0)
-    p.add_argument("--path-steps", type=int, default=0,
+    p.add_argument("--path-steps", type=int, default=None,
                    help="path-following edit: re-project into the rest's null space N times along the way")
     p.add_argument("--outline", action="store_true", help="outline the region (from the direction file or --region)")
     p.add_argument("--region", default=None, help="region to outline / measure (default: the direction file's)")

@@ -18,7 +18,12 @@ Endpoints (JSON unless noted; errors are ``{"error": message}`` with status 400/
 the path (``lowrankgan.pathedit``, as ``lowrankgan edit --path-steps N``) along ``v/|v|`` to
 strength ``|v|``, ``v = Σ α_i v_i``, with the result's region and robust-PCA settings. Each step
 costs one Jacobian and one robust PCA; path renders run one at a time.
-``GET /api/directions?result``     ZIP of the direction files (as ``lowrankgan directions`` writes)
+``GET /api/directions?result[&alphas&path_steps]``  ZIP of the direction files (as ``lowrankgan
+directions`` writes), the region as ``region.png`` and the sliders (``edit --alphas recorded``)
+``GET /api/face-presets?model&class&seed``  presets that follow this seed's face (face models)
+
+``/api/render`` answers the RMS change inside / outside the region in ``X-Change-Inside`` /
+``X-Change-Outside``; a compute result carries each direction's leak and calibrated slider ends.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from werkzeug.exceptions import HTTPException
 
 from .. import api
 from ..errors import LowRankGANError
-from ..regions import region_from_mask
+from ..regions import parse_region, region_from_mask
 from .session import Busy, Workspace, png_bytes, slider_max, uint8_png
 
 MAX_BODY_BYTES = 256 * 1024  # a 128x128 mask is 16 KB of '0'/'1'
@@ -306,6 +311,19 @@ def _model_routes(app: Flask, workspace: Workspace) -> None:
         resp.headers["X-Seed"] = str(seed)
         return resp
 
+    @app.get("/api/face-presets")
+    def face_presets():
+        """Presets that follow this seed's face (empty where the model has no faces or the
+        landmarks fail their checks: the fixed presets remain)."""
+        name, cls = _model_args(workspace)
+        seed = parse_seed(request.args.get("seed"))
+        gen = workspace.model(name, cls)
+        with workspace.render_slot():
+            specs = api.face_presets(gen, name or workspace.models[0], seed)
+        return jsonify(presets={k: "".join("1" if v else "0" for v in
+                                           parse_region(spec, gen.resolution).mask.ravel())
+                                for k, spec in specs.items()}, specs=specs)
+
     @app.post("/api/compute")
     def compute():
         body = parse_body()
@@ -345,7 +363,7 @@ def _result_routes(app: Flask, workspace: Workspace) -> None:
     def _edit_args(res):
         """The sliders' values and the path steps of an edit request."""
         gen = workspace.model(res.model, res.class_name)
-        alphas = parse_alphas(request.args.get("alphas"), res.dirset.vectors.shape[0], slider_max(gen))
+        alphas = parse_alphas(request.args.get("alphas"), res.dirset.vectors.shape[0], max(slider_max(gen), res.span))
         return alphas, parse_path_steps(request.args.get("path_steps"))
 
     @app.get("/api/render")
@@ -353,10 +371,15 @@ def _result_routes(app: Flask, workspace: Workspace) -> None:
         res = result_or_404(request.args.get("result"))
         seed = parse_seed(request.args.get("seed", res.seed))
         alphas, steps = _edit_args(res)
-        data = uint8_png(workspace.edited(res, [seed], alphas, steps)[0])
+        edited = workspace.edited(res, [seed], alphas, steps)[0]
         suffix = f"-path{steps}" if steps else ""
         name = f"lowrankgan-seed{seed}-edited{suffix}.png" if _flag(request.args.get("download")) else None
-        return _attachment(data, "image/png", name)
+        resp = _attachment(uint8_png(edited), "image/png", name)
+        # The live readout beside the sliders: RMS change inside / outside the region (the leak's measure).
+        gen = workspace.model(res.model, res.class_name)
+        inside, outside = api.change_inside_outside(workspace.image(gen, [seed])[0], edited, res.region)
+        resp.headers["X-Change-Inside"], resp.headers["X-Change-Outside"] = f"{inside:.5f}", f"{outside:.5f}"
+        return resp
 
     @app.get("/api/strip")
     def strip():
@@ -378,7 +401,8 @@ def _result_routes(app: Flask, workspace: Workspace) -> None:
     @app.get("/api/directions")
     def directions():
         res = result_or_404(request.args.get("result"))
-        return _attachment(workspace.direction_zip(res), "application/zip",
+        alphas, steps = _edit_args(res)
+        return _attachment(workspace.direction_zip(res, alphas, steps), "application/zip",
                            f"lowrankgan-directions-seed{res.seed}.zip")
 
 

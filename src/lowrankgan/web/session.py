@@ -27,7 +27,7 @@ from .. import api
 from ..api import GeneratorAdapter
 from ..directionfile import DirectionSet, save_directions
 from ..errors import LowRankGANError
-from ..regions import Region, parse_region
+from ..regions import DRAWN_MASK_NAME, Region, parse_region
 from ..report import gif_bytes, gif_frames, grid_image, to_uint8
 
 slider_max = api.slider_span  # the sliders' range ±span: the model's default edit strengths
@@ -54,6 +54,7 @@ class Result:
     region: Region
     space: str
     layers: list[int] | None
+    span: float = 0.0  # the largest calibrated slider end (the renders accept up to 4x)
 
 
 @dataclass
@@ -241,15 +242,22 @@ class Workspace:
                 dirset = api.find_directions(gen, seed, region, method=method, top_k=top_k, progress=False, **params)
                 with self._lock:
                     self._warmed.add((name, gen.class_name, seed))
+                job.stage = "measuring each direction's leak and slider range"
+                report = api.direction_report(gen, dirset, seed, region)
             space, layers = dirset.meta["latent_space"], dirset.meta.get("layers")
-            result = Result(secrets.token_hex(8), name, gen.class_name, dirset, seed, region, space, layers)
+            ends = [e for r in report for e in r.ends if e is not None]
+            result = Result(secrets.token_hex(8), name, gen.class_name, dirset, seed, region, space, layers,
+                            max(ends, default=0.0))
             with self._lock:
                 _lru_put(self.results, result.id, result, self.max_results)
             info = dirset.meta.get("info", {})
             job.result = {"result": result.id, "k": int(dirset.vectors.shape[0]), "method": dirset.meta["method"],
                           "params": dirset.meta.get("params", {}),
                           "info": {k: v for k, v in info.items() if isinstance(v, (int, float, str, bool))},
-                          "seed": seed, "region": region.spec, "timing_s": dirset.meta.get("timing_s", {})}
+                          "seed": seed, "region": region.spec, "timing_s": dirset.meta.get("timing_s", {}),
+                          "directions": [{"leak": _finite(r.leak), "plus": r.ends[0], "minus": r.ends[1]}
+                                         for r in report],
+                          "slider_target": api.SLIDER_TARGET, "warnings": result_warnings(region, dirset, top_k)}
             job.state, job.stage = "done", "done"
         except LowRankGANError as exc:
             job.state, job.stage, job.error = "error", "failed", str(exc)
@@ -312,17 +320,50 @@ class Workspace:
             images = api.composed_sweep(gen, res.dirset, seed, alphas, frames, steps, res.region)
         return gif_bytes(gif_frames(images, res.region.mask if outline else None))
 
-    def direction_zip(self, res: Result) -> bytes:
+    def direction_zip(self, res: Result, alphas: Sequence[float] = (), steps: int = 0) -> bytes:
         """``directions.npy``, ``directions.json``, ``latent.npy`` as ``lowrankgan directions``
-        writes them, plus the drawn region as ``region.png``."""
+        writes them, plus the drawn region as ``region.png`` (which ``directions.json`` names, so that
+        ``edit --directions DIR`` reads it back) and the sliders' values and path steps
+        (``slider_alphas``, ``slider_path_steps``, ``slider_seed``: ``edit --alphas recorded``)."""
         buf = io.BytesIO()
+        meta = {**res.dirset.meta, "region": DRAWN_MASK_NAME, "region_boxes": res.region.spec,
+                "slider_alphas": [float(a) for a in alphas], "slider_path_steps": int(steps),
+                "slider_seed": int(res.seed)}
+        dirset = DirectionSet(res.dirset.vectors, meta, res.dirset.latents)
         with tempfile.TemporaryDirectory(prefix="lowrankgan-web-") as tmp:
-            out = save_directions(res.dirset, Path(tmp) / "directions")
+            out = save_directions(dirset, Path(tmp) / "directions")
             Image.fromarray(res.region.mask.astype(np.uint8) * 255).save(out / "region.png")
             with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
                 for path in sorted(out.iterdir()):
                     zf.write(path, f"directions/{path.name}")
         return buf.getvalue()
+
+
+MIN_REGION_PIXELS = 16  # at 64x64; scaled by area for other resolutions
+
+
+def _finite(x: float) -> float | None:
+    return x if x == x and abs(x) != float("inf") else None
+
+
+def result_warnings(region: Region, dirset: DirectionSet, top_k: int) -> list[str]:
+    """What the page says about a result that is less than it looks."""
+    out = []
+    n = int(region.mask.sum())
+    least = max(4, round(MIN_REGION_PIXELS * region.mask.size / 4096))
+    if n < least:
+        out.append(f"The region has only {n} pixel{'s' * (n != 1)}: too few to tell local directions from "
+                   f"global ones, so the edits spread over the image (see each leak). Draw at least {least} pixels.")
+    k = int(dirset.vectors.shape[0])
+    if k < top_k:
+        info = dirset.meta.get("info", {})
+        why = ""
+        if "rank_region" in info and info["rank_region"] <= k:
+            why = f": the region's Jacobian has numerical rank {info['rank_region']}"
+        elif "null_dim" in info and info["null_dim"] <= k:
+            why = f": the rest's null space has only {info['null_dim']} dimensions"
+        out.append(f"Only {k} of the {top_k} directions asked for were found{why}.")
+    return out
 
 
 class _Slot:
