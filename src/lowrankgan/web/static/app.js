@@ -64,8 +64,7 @@ function modelParams() {
 }
 
 function seed() {
-  const v = parseInt($("seed").value, 10);
-  return Number.isFinite(v) && v >= 0 ? v : 0;
+  return Number($("seed").value);  // validateInputs() has checked it before any use
 }
 
 function alphaText() {
@@ -151,13 +150,16 @@ async function loadModel(keepClass = false) {
 }
 
 async function loadSeed() {
+  if (!validateInputs()) return;
+  if (state.result && seed() !== state.result.seed) staleBecause("Seed");
+  loadFacePresets();
   const url = `/api/image?${query({ ...modelParams(), seed: seed() })}`;
   const resp = await api(url);
   if (state.originalUrl) URL.revokeObjectURL(state.originalUrl);
   state.originalUrl = URL.createObjectURL(await resp.blob());
   state.shownAlphas = "";
   state.wantPath = pathSteps() > 0;
-  if (state.result && state.alphas.some((a) => a !== 0)) {
+  if (state.result && !state.stale && state.alphas.some((a) => a !== 0)) {
     requestRender();
   } else {
     await loadImage($("image"), state.originalUrl);
@@ -255,6 +257,7 @@ function paintLine(a, b) {
 
 function markDirty() {
   state.dirty = true;
+  staleBecause("Region");
   $("region-hint").textContent = regionSummary();
 }
 
@@ -269,7 +272,8 @@ overlay.addEventListener("pointerdown", (event) => {
   if (!state.mask) return;
   overlay.setPointerCapture(event.pointerId);
   const cell = cellAt(event);
-  drag = { start: cell, last: cell };
+  snapshot();
+  drag = { start: cell, last: cell, before: state.mask.slice() };
   if (state.tool === "brush") { paintDisc(...cell); markDirty(); }
   drawOverlay();
 });
@@ -315,10 +319,12 @@ $("erase").addEventListener("click", () => {
   $("erase").setAttribute("aria-pressed", String(state.erase));
 });
 $("brush-size").addEventListener("input", () => { $("brush-size-value").textContent = $("brush-size").value; });
-$("clear").addEventListener("click", () => { state.mask.fill(0); markDirty(); drawOverlay(); });
+$("clear").addEventListener("click", () => { snapshot(); state.mask.fill(0); markDirty(); drawOverlay(); });
 $("preset").addEventListener("change", () => {
-  const bits = state.info.presets[$("preset").value];
+  const name = $("preset").value;
+  const bits = name.startsWith("face:") ? (state.facePresets || {})[name.slice(5)] : state.info.presets[name];
   if (bits) {
+    snapshot();
     for (let i = 0; i < bits.length; i++) if (bits[i] === "1") state.mask[i] = state.erase ? 0 : 1;
     markDirty();
     drawOverlay();
@@ -379,6 +385,7 @@ function buildParams() {
     label.append(input);
     box.append(label);
   }
+  validateInputs();
 }
 $("method").addEventListener("change", buildParams);
 
@@ -400,8 +407,10 @@ function progress(stage, elapsed, isError = false) {
 }
 
 async function compute() {
+  if (!validateInputs()) return;
   const button = $("compute");
   button.disabled = true;
+  state.computing = true;
   const t0 = performance.now();
   progress("sending the region…", 0);
   try {
@@ -425,7 +434,8 @@ async function compute() {
   } catch (err) {
     progress(err.message, null, true);
   } finally {
-    button.disabled = false;
+    state.computing = false;
+    validateInputs();
   }
 }
 $("compute").addEventListener("click", compute);
@@ -438,29 +448,54 @@ function clearResult() {
   $("strip-apply").disabled = true;
   $("strip").hidden = true;
   $("result-info").textContent = "Draw a region and press “Compute directions”: one slider per direction found.";
+  $("warnings").hidden = true;
+  $("readout").textContent = "";
+  setStale(false);
   updateDownloads();
+}
+
+// Slider position t in [-1, 1] -> raw strength: the ends are calibrated per direction and sign so
+// that the region changes by RMS slider_target there (the model's ±span where unreached).
+function strengthAt(i, t) {
+  const d = (state.result.directions || [])[i] || {};
+  const span = state.info.slider_max;
+  return t >= 0 ? t * (d.plus || span) : t * (d.minus || span);
+}
+
+function leakText(d) {
+  if (!d || d.leak === null || d.leak === undefined) return "leak —";
+  return `leak ${d.leak.toFixed(2)}`;
 }
 
 function showResult(result, seconds) {
   state.result = result;
   state.dirty = false;
+  setStale(false);
   state.wantPath = pathSteps() > 0;
   state.alphas = new Array(result.k).fill(0);
-  const span = state.info.slider_max;
   const box = $("sliders");
   box.innerHTML = "";
   for (let i = 0; i < result.k; i++) {
+    const d = (result.directions || [])[i];
     const row = document.createElement("div");
     row.className = "slider";
     const label = document.createElement("label");
     label.textContent = `d${i + 1}`;
     label.htmlFor = `slider-${i}`;
     const input = document.createElement("input");
-    Object.assign(input, { type: "range", id: `slider-${i}`, min: -span, max: span, step: span / 100, value: 0 });
+    Object.assign(input, { type: "range", id: `slider-${i}`, min: -1, max: 1, step: 0.01, value: 0 });
     const out = document.createElement("output");
     out.textContent = "0.00";
+    out.title = "raw strength α along this direction";
+    const leak = document.createElement("span");
+    leak.className = "leak" + (d && d.leak !== null && d.leak < 0.5 ? " good" : " bad");
+    leak.id = `leak-${i}`;
+    leak.textContent = leakText(d);
+    leak.title = "RMS change outside ÷ inside the region at a small edit (lower = more local; about 1 = global)";
+    input.title = `ends: α = −${((d && d.minus) || state.info.slider_max).toFixed(2)} … ` +
+      `+${((d && d.plus) || state.info.slider_max).toFixed(2)} (region RMS change ${result.slider_target})`;
     input.addEventListener("input", () => {
-      state.alphas[i] = parseFloat(input.value);
+      state.alphas[i] = strengthAt(i, parseFloat(input.value));
       out.textContent = state.alphas[i].toFixed(2);
       state.wantPath = false;  // live: the straight line while dragging
       requestRender();
@@ -474,7 +509,7 @@ function showResult(result, seconds) {
       input.dispatchEvent(new Event("input"));
       input.dispatchEvent(new Event("change"));
     });
-    row.append(label, input, out);
+    row.append(label, input, out, leak);
     box.appendChild(row);
   }
   $("reset").hidden = false;
@@ -483,7 +518,15 @@ function showResult(result, seconds) {
   const ranks = info.rank_region !== undefined ? ` · ranks region/rest ${info.rank_region}/${info.rank_rest}` : "";
   $("result-info").textContent =
     `${result.k} directions (${result.method}) from seed ${result.seed}${ranks} · ${seconds.toFixed(2)} s. ` +
-    "Drag a slider; double-click resets it.";
+    `Slider ends change the region by RMS ${result.slider_target}; double-click resets.`;
+  const warn = $("warnings");
+  warn.replaceChildren(...(result.warnings || []).map((w) => {
+    const li = document.createElement("li");
+    li.textContent = w;
+    return li;
+  }));
+  warn.hidden = !(result.warnings || []).length;
+  $("readout").textContent = "";
   updateDownloads();
   drawOverlay();
   requestRender();
@@ -495,11 +538,13 @@ $("reset").addEventListener("click", () => {
     input.value = 0;
     input.nextSibling.textContent = "0.00";
   }
+  $("readout").textContent = "";
   state.wantPath = pathSteps() > 0;
   requestRender();
 });
 
 $("path-steps").addEventListener("change", () => {
+  if (!validateInputs()) return;
   state.wantPath = pathSteps() > 0;
   updateDownloads();
   requestRender();
@@ -537,14 +582,17 @@ async function doRender() {
   const t0 = performance.now();
   try {
     const url = renderUrl({ path_steps: steps || "" });
-    const blob = await (await api(url, controller ? { signal: controller.signal } : {})).blob();
+    const resp = await api(url, controller ? { signal: controller.signal } : {});
+    const blob = await resp.blob();
     if (controller && controller.signal.aborted) throw new DOMException("superseded", "AbortError");
+    showReadout(resp.headers.get("X-Change-Inside"), resp.headers.get("X-Change-Outside"));
     const img = $("image");
     const old = img.src;
     await loadImage(img, URL.createObjectURL(blob));
     if (old.startsWith("blob:") && old !== state.originalUrl) URL.revokeObjectURL(old);
     state.shownAlphas = alphas;
     state.shownSteps = steps;
+    drawHeat();
     const ms = performance.now() - t0;
     (steps > 0 ? state.pathRenders : state.renders).push(ms);
     $("render-time").textContent = steps > 0 ? `path (${steps} steps) in ${ms.toFixed(0)} ms`
@@ -599,11 +647,12 @@ async function refreshStrip() {
     if (steps > 0) pathStatus(-1);
   }
 }
-$("strip-apply").addEventListener("click", () => { $("strip").hidden = false; refreshStrip(); });
+$("strip-apply").addEventListener("click", () => {
+  if (!validateInputs()) return; $("strip").hidden = false; refreshStrip(); });
 $("strip-seeds").addEventListener("keydown", (e) => { if (e.key === "Enter" && state.result) $("strip-apply").click(); });
 
 function updateDownloads() {
-  const on = !!state.result;
+  const on = !!state.result && !state.stale;
   for (const id of ["dl-png", "dl-gif", "dl-dirs"]) $(id).classList.toggle("disabled", !on);
   if (!on) return;
   const outline = $("outline").checked ? 1 : 0;
@@ -612,20 +661,30 @@ function updateDownloads() {
   $("dl-gif").href = `/api/gif?${query({
     result: state.result.result, seed: seed(), alphas: alphaText(), outline, path_steps: steps,
   })}`;
-  $("dl-dirs").href = `/api/directions?${query({ result: state.result.result })}`;
+  $("dl-dirs").href = `/api/directions?${query({ result: state.result.result, alphas: alphaText(), path_steps: steps })}`;
 }
 
-// Hold to compare with the original.
-const compare = $("compare");
-compare.addEventListener("pointerdown", () => {
-  if (!state.originalUrl) return;
-  state.comparing = $("image").src;
-  $("image").src = state.originalUrl;
-});
-for (const ev of ["pointerup", "pointerleave"]) {
-  compare.addEventListener(ev, () => {
-    if (state.comparing) { $("image").src = state.comparing; state.comparing = null; }
-  });
+// Hold to compare with the original (or hold the O key).
+$("compare").addEventListener("pointerdown", () => holdOriginal(true));
+for (const ev of ["pointerup", "pointerleave"]) $("compare").addEventListener(ev, () => holdOriginal(false));
+
+// Presets that follow this seed's face (face models): added to the preset list as "… (this face)".
+async function loadFacePresets() {
+  state.facePresets = {};
+  const select = $("preset");
+  for (const opt of [...select.options]) if (opt.value.startsWith("face:")) opt.remove();
+  try {
+    const data = await (await api(`/api/face-presets?${query({ ...modelParams(), seed: seed() })}`)).json();
+    state.facePresets = data.presets;
+    for (const name of Object.keys(data.presets)) {
+      const opt = document.createElement("option");
+      opt.value = `face:${name}`;
+      opt.textContent = `${name} (this face)`;
+      opt.title = `${data.specs[name]}: found on this image's own eyes and mouth`;
+      select.insertBefore(opt, select.options[1] || null);
+    }
+    select.disabled = select.options.length <= 1;
+  } catch (err) { /* the fixed presets remain */ }
 }
 
 // ---------------------------------------------------------------------------------- seeds & models
@@ -656,3 +715,169 @@ guarded(async () => {
   await loadModel();
   resizeOverlay();
 });
+
+// ---------------------------------------------------------------------------------- spill, state
+// The live readout: RMS change inside vs outside the region of the image on screen (the server
+// measures it for each render, as the leak does).
+function showReadout(inside, outside) {
+  if (inside === null || outside === null) return;
+  const i = parseFloat(inside), o = parseFloat(outside);
+  $("readout").textContent = i === 0 && o === 0 ? "" :
+    `change: inside ${i.toFixed(3)} · outside ${o.toFixed(3)} (RMS) · ratio ${(o / Math.max(i, 1e-9)).toFixed(2)}`;
+  state.readout = { inside: i, outside: o };
+}
+
+// |change| heatmap over the image (optional): the edited image minus the original, per pixel.
+const heat = $("heat");
+async function drawHeat() {
+  const hctx = heat.getContext("2d");
+  if (!$("show-heat").checked || !state.result || !state.originalUrl) { heat.hidden = true; return; }
+  const res = state.info.resolution;
+  const orig = new Image();
+  await loadImage(orig, state.originalUrl);
+  const c = document.createElement("canvas");
+  c.width = res; c.height = res;
+  const ctx = c.getContext("2d");
+  ctx.drawImage(orig, 0, 0, res, res);
+  const a = ctx.getImageData(0, 0, res, res).data;
+  ctx.drawImage($("image"), 0, 0, res, res);
+  const b = ctx.getImageData(0, 0, res, res).data;
+  heat.width = res; heat.height = res;
+  const out = hctx.createImageData(res, res);
+  for (let p = 0; p < res * res; p++) {
+    const d = (Math.abs(a[4 * p] - b[4 * p]) + Math.abs(a[4 * p + 1] - b[4 * p + 1]) + Math.abs(a[4 * p + 2] - b[4 * p + 2])) / 3;
+    const v = Math.min(1, d / 64);  // 64 grey levels of change = full scale
+    out.data[4 * p] = 255; out.data[4 * p + 1] = Math.round(200 * (1 - v)); out.data[4 * p + 2] = 0;
+    out.data[4 * p + 3] = Math.round(220 * v);
+  }
+  hctx.putImageData(out, 0, 0);
+  heat.hidden = false;
+}
+$("show-heat").addEventListener("change", drawHeat);
+
+// Stale: the result no longer matches what the inputs say; sliders and downloads wait for Compute.
+function setStale(stale, why = "") {
+  state.stale = stale && !!state.result;
+  $("stale").hidden = !state.stale;
+  $("stale").textContent = state.stale ? `${why} changed — press Compute to update the directions.` : "";
+  for (const input of document.querySelectorAll("#sliders input")) input.disabled = state.stale;
+  $("reset").disabled = state.stale;
+  $("strip-apply").disabled = state.stale || !state.result;
+  $("directions").classList.toggle("stale", state.stale);
+  updateDownloads();
+}
+function staleBecause(why) {
+  if (!state.result) return;
+  setStale(true, why);
+  if ($("image").src !== state.originalUrl && state.originalUrl) $("image").src = state.originalUrl;
+  state.shownAlphas = alphaText();
+  $("readout").textContent = "";
+  heat.hidden = true;
+}
+$("method").addEventListener("change", () => staleBecause("Method"));
+$("top-k").addEventListener("input", () => { staleBecause("Top k"); validateInputs(); });
+$("method-params").addEventListener("input", () => { staleBecause("Parameters"); validateInputs(); });
+$("method-params").addEventListener("change", () => staleBecause("Parameters"));
+
+// Undo / redo of the region: snapshots before each change.
+const history = { undo: [], redo: [] };
+function snapshot() {
+  history.undo.push(state.mask.slice());
+  if (history.undo.length > 100) history.undo.shift();
+  history.redo = [];
+}
+function restoreFrom(from, to) {
+  if (!from.length) return;
+  to.push(state.mask.slice());
+  state.mask.set(from.pop());
+  markDirty();
+  drawOverlay();
+}
+const undo = () => restoreFrom(history.undo, history.redo);
+const redo = () => restoreFrom(history.redo, history.undo);
+
+function holdOriginal(on) {
+  if (on && !state.comparing && state.originalUrl) {
+    state.comparing = $("image").src;
+    $("image").src = state.originalUrl;
+    $("compare").classList.add("active");
+  } else if (!on && state.comparing) {
+    $("image").src = state.comparing;
+    state.comparing = null;
+    $("compare").classList.remove("active");
+  }
+}
+
+document.addEventListener("keydown", (event) => {
+  const typing = /^(INPUT|SELECT|TEXTAREA)$/.test(event.target.tagName) && event.target.type !== "range";
+  const mod = event.ctrlKey || event.metaKey;
+  if (mod && event.key.toLowerCase() === "z" && !typing) {
+    event.preventDefault();
+    if (event.shiftKey) redo(); else undo();
+  } else if (mod && event.key.toLowerCase() === "y" && !typing) {
+    event.preventDefault();
+    redo();
+  } else if (event.key === "Escape" && drag) {
+    state.mask.set(drag.before);  // cancel the stroke in progress
+    drag = null;
+    history.undo.pop();
+    markDirty();
+    drawOverlay();
+  } else if ((event.key === "o" || event.key === "O") && !typing && !mod && !event.repeat) {
+    holdOriginal(true);
+  }
+});
+document.addEventListener("keyup", (event) => { if (event.key === "o" || event.key === "O") holdOriginal(false); });
+
+// Inputs checked in the browser against /api/config's ranges: every problem at once, each next to
+// its field, in the page's words; Compute waits until all are fixed.
+function fieldError(input, text) {
+  let el = input.parentElement.querySelector(".field-error");
+  if (!el) {
+    el = document.createElement("span");
+    el.className = "field-error";
+    el.setAttribute("role", "alert");
+    input.insertAdjacentElement("afterend", el);
+  }
+  el.textContent = text;
+  el.hidden = !text;
+  input.classList.toggle("invalid", !!text);
+  input.setAttribute("aria-invalid", String(!!text));
+  return text ? 1 : 0;
+}
+
+function checkNumber(text, { int = false, low = null, high = null, what = "a number" }) {
+  if (text.trim() === "") return "";
+  const v = Number(text);
+  if (!Number.isFinite(v) || (int && !Number.isInteger(v))) return `Enter ${int ? "a whole number" : "a number"}${what ? "" : ""}.`;
+  if (low !== null && v < low) return `Must be at least ${low}.`;
+  if (high !== null && v > high) return `Must be at most ${high}.`;
+  return "";
+}
+
+function validateInputs() {
+  const lim = state.config ? state.config.limits : { top_k: 20, seed: 2147483647, strip: 12, path_steps: 8 };
+  let bad = 0;
+  const seedText = $("seed").value;
+  bad += fieldError($("seed"), seedText.trim() === "" ? "Enter a seed (a whole number)." :
+    checkNumber(seedText, { int: true, low: 0, high: lim.seed }));
+  const k = $("top-k").value;
+  bad += fieldError($("top-k"), k.trim() === "" ? "" : checkNumber(k, { int: true, low: 1, high: lim.top_k }));
+  const m = state.config && state.config.methods.find((x) => x.name === $("method").value);
+  for (const p of (m ? m.params : [])) {
+    const input = $(`p-${p.name}`);
+    if (!input || p.choices.length) continue;
+    bad += fieldError(input, checkNumber(input.value, { int: p.type === "int", low: p.low, high: p.high }));
+  }
+  bad += fieldError($("path-steps"), checkNumber($("path-steps").value, { int: true, low: 0, high: lim.path_steps }));
+  const parts = $("strip-seeds").value.split(/[,\s]+/).filter((x) => x);
+  let stripErr = parts.length ? "" : "Enter seeds such as 1,2,3.";
+  if (parts.length > lim.strip) stripErr = `At most ${lim.strip} seeds.`;
+  const badSeed = parts.find((x) => checkNumber(x, { int: true, low: 0, high: lim.seed }) !== "");
+  if (badSeed !== undefined) stripErr = `“${badSeed.slice(0, 20)}” is not a seed (a whole number 0–${lim.seed}).`;
+  bad += fieldError($("strip-seeds"), stripErr);
+  $("compute").disabled = bad > 0 || state.computing;
+  $("strip-apply").disabled = !!stripErr || !state.result || state.stale;
+  return bad === 0;
+}
+for (const id of ["seed", "path-steps", "strip-seeds"]) $(id).addEventListener("input", validateInputs);
