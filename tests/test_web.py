@@ -605,3 +605,110 @@ def test_browser_draw_compute_slide(browser, live_server, tmp_path):
     page.screenshot(path=str(shot), full_page=True)
     assert Image.open(shot).size[0] == 1400
     context.close()
+
+
+@pytest.mark.slow
+def test_browser_spill_state_and_widths(browser, live_server, tmp_path):
+    """The second pass: leaks and calibrated sliders, the live readout, warnings, stale results,
+    undo / redo / Escape, the O key, validation next to each field, and the layout at 800 px."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(live_server + "/")
+    page.wait_for_function("window.lrg && window.lrg.state.info && document.getElementById('image').naturalWidth > 0")
+    page.fill("#seed", str(SEED))
+    page.dispatch_event("#seed", "input")
+    page.dispatch_event("#seed", "change")
+    page.wait_for_function("document.getElementById('preset').querySelector('option[value=\"face:eyes\"]')")
+    page.select_option("#preset", "face:eyes")
+    page.fill("#top-k", "3")
+    page.dispatch_event("#top-k", "input")
+    page.click("#compute")
+    page.wait_for_selector("#slider-0", timeout=300_000)
+    page.wait_for_function("window.lrg.idle()")
+    leaks = [page.text_content(f"#leak-{i}") for i in range(3)]
+    assert all(t.startswith("leak ") and float(t[5:]) > 0 for t in leaks), leaks
+    # The slider's right end is the calibrated strength: the readout says inside ≈ 0.3.
+    page.fill("#slider-0", "1")
+    page.dispatch_event("#slider-0", "input")
+    page.wait_for_function("window.lrg.idle() && window.lrg.state.readout")
+    readout = page.evaluate("window.lrg.state.readout")
+    assert abs(readout["inside"] - 0.3) < 0.02 and "inside" in page.text_content("#readout")
+    assert float(page.text_content("#slider-0 + output")) > 0
+    page.check("#show-heat")
+    page.wait_for_selector("#heat:not([hidden])")
+    page.keyboard.down("o")
+    assert page.evaluate("document.getElementById('image').src === window.lrg.state.originalUrl")
+    page.keyboard.up("o")
+    assert "alphas=" in page.get_attribute("#dl-dirs", "href")
+
+    # Region change -> stale: sliders disabled, note shown; undo restores the mask.
+    before = page.evaluate("Array.from(window.lrg.state.mask)")
+    box = page.locator("#overlay").bounding_box()
+    cell = box["width"] / 64
+    page.mouse.move(box["x"] + 5 * cell, box["y"] + 55 * cell)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 12 * cell, box["y"] + 55 * cell, steps=3)
+    page.mouse.up()
+    assert page.is_visible("#stale") and page.is_disabled("#slider-0")
+    assert "disabled" in page.get_attribute("#dl-dirs", "class")
+    page.keyboard.press("Control+z")
+    assert page.evaluate("Array.from(window.lrg.state.mask)") == before
+    page.keyboard.press("Control+Shift+z")
+    assert page.evaluate("Array.from(window.lrg.state.mask)") != before
+    page.keyboard.press("Control+z")
+    # Escape cancels a stroke in progress.
+    page.mouse.move(box["x"] + 5 * cell, box["y"] + 58 * cell)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 20 * cell, box["y"] + 58 * cell, steps=3)
+    page.keyboard.press("Escape")
+    page.mouse.up()
+    assert page.evaluate("Array.from(window.lrg.state.mask)") == before
+
+    # All invalid inputs at once, each next to its field; Compute waits.
+    page.fill("#top-k", "50")
+    page.dispatch_event("#top-k", "input")
+    page.fill("#p-lam", "-1")
+    page.dispatch_event("#p-lam", "input")
+    page.fill("#seed", "-5")
+    page.dispatch_event("#seed", "input")
+    page.fill("#strip-seeds", "1,2,x")
+    page.dispatch_event("#strip-seeds", "input")
+    shown = page.eval_on_selector_all(".field-error:not([hidden])", "els => els.map(e => e.textContent)")
+    assert any("at most 20" in t for t in shown) and any("at least 0" in t for t in shown)
+    assert any("“x” is not a seed" in t for t in shown) and page.is_disabled("#compute")
+    assert any("at least 0.000001" in t for t in shown), shown
+    page.fill("#p-lam", "")
+    page.fill("#top-k", "3")
+    page.fill("#seed", "1234567")
+    page.fill("#strip-seeds", "1,2")
+    page.dispatch_event("#strip-seeds", "input")
+    assert page.evaluate("document.querySelectorAll('.field-error:not([hidden])').length") == 0
+
+    shots = ROOT / "docs" if os.environ.get("LOWRANKGAN_SCREENSHOT") == "1" else tmp_path
+    page.fill("#seed", str(SEED))
+    page.dispatch_event("#seed", "change")
+    page.click("#compute")
+    page.wait_for_function("window.lrg.state.result && !window.lrg.state.stale && window.lrg.idle()", timeout=300_000)
+    page.fill("#slider-0", "0.8")
+    page.dispatch_event("#slider-0", "input")
+    page.wait_for_function("window.lrg.idle()")
+    page.screenshot(path=str(shots / "serve.png"))
+    # 800 px: the image and its first slider on one screen; a long seed fits its box.
+    page.set_viewport_size({"width": 800, "height": 900})
+    page.fill("#seed", "2147483647")
+    img, slider = page.locator("#canvas-wrap").bounding_box(), page.locator("#slider-0").bounding_box()
+    page.evaluate("window.scrollTo(0, 0)")
+    img, slider = page.locator("#canvas-wrap").bounding_box(), page.locator("#slider-0").bounding_box()
+    assert img["y"] >= 0 and img["y"] + img["height"] < slider["y"] < 900 - slider["height"], (img, slider)
+    assert page.evaluate("(() => { const e = document.getElementById('seed'); return e.scrollWidth <= e.clientWidth; })()")
+    page.fill("#seed", str(SEED))
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(shots / "serve-narrow.png"))
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.evaluate("window.scrollTo(0, 0)")
+    img, slider = page.locator("#canvas-wrap").bounding_box(), page.locator("#slider-0").bounding_box()
+    assert img["width"] <= 360 and slider["y"] + slider["height"] <= 740, (img, slider)
+    assert not errors, errors
+    context.close()

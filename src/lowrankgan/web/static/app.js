@@ -809,7 +809,8 @@ function holdOriginal(on) {
 }
 
 document.addEventListener("keydown", (event) => {
-  const typing = /^(INPUT|SELECT|TEXTAREA)$/.test(event.target.tagName) && event.target.type !== "range";
+  const t = event.target;
+  const typing = (t.tagName === "INPUT" && /^(text|number|search)$/.test(t.type)) || /^(SELECT|TEXTAREA)$/.test(t.tagName);
   const mod = event.ctrlKey || event.metaKey;
   if (mod && event.key.toLowerCase() === "z" && !typing) {
     event.preventDefault();
