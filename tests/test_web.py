@@ -3,7 +3,8 @@
 
 The browser test skips when Chromium or Playwright is missing, except under CI (env CI set),
 where it fails: run `bash scripts/install_browser.sh .venv/bin/python` first.
-With LOWRANKGAN_SCREENSHOT=1 it writes the README screenshot to docs/serve.png.
+With LOWRANKGAN_SCREENSHOT=1 it writes the README screenshots to docs/serve.png (1400 px wide) and
+docs/serve-narrow.png (800 px).
 """
 
 from __future__ import annotations
@@ -600,8 +601,7 @@ def test_browser_draw_compute_slide(browser, live_server, tmp_path):
           f"{[round(ms) for ms in path_renders]} ms")
     assert not errors, errors
 
-    shot = ROOT / "docs" / "serve.png" if os.environ.get("LOWRANKGAN_SCREENSHOT") == "1" else tmp_path / "serve.png"
-    shot.parent.mkdir(parents=True, exist_ok=True)
+    shot = tmp_path / "serve.png"  # the README's screenshots: test_browser_spill_state_and_widths
     page.screenshot(path=str(shot), full_page=True)
     assert Image.open(shot).size[0] == 1400
     context.close()
@@ -653,10 +653,12 @@ def test_browser_spill_state_and_widths(browser, live_server, tmp_path):
     page.mouse.up()
     assert page.is_visible("#stale") and page.is_disabled("#slider-0")
     assert "disabled" in page.get_attribute("#dl-dirs", "class")
-    page.keyboard.press("Control+z")
+    assert "Region changed" in page.text_content("#stale")
+    page.keyboard.press("Control+z")  # back to the computed region: current again
     assert page.evaluate("Array.from(window.lrg.state.mask)") == before
+    assert not page.is_visible("#stale") and not page.is_disabled("#slider-0")
     page.keyboard.press("Control+Shift+z")
-    assert page.evaluate("Array.from(window.lrg.state.mask)") != before
+    assert page.evaluate("Array.from(window.lrg.state.mask)") != before and page.is_disabled("#slider-0")
     page.keyboard.press("Control+z")
     # Escape cancels a stroke in progress.
     page.mouse.move(box["x"] + 5 * cell, box["y"] + 58 * cell)
@@ -664,7 +666,10 @@ def test_browser_spill_state_and_widths(browser, live_server, tmp_path):
     page.mouse.move(box["x"] + 20 * cell, box["y"] + 58 * cell, steps=3)
     page.keyboard.press("Escape")
     page.mouse.up()
-    assert page.evaluate("Array.from(window.lrg.state.mask)") == before
+    assert page.evaluate("Array.from(window.lrg.state.mask)") == before and not page.is_visible("#stale")
+    page.select_option("#method", "resefa")  # another method: stale until Compute
+    assert "Method changed" in page.text_content("#stale") and page.is_disabled("#slider-0")
+    page.select_option("#method", "lowrankgan")
 
     # All invalid inputs at once, each next to its field; Compute waits.
     page.fill("#top-k", "50")
@@ -695,6 +700,10 @@ def test_browser_spill_state_and_widths(browser, live_server, tmp_path):
     page.dispatch_event("#slider-0", "input")
     page.wait_for_function("window.lrg.idle()")
     page.screenshot(path=str(shots / "serve.png"))
+    long_seed_fits = "(() => { const e = document.getElementById('seed'); e.value = '2147483647'; " \
+        "const ok = e.scrollWidth <= e.clientWidth && e.getBoundingClientRect().right <= " \
+        "document.getElementById('controls').getBoundingClientRect().right; e.value = '6'; return ok; })()"
+    assert page.evaluate(long_seed_fits)
     # 800 px: the image and its first slider on one screen; a long seed fits its box.
     page.set_viewport_size({"width": 800, "height": 900})
     page.fill("#seed", "2147483647")
@@ -702,7 +711,7 @@ def test_browser_spill_state_and_widths(browser, live_server, tmp_path):
     page.evaluate("window.scrollTo(0, 0)")
     img, slider = page.locator("#canvas-wrap").bounding_box(), page.locator("#slider-0").bounding_box()
     assert img["y"] >= 0 and img["y"] + img["height"] < slider["y"] < 900 - slider["height"], (img, slider)
-    assert page.evaluate("(() => { const e = document.getElementById('seed'); return e.scrollWidth <= e.clientWidth; })()")
+    assert page.evaluate(long_seed_fits)
     page.fill("#seed", str(SEED))
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(shots / "serve-narrow.png"))

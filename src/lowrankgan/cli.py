@@ -145,6 +145,8 @@ def cmd_edit_composed(args: argparse.Namespace) -> int:
     out = _out_file(args.out)
     if output_kind(out) != "png":
         raise LowRankGANError("--alphas writes a .png (the edited images side by side)")
+    if args.strengths or args.index or args.outline:
+        raise LowRankGANError("--alphas sets every direction's strength: leave out --strengths, --index and --outline")
     dirset = load_directions(args.directions)
     alphas, rec_steps, rec_seed = api.recorded_alphas(dirset, args.alphas)
     steps = args.path_steps if args.path_steps is not None else (rec_steps or 0)

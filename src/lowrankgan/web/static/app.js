@@ -140,7 +140,10 @@ async function loadModel(keepClass = false) {
   }
   preset.disabled = Object.keys(info.presets).length === 0;
   const sameModel = previous && previous.model === info.model && previous.resolution === info.resolution;
-  if (!sameModel) state.mask = new Uint8Array(info.resolution * info.resolution);
+  if (!sameModel) {
+    state.mask = new Uint8Array(info.resolution * info.resolution);
+    maskHistory.undo = []; maskHistory.redo = [];  // snapshots of another resolution cannot come back
+  }
   state.dirty = true;
   $("region-hint").textContent = regionSummary();
   clearResult();
@@ -257,7 +260,15 @@ function paintLine(a, b) {
 
 function markDirty() {
   state.dirty = true;
-  staleBecause("Region");
+  const back = state.result && state.computedMask && state.staleWhy === "Region" &&
+    state.mask.every((v, i) => v === state.computedMask[i]);
+  if (back) {  // undone (or cancelled) back to the computed region: the result is current again
+    state.dirty = false;
+    setStale(false);
+    requestRender();
+  } else {
+    staleBecause("Region");
+  }
   $("region-hint").textContent = regionSummary();
 }
 
@@ -470,6 +481,7 @@ function leakText(d) {
 function showResult(result, seconds) {
   state.result = result;
   state.dirty = false;
+  state.computedMask = state.mask.slice();
   setStale(false);
   state.wantPath = pathSteps() > 0;
   state.alphas = new Array(result.k).fill(0);
@@ -758,8 +770,9 @@ $("show-heat").addEventListener("change", drawHeat);
 // Stale: the result no longer matches what the inputs say; sliders and downloads wait for Compute.
 function setStale(stale, why = "") {
   state.stale = stale && !!state.result;
+  state.staleWhy = state.stale ? (state.staleWhy && state.staleWhy !== why ? "Inputs" : why) : "";
   $("stale").hidden = !state.stale;
-  $("stale").textContent = state.stale ? `${why} changed — press Compute to update the directions.` : "";
+  $("stale").textContent = state.stale ? `${state.staleWhy} changed — press Compute to update the directions.` : "";
   for (const input of document.querySelectorAll("#sliders input")) input.disabled = state.stale;
   $("reset").disabled = state.stale;
   $("strip-apply").disabled = state.stale || !state.result;
@@ -780,11 +793,11 @@ $("method-params").addEventListener("input", () => { staleBecause("Parameters");
 $("method-params").addEventListener("change", () => staleBecause("Parameters"));
 
 // Undo / redo of the region: snapshots before each change.
-const history = { undo: [], redo: [] };
+const maskHistory = { undo: [], redo: [] };
 function snapshot() {
-  history.undo.push(state.mask.slice());
-  if (history.undo.length > 100) history.undo.shift();
-  history.redo = [];
+  maskHistory.undo.push(state.mask.slice());
+  if (maskHistory.undo.length > 100) maskHistory.undo.shift();
+  maskHistory.redo = [];
 }
 function restoreFrom(from, to) {
   if (!from.length) return;
@@ -793,8 +806,8 @@ function restoreFrom(from, to) {
   markDirty();
   drawOverlay();
 }
-const undo = () => restoreFrom(history.undo, history.redo);
-const redo = () => restoreFrom(history.redo, history.undo);
+const undo = () => restoreFrom(maskHistory.undo, maskHistory.redo);
+const redo = () => restoreFrom(maskHistory.redo, maskHistory.undo);
 
 function holdOriginal(on) {
   if (on && !state.comparing && state.originalUrl) {
@@ -821,7 +834,7 @@ document.addEventListener("keydown", (event) => {
   } else if (event.key === "Escape" && drag) {
     state.mask.set(drag.before);  // cancel the stroke in progress
     drag = null;
-    history.undo.pop();
+    maskHistory.undo.pop();
     markDirty();
     drawOverlay();
   } else if ((event.key === "o" || event.key === "O") && !typing && !mod && !event.repeat) {
