@@ -89,7 +89,7 @@ def test_tiny_region_warns(client):
 
 
 @pytest.mark.slow
-def test_zip_reproduced_by_edit_alphas(client, result, tmp_path):
+def test_zip_reproduced_by_edit_alphas(client, result, tmp_path, monkeypatch):
     alphas, steps = "1.25,-0.5,0.75", 0
     page = client.get(f"/api/render?result={result['result']}&seed={SEED}&alphas={alphas}").data
     data = client.get(f"/api/directions?result={result['result']}&alphas={alphas}&path_steps={steps}").data
@@ -110,6 +110,11 @@ def test_zip_reproduced_by_edit_alphas(client, result, tmp_path):
     out2 = tmp_path / "cli2.png"
     assert main(["edit", "--directions", str(folder), "--alphas", alphas, "--seeds", str(SEED),
                  "--path-steps", "1", "--out", str(out2), "--device", "cpu"]) == 0
+    # `--region region.png` from another working directory is the one beside the direction files.
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert main(["edit", "--directions", str(folder), "--region", "region.png", "--seeds", str(SEED),
+                 "--strengths", "-1:1:3", "--outline", "--out", str(tmp_path / "grid.png"), "--device", "cpu"]) == 0
     assert (np.asarray(Image.open(out2).convert("RGB")) == np.asarray(Image.open(io.BytesIO(page2)).convert("RGB"))).all()
 
 
@@ -135,3 +140,23 @@ def test_face_presets_follow_the_face(client):
     assert mouth[40, 35], specs["mouth"]  # the mouth of seed 3 (row 40, column 35), below the fixed box
     assert not parse_region("mouth", 64, {"mouth": "box:48,23,8,17"}).mask[40, 35]
     assert client.get("/api/face-presets?seed=x").status_code == 400
+
+
+def test_face_presets_fall_back_on_a_faceless_image():
+    from lowrankgan.facelandmarks import image_face_presets
+
+    assert image_face_presets(np.zeros((3, 64, 64), np.float32)) is None  # nothing dark: the fixed boxes stay
+    two_dots = np.zeros((3, 64, 64), np.float32)
+    two_dots[:, 28, 10] = two_dots[:, 28, 50] = -1  # dark spots 40 px apart: no face has eyes so far apart
+    assert image_face_presets(two_dots) is None
+
+
+def test_face_landmarks_on_a_drawn_face():
+    from lowrankgan.facelandmarks import face_landmarks
+
+    face = np.full((3, 64, 64), 0.5, np.float32)
+    face[:, 27:30, 17:20] = face[:, 25:28, 33:36] = -0.8  # eyes (tilted: a turned head), mouth below
+    face[:, 47:49, 22:34] = -0.6
+    (ly, lx), (ry, rx), mouth = face_landmarks(face)
+    assert abs(ly - 28) <= 1 and abs(lx - 18) <= 1 and abs(ry - 26) <= 1 and abs(rx - 34) <= 1
+    assert abs(mouth - 47.5) <= 1.5

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from . import __version__
-from .directionfile import DirectionSet, check_compatible, load_directions
+from .directionfile import MASK_SUFFIXES, DirectionSet, check_compatible, load_directions
 from .distributed import evaluate_on_ray, ray_region_grams  # Ray itself is imported only when used
 from .facelandmarks import FACE_MODELS, image_face_presets
 from .edit import check_seed, parse_int_list, parse_strengths, render, shift_codes, sweep
@@ -35,7 +35,8 @@ from .regions import Region, parse_region
 __all__ = [
     "DEFAULT_METHOD", "DEFAULT_MODEL", "METHODS", "DirectionSet", "EditSetup", "GeneratorAdapter", "Leak",
     "DirectionReport", "Method", "Region", "analysis_size",
-    "change_inside_outside", "direction_report", "face_presets", "recorded_alphas", "as_model", "as_region", "composed_edit", "composed_sweep",
+    "change_inside_outside", "direction_report", "face_presets", "recorded_alphas", "region_beside",
+    "as_model", "as_region", "composed_edit", "composed_sweep",
     "edit", "edit_setup", "find_directions", "get_method", "load_model", "locality", "median",
     "model_catalog", "parse_layers", "parse_seeds", "parse_strengths", "path_edit", "prepare_jacobian",
     "refetch_model", "resolve_device", "sample", "sample_codes", "check_seed", "check_path_steps", "check_truncation",
@@ -352,6 +353,23 @@ def composed_edit(model: ModelLike, directions: DirectionSet | str | Path, seeds
         both = render(job.gen, torch.cat([job.codes, moved], 0), job.space)
         return both.view(2, len(job.codes), *both.shape[1:])
     return render(job.gen, moved, job.space)
+
+
+def region_beside(dirset: DirectionSet, spec: str | None) -> str | None:
+    """``--region`` as given, except that a relative mask image missing from the working directory
+    but present beside the direction files (the page's ``region.png``) is taken from there."""
+    if not spec or not dirset.source:
+        return spec
+    folder = Path(dirset.source).parent
+    parts = []
+    for part in spec.split("+"):
+        part = part.strip()
+        path = Path(part)
+        if path.suffix.lower() in MASK_SUFFIXES and not path.is_absolute() and not path.exists() \
+                and (folder / path).is_file():
+            part = str(folder / path)
+        parts.append(part)
+    return "+".join(parts)
 
 
 def recorded_alphas(dirset: DirectionSet, text: str) -> tuple[list[float], int | None, int | None]:

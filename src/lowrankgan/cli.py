@@ -148,6 +148,7 @@ def cmd_edit_composed(args: argparse.Namespace) -> int:
     if args.strengths or args.index or args.outline:
         raise LowRankGANError("--alphas sets every direction's strength: leave out --strengths, --index and --outline")
     dirset = load_directions(args.directions)
+    args.region = api.region_beside(dirset, args.region)
     alphas, rec_steps, rec_seed = api.recorded_alphas(dirset, args.alphas)
     steps = args.path_steps if args.path_steps is not None else (rec_steps or 0)
     api.check_path_steps(steps)
@@ -172,6 +173,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
         api.parse_strengths(args.strengths)  # bad strengths and direction files fail before the model loads
     api.check_path_steps(args.path_steps)
     dirset = load_directions(args.directions)
+    args.region = api.region_beside(dirset, args.region)
     gen = api.as_model(args.model, args.device, args.class_name)
     strengths = api.parse_strengths(args.strengths or gen.default_strengths)
     layers = api.parse_layers(args.layers)

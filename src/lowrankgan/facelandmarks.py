@@ -32,7 +32,7 @@ def _peaks(con: np.ndarray, rows: slice, cols: slice, limit: int = 12) -> list[t
 
     sub = con[rows, cols]
     is_peak = (sub == maximum_filter(sub, 5)) & (sub > MIN_CONTRAST)
-    found = [(float(sub[r, c]), r + rows.start, c + cols.start) for r, c in zip(*np.nonzero(is_peak))]
+    found = [(float(sub[r, c]), int(r) + rows.start, int(c) + cols.start) for r, c in zip(*np.nonzero(is_peak))]
     return sorted(found, reverse=True)[:limit]
 
 
