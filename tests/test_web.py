@@ -620,8 +620,10 @@ def test_browser_spill_state_and_widths(browser, live_server, tmp_path):
     page.fill("#seed", str(SEED))
     page.dispatch_event("#seed", "input")
     page.dispatch_event("#seed", "change")
-    page.wait_for_function("document.getElementById('preset').querySelector('option[value=\"face:eyes\"]')")
+    page.wait_for_function(f"window.lrg.state.facePresetSeed === {SEED}")
     page.select_option("#preset", "face:eyes")
+    eyes = page.evaluate("window.lrg.state.facePresets.eyes")  # seed 6's own eyes, not the mean face's box
+    assert eyes != bits(box_mask(*EYES)) and page.evaluate("Array.from(window.lrg.state.mask).join('')") == eyes
     page.fill("#top-k", "3")
     page.dispatch_event("#top-k", "input")
     page.click("#compute")
@@ -691,9 +693,27 @@ def test_browser_spill_state_and_widths(browser, live_server, tmp_path):
     page.dispatch_event("#strip-seeds", "input")
     assert page.evaluate("document.querySelectorAll('.field-error:not([hidden])').length") == 0
 
-    shots = ROOT / "docs" if os.environ.get("LOWRANKGAN_SCREENSHOT") == "1" else tmp_path
+    # A one-pixel region: the result says why it cannot be local, and how many directions came back.
     page.fill("#seed", str(SEED))
     page.dispatch_event("#seed", "change")
+    page.wait_for_function(f"window.lrg.idle() && window.lrg.state.facePresetSeed === {SEED}")
+    page.click("#clear")
+    page.evaluate("window.scrollTo(0, 0)")
+    box = page.locator("#overlay").bounding_box()  # where the image is now
+    page.evaluate("(() => { const b = document.getElementById('brush-size'); b.value = 1; "
+                  "b.dispatchEvent(new Event('input')); })()")
+    page.mouse.click(box["x"] + 30.5 * cell, box["y"] + 30.5 * cell)
+    assert sum(page.evaluate("Array.from(window.lrg.state.mask)")) == 1
+    page.click("#compute")
+    page.wait_for_function("window.lrg.state.result && !window.lrg.state.stale && window.lrg.idle()", timeout=300_000)
+    warning = page.text_content("#warnings")
+    assert page.is_visible("#warnings") and "only 1 pixel" in warning and "Draw at least" in warning
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Control+z")  # the dab, then the clear: the face preset's region again
+    page.evaluate("(() => { const b = document.getElementById('brush-size'); b.value = 4; b.dispatchEvent(new Event('input')); })()")
+    assert page.evaluate("Array.from(window.lrg.state.mask)") == before
+
+    shots = ROOT / "docs" if os.environ.get("LOWRANKGAN_SCREENSHOT") == "1" else tmp_path
     page.click("#compute")
     page.wait_for_function("window.lrg.state.result && !window.lrg.state.stale && window.lrg.idle()", timeout=300_000)
     page.fill("#slider-0", "0.8")

@@ -653,7 +653,7 @@ async function refreshStrip() {
     if (old.startsWith("blob:")) URL.revokeObjectURL(old);
     img.hidden = false;
   } catch (err) {
-    if (err.name !== "AbortError") message(err.message, true);
+    if (err.name !== "AbortError") fieldError($("strip-seeds"), err.message);  // next to the seeds
   } finally {
     if (stripController === controller) stripController = null;
     if (steps > 0) pathStatus(-1);
@@ -682,17 +682,24 @@ for (const ev of ["pointerup", "pointerleave"]) $("compare").addEventListener(ev
 
 // Presets that follow this seed's face (face models): added to the preset list as "… (this face)".
 async function loadFacePresets() {
+  const ticket = (state.faceTicket = (state.faceTicket || 0) + 1);  // the latest seed's answer wins
+  const forSeed = seed();
   state.facePresets = {};
+  state.facePresetSeed = null;
   const select = $("preset");
-  for (const opt of [...select.options]) if (opt.value.startsWith("face:")) opt.remove();
+  // The previous face's entries stay (disabled) until this face's arrive: the list keeps its size.
+  for (const opt of select.options) if (opt.value.startsWith("face:")) opt.disabled = true;
   try {
-    const data = await (await api(`/api/face-presets?${query({ ...modelParams(), seed: seed() })}`)).json();
+    const data = await (await api(`/api/face-presets?${query({ ...modelParams(), seed: forSeed })}`)).json();
+    if (ticket !== state.faceTicket) return;
+    for (const opt of [...select.options]) if (opt.value.startsWith("face:")) opt.remove();
     state.facePresets = data.presets;
-    for (const name of Object.keys(data.presets)) {
+    state.facePresetSeed = forSeed;
+    for (const name of Object.keys(data.presets).reverse()) {
       const opt = document.createElement("option");
       opt.value = `face:${name}`;
       opt.textContent = `${name} (this face)`;
-      opt.title = `${data.specs[name]}: found on this image's own eyes and mouth`;
+      opt.title = `${data.specs[name]}: laid out on seed ${forSeed}'s own eyes and mouth`;
       select.insertBefore(opt, select.options[1] || null);
     }
     select.disabled = select.options.length <= 1;
