@@ -160,7 +160,9 @@ def test_page_zip_with_a_drawn_region_is_read_back_by_the_cli(tmp_path, capsys):
     from lowrankgan.web.session import Workspace
 
     workspace = Workspace(["dcgan-faces"], device="cpu")
-    client = create_app(workspace).test_client()
+    app = create_app(workspace)
+    client = app.test_client()
+    client.environ_base["HTTP_X_LOWRANKGAN_TOKEN"] = app.token  # the page sends its token with every request
     yy, xx = np.mgrid[:64, :64]
     mask = ((yy - 46) ** 2 / 30 + (xx - 31) ** 2 / 140 < 1) ^ ((yy + xx) % 3 == 0)  # a long box union
     body = {"seed": 2, "mask": "".join("1" if v else "0" for v in mask.ravel()), "method": "lowrankgan", "top_k": 3}
