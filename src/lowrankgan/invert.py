@@ -26,6 +26,7 @@ from .models.stylegan2.adapter import StyleGAN2Adapter
 MAX_STEPS = 20000
 MAX_RESTARTS = 64
 CANDIDATES = 128  # random codes scored before the restarts are picked from the best
+EXPLORE = 4  # starts explored per restart over the first quarter of the steps
 SSIM_WEIGHT = 0.1
 GRAD_WEIGHT = 0.5
 CURVE_POINTS = 200  # the loss curve recorded in invert.json is thinned to at most this many points
@@ -153,37 +154,61 @@ def invert_image(gen: GeneratorAdapter, target: torch.Tensor, space: str | None 
     t0 = time.perf_counter()
     target = target.to(gen.device, torch.float32)
     torch.manual_seed(seed)
-    codes = _pick_starts(gen, target, space, restarts, seed).requires_grad_(True)
-    lr = lr or (0.05 if space == "z" else 0.1)
-    w_noise = 0.05 * _w_std(gen, space)
-    opt = torch.optim.Adam([codes], lr=lr, betas=(0.9, 0.999))
-    best_loss = torch.full((restarts,), math.inf, device=gen.device)
-    best = codes.detach().clone()
-    curve: list[float] = []
+    # Explore: EXPLORE x as many starts for the first quarter of the steps, then the best of them
+    # go on. Local minima are the failure mode (DCGAN z especially); breadth early is the cure.
+    explore = min(MAX_RESTARTS, restarts * EXPLORE) if steps >= 8 else restarts
+    run = _Run(gen, target, space, _pick_starts(gen, target, space, explore, seed), lr or 0.1,
+               0.05 * _w_std(gen, space), z_prior if space == "z" else 0.0)
     bar = _progress(steps, progress)
     for step in range(steps):
-        t = step / steps
-        for group in opt.param_groups:
-            group["lr"] = lr * _ramp(t)
-        noisy = codes
-        if w_noise > 0:
-            noisy = codes + torch.randn_like(codes) * w_noise * max(0.0, 1 - t / 0.75) ** 2
-        loss = image_loss(gen.synthesize(noisy, space), target)
-        if space == "z" and z_prior > 0:
-            d = codes.shape[-1]
-            loss = loss + z_prior * ((codes ** 2).sum(-1) / d - 1) ** 2
-        opt.zero_grad(set_to_none=True)
-        loss.sum().backward()
-        opt.step()
-        with torch.no_grad():
-            better = loss.detach() < best_loss
-            best_loss = torch.where(better, loss.detach(), best_loss)
-            best[better] = noisy.detach()[better]
-        curve.append(float(best_loss.min()))
+        if step == steps // 4 and explore > restarts:
+            run.keep(restarts)
+        run.step(step / steps)
         bar.update(1)
-        bar.set_postfix(loss=f"{curve[-1]:.4f}", refresh=False)
+        bar.set_postfix(loss=f"{run.curve[-1]:.4f}", refresh=False)
     bar.close()
-    return _finish(gen, target, best, space, curve, t0, steps, restarts, lr)
+    return _finish(gen, target, run.best, space, run.curve, t0, steps, restarts, run.lr)
+
+
+class _Run:
+    """Adam on a batch of codes, remembering each one's best point."""
+
+    def __init__(self, gen: GeneratorAdapter, target: torch.Tensor, space: str, starts: torch.Tensor, lr: float,
+                 w_noise: float, z_prior: float) -> None:
+        self.gen, self.target, self.space, self.lr, self.w_noise, self.z_prior = gen, target, space, lr, w_noise, z_prior
+        self.codes = starts.clone().requires_grad_(True)
+        self.opt = torch.optim.Adam([self.codes], lr=lr, betas=(0.9, 0.999))
+        self.best_loss = torch.full((len(starts),), math.inf, device=starts.device)
+        self.best = starts.detach().clone()
+        self.curve: list[float] = []
+
+    def step(self, t: float) -> None:
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr * _ramp(t)
+        noisy = self.codes
+        if self.w_noise > 0:  # NVIDIA's projector: noise on w, decaying to none at 3/4 of the way
+            noisy = self.codes + torch.randn_like(self.codes) * self.w_noise * max(0.0, 1 - t / 0.75) ** 2
+        loss = image_loss(self.gen.synthesize(noisy, self.space), self.target)
+        if self.z_prior > 0:
+            loss = loss + self.z_prior * ((self.codes ** 2).sum(-1) / self.codes.shape[-1] - 1) ** 2
+        self.opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        self.opt.step()
+        with torch.no_grad():
+            better = loss.detach() < self.best_loss
+            self.best_loss = torch.where(better, loss.detach(), self.best_loss)
+            self.best[better] = noisy.detach()[better]
+        self.curve.append(float(self.best_loss.min()))
+
+    def keep(self, n: int) -> None:
+        """Go on with the ``n`` best codes only, their Adam moments kept."""
+        idx = self.best_loss.argsort()[:n]
+        state = self.opt.state[self.codes]
+        self.codes = self.codes.detach()[idx].clone().requires_grad_(True)
+        opt = torch.optim.Adam([self.codes], lr=self.lr, betas=(0.9, 0.999))
+        opt.state[self.codes] = {"step": state["step"], "exp_avg": state["exp_avg"][idx].clone(),
+                                 "exp_avg_sq": state["exp_avg_sq"][idx].clone()}
+        self.opt, self.best, self.best_loss = opt, self.best[idx], self.best_loss[idx]
 
 
 def _ramp(t: float) -> float:

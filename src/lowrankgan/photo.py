@@ -81,16 +81,19 @@ def load_photo(path: str | Path) -> np.ndarray:
                 _check_size(path, *im.size)
                 im = ImageOps.exif_transpose(im)
                 return to_rgb(im)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombWarning,
-            Image.DecompressionBombError) as exc:
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        # PIL's own guard (from the header too) fires first for the very largest claims
+        raise LowRankGANError(f"photo {path} is larger than {MAX_PHOTO_PIXELS // 1_000_000} megapixels; "
+                              "scale it down first") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
         raise LowRankGANError(f"cannot read photo {path} ({first}); give a PNG, JPEG or other image file") from None
 
 
 def _check_size(path: Path, width: int, height: int) -> None:
     if width * height > MAX_PHOTO_PIXELS:
-        raise LowRankGANError(f"photo {path} is {width}x{height}; at most {MAX_PHOTO_PIXELS // 1_000_000} megapixels, "
-                              "scale it down first")
+        raise LowRankGANError(f"photo {path} is {width}x{height}, larger than {MAX_PHOTO_PIXELS // 1_000_000} "
+                              "megapixels; scale it down first")
     if min(width, height) < MIN_PHOTO_SIDE:
         raise LowRankGANError(f"photo {path} is {width}x{height}; it needs at least {MIN_PHOTO_SIDE} pixels a side")
 
