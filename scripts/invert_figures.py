@@ -95,8 +95,6 @@ def astronaut(steps: int, restarts: int, work: Path) -> dict:
     x0, y0, side = 150, 40, 200
     cells = [[p[i][:, y0:y0 + side, x0:x0 + side] for i in (0, 1, 2, 3, 5)] for p in pasted]
     strip(cells, 1).save(DOCS / "invert-astronaut-pasted.png", optimize=True)
-    full = Image.fromarray(((pasted[0][2].clamp(-1, 1) + 1) * 127.5).byte().permute(1, 2, 0).numpy())
-    full.resize((256, 256), Image.Resampling.LANCZOS).save(DOCS / "invert-astronaut-smile.png", optimize=True)
     return info
 
 
