@@ -16,8 +16,9 @@ from .edit import render, shift_codes, sweep
 from .errors import LowRankGANError
 from . import methods  # noqa: F401  (registers jacobian-svd, ganspace, sefa, random)
 from .factorize import METHODS, Directions, RegionGrams, find
-from .jacobian import compute_jacobian, default_analysis_size, region_grams
-from .metrics import Leak, measure_leak
+from .jacobian import averaged_region_grams, compute_jacobian, default_analysis_size
+from .precision import DEFAULT_PRECISION
+from .metrics import Leak, measure_leaks
 from .models import GeneratorAdapter, load_model
 from .regions import Region, check_analysis_masks, parse_region
 
@@ -58,22 +59,16 @@ def sample(model: ModelLike, seeds: int | Sequence[int], space: str | None = Non
 
 def region_gram_pair(gen: GeneratorAdapter, codes: torch.Tensor, region: Region, space: str,
                      layers: Sequence[int] | None, analysis_size: int, cache: bool = True,
-                     progress: bool = True) -> RegionGrams:
-    """Region and rest Grams averaged over ``codes`` (one Jacobian per code, cached)."""
+                     progress: bool = True, precision: str = DEFAULT_PRECISION,
+                     chunk_size: int | None = None) -> RegionGrams:
+    """Region and rest Grams averaged over ``codes`` (one Jacobian per code, cached; formed on the
+    model's device). ``precision``: strict or tf32 (CUDA); ``chunk_size``: tangents per batch
+    (default: from the device's free memory on a GPU, a 1 GiB budget on the CPU)."""
     fg, _ = check_analysis_masks(region, analysis_size)
-    M_f = M_b = None
-    iterator = codes
-    if progress and len(codes) > 1:
-        from tqdm.auto import tqdm
-        iterator = tqdm(codes, desc="jacobians", unit="image", delay=1.0, leave=False)
-    for code in iterator:
-        J = compute_jacobian(gen, code, space, layers, analysis_size, cache=cache,
-                             progress=progress and len(codes) == 1)
-        f, b = region_grams(J, fg)
-        M_f = f if M_f is None else M_f + f
-        M_b = b if M_b is None else M_b + b
+    M_f, M_b = averaged_region_grams(gen, codes, fg, space, layers, analysis_size, cache, progress,
+                                     precision, chunk_size)
     n_f = int(fg.sum())
-    return RegionGrams(M_f / len(codes), M_b / len(codes), n_f, fg.numel() - n_f, gen, space,
+    return RegionGrams(M_f, M_b, n_f, fg.numel() - n_f, gen, space,
                        list(layers) if layers is not None else None)
 
 
@@ -81,12 +76,14 @@ def find_directions(model: ModelLike, seeds: int | Sequence[int], region: str | 
                     method: str = "lowrankgan", space: str | None = None,
                     layers: Sequence[int] | None = None, analysis_size: int | None = None,
                     top_k: int | None = 10, trunc: float = 1.0, cache: bool = True,
-                    progress: bool = True, **params) -> DirectionSet:
+                    progress: bool = True, precision: str = DEFAULT_PRECISION,
+                    chunk_size: int | None = None, **params) -> DirectionSet:
     """Local editing directions for ``region`` found on the image(s) of ``seeds``.
 
     Several seeds average the region Grams over their images, which makes the directions carry
     over to other images. ``params`` go to the method (``lam``, ``relax``, ``rank_rtol``,
-    ``order`` for lowrankgan; ``tau`` for resefa).
+    ``order`` for lowrankgan; ``tau`` for resefa). ``precision`` (strict | tf32) and ``chunk_size``
+    go to the Jacobians (``region_gram_pair``).
     """
     if method not in METHODS:
         raise LowRankGANError(f"unknown method '{method}'; use one of: {', '.join(METHODS)}")
@@ -101,7 +98,7 @@ def find_directions(model: ModelLike, seeds: int | Sequence[int], region: str | 
     trunc = use_truncation(gen, trunc)
     codes = gen.sample(seeds, space, trunc)
     t0 = time.perf_counter()
-    grams = region_gram_pair(gen, codes, reg, space, layers, size, cache, progress)
+    grams = region_gram_pair(gen, codes, reg, space, layers, size, cache, progress, precision, chunk_size)
     t1 = time.perf_counter()
     dirs: Directions = find(grams, method, top_k=top_k, **params)
     t2 = time.perf_counter()
@@ -111,7 +108,7 @@ def find_directions(model: ModelLike, seeds: int | Sequence[int], region: str | 
         "latent_space": space, "latent_dim": int(grams.M_f.shape[0]), "layers": layers,
         "region": reg.spec, "region_fraction": round(reg.fraction, 4),
         "method": dirs.method, "params": dirs.params, "info": dirs.info,
-        "seeds": seeds, "trunc": trunc, "analysis_size": size,
+        "seeds": seeds, "trunc": trunc, "analysis_size": size, "precision": precision,
         "timing_s": {"jacobian_and_grams": round(t1 - t0, 4), "factorize": round(t2 - t1, 4)},
     }
     return DirectionSet(dirs.vectors.cpu().numpy().astype(np.float32), meta,
@@ -174,7 +171,7 @@ def locality(model: ModelLike, directions: DirectionSet, seeds: int | Sequence[i
     job = edit_setup(model, directions, seeds, trunc=trunc)
     mask = torch.from_numpy(as_region(job.gen, region).mask)
     p = pick(job.dirset, index)
-    return [measure_leak(job.gen, code, p, mask, job.space, job.layers, target) for code in job.codes]
+    return measure_leaks(job.gen, job.codes, p, mask, job.space, job.layers, target)
 
 
 def prepare_jacobian(gen: GeneratorAdapter, seed: int, space: str | None = None, trunc: float = 1.0) -> None:

@@ -16,6 +16,8 @@ import torch
 from .jacobian import embed_direction
 from .models.base import GeneratorAdapter
 
+LEAK_BATCH_IMAGES = 8  # images bisected together: 16 synthesize rows per step
+
 
 @dataclass
 class Leak:
@@ -37,31 +39,56 @@ def measure_leak(gen: GeneratorAdapter, code: torch.Tensor, direction: torch.Ten
                  space: str = "z", layers: Sequence[int] | None = None, target: float = 0.1,
                  max_strength: float | None = None, iterations: int = 24) -> Leak:
     """Leak of ``direction`` (``[d]``) at ``code`` (``[d]`` / ``[L, d]``) for a region ``mask`` ``[H, W]``."""
-    code = code.detach().to(gen.device, torch.float32)
+    return measure_leaks(gen, code[None], direction, mask, space, layers, target, max_strength, iterations)[0]
+
+
+def measure_leaks(gen: GeneratorAdapter, codes: torch.Tensor, direction: torch.Tensor, mask: torch.Tensor,
+                  space: str = "z", layers: Sequence[int] | None = None, target: float = 0.1,
+                  max_strength: float | None = None, iterations: int = 24,
+                  max_batch: int = LEAK_BATCH_IMAGES) -> list[Leak]:
+    """``measure_leak`` for each of ``codes`` (``[n, d]`` / ``[n, L, d]``): every image and both signs
+    bisect together, one ``synthesize`` call per step for up to ``max_batch`` images (the same
+    numbers as one image at a time, in a fraction of the calls)."""
+    out: list[Leak] = []
+    for start in range(0, len(codes), max(1, max_batch)):
+        out += _leaks(gen, codes[start:start + max_batch], direction, mask, space, layers, target,
+                      max_strength, iterations)
+    return out
+
+
+def _leaks(gen: GeneratorAdapter, codes: torch.Tensor, direction: torch.Tensor, mask: torch.Tensor,
+           space: str, layers: Sequence[int] | None, target: float, max_strength: float | None,
+           iterations: int) -> list[Leak]:
+    n = codes.shape[0]
+    codes = codes.detach().to(gen.device, torch.float32)
     p = direction.detach().to(gen.device, torch.float32)
-    p = p / p.norm()
-    offset = embed_direction(gen, p, space, layers)
-    signs = torch.tensor([1.0, -1.0], device=gen.device).view(2, *([1] * code.dim()))
-    if max_strength is None:
-        max_strength = 4.0 * max(1.0, float(code.norm(dim=-1).max()))
+    offset = embed_direction(gen, p / p.norm(), space, layers)
+    # Rows: image 0 (+p, -p), image 1 (+p, -p), ...; one strength per row.
+    rows = codes.repeat_interleave(2, 0)
+    signs = torch.tensor([1.0, -1.0], device=gen.device).repeat(n)
+    if max_strength is None:  # per image, from its own code
+        norms = codes.reshape(n, -1, codes.shape[-1]).norm(dim=-1).amax(1)
+        cap = 4.0 * torch.clamp(norms, min=1.0).repeat_interleave(2)
+    else:
+        cap = torch.full((2 * n,), float(max_strength), device=gen.device)
+    shape = (2 * n,) + (1,) * (codes.dim() - 1)
     with torch.no_grad():
-        base = gen.synthesize(code[None], space)
+        base = gen.synthesize(codes, space).repeat_interleave(2, 0)
 
         def inside_outside(alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            codes = code[None] + signs * alpha.view(2, *([1] * code.dim())) * offset[None]
-            return rms_inside_outside(gen.synthesize(codes, space) - base, mask)
+            shifted = rows + (signs * alpha).view(shape) * offset[None]
+            return rms_inside_outside(gen.synthesize(shifted, space) - base, mask)
 
-        lo = torch.zeros(2, device=gen.device)
-        hi = torch.full((2,), 1.0, device=gen.device)
-        reached = torch.zeros(2, dtype=torch.bool, device=gen.device)
-        # Grow the bracket geometrically until the target is passed (or the cap is hit).
+        lo = torch.zeros(2 * n, device=gen.device)
+        hi = torch.minimum(torch.ones(2 * n, device=gen.device), cap)
+        # Grow each bracket geometrically until the target is passed (or the cap is hit).
         while True:
             inside, _ = inside_outside(hi)
             reached = inside >= target
-            if bool(reached.all()) or float(hi.max()) >= max_strength:
+            if bool((reached | (hi >= cap)).all()):
                 break
             lo = torch.where(reached, lo, hi)
-            hi = torch.where(reached, hi, torch.clamp(hi * 2, max=max_strength))
+            hi = torch.where(reached, hi, torch.minimum(hi * 2, cap))
         for _ in range(iterations):
             mid = (lo + hi) / 2
             inside, _ = inside_outside(mid)
@@ -69,16 +96,18 @@ def measure_leak(gen: GeneratorAdapter, code: torch.Tensor, direction: torch.Ten
             hi = torch.where(above & reached, mid, hi)
             lo = torch.where(~above & reached, mid, lo)
         inside, outside = inside_outside(hi)
-    per_sign = []
-    strengths = []
-    for s in range(2):
-        if not bool(reached[s]) or float(inside[s]) <= 0:
-            per_sign.append(math.inf)
-            strengths.append(math.nan)
-        else:
-            per_sign.append(float(outside[s] / inside[s]))
-            strengths.append(float(hi[s]))
-    return Leak(sum(per_sign) / 2, (strengths[0], strengths[1]), (per_sign[0], per_sign[1]))
+    leaks = []
+    for i in range(n):
+        per_sign, strengths = [], []
+        for r in (2 * i, 2 * i + 1):
+            if not bool(reached[r]) or float(inside[r]) <= 0:
+                per_sign.append(math.inf)
+                strengths.append(math.nan)
+            else:
+                per_sign.append(float(outside[r] / inside[r]))
+                strengths.append(float(hi[r]))
+        leaks.append(Leak(sum(per_sign) / 2, (strengths[0], strengths[1]), (per_sign[0], per_sign[1])))
+    return leaks
 
 
 def median(values: Sequence[float]) -> float:

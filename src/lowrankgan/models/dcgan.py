@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import LowRankGANError
+from ..linearize import sequential_tangents
 from .base import GeneratorAdapter, seed_codes
 
 
@@ -113,9 +114,17 @@ class DCGANAdapter(GeneratorAdapter):
         if codes.dim() != 2 or codes.shape[1] != self.latent_dim:
             raise LowRankGANError(f"model {self.model_id} takes codes [n, {self.latent_dim}], "
                                   f"got {list(codes.shape)}")
-        x = codes
-        if self.classes:
-            onehot = torch.zeros(codes.shape[0], len(self.classes), dtype=codes.dtype, device=codes.device)
-            onehot[:, self._class_index] = 1.0
-            x = torch.cat([codes, onehot], 1)
-        return self.net(x[:, :, None, None])
+        return self.net(self._with_class(codes, 1.0)[:, :, None, None])
+
+    def _with_class(self, codes: torch.Tensor, hot: float) -> torch.Tensor:
+        """Codes with the class one-hot appended (``hot`` 0 for tangents: the class is fixed)."""
+        if not self.classes:
+            return codes
+        onehot = torch.zeros(codes.shape[0], len(self.classes), dtype=codes.dtype, device=codes.device)
+        onehot[:, self._class_index] = hot
+        return torch.cat([codes, onehot], 1)
+
+    def tangent_images(self, code: torch.Tensor, tangents: torch.Tensor, space: str) -> torch.Tensor | None:
+        self.check_space(space)
+        x = self._with_class(code.reshape(1, -1), 1.0)[:, :, None, None]
+        return sequential_tangents(self.net, x, self._with_class(tangents, 0.0)[:, :, None, None])
