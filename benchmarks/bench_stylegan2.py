@@ -28,7 +28,7 @@ try:
 except ImportError:  # run from a checkout that is not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from lowrankgan.factorize import lowrankgan_directions, resefa_directions
+from lowrankgan.factorize import lowrankgan_directions, resefa_directions, stable_order
 from lowrankgan.jacobian import analysis_image, auto_chunk, averaged_region_grams, compute_jacobian, region_grams
 from lowrankgan.models.stylegan2 import build_random_stylegan2
 from lowrankgan.precision import DEFAULT_PRECISION, precision_mode
@@ -136,14 +136,23 @@ def direction_agreement(J_strict: torch.Tensor, J_tf32: torch.Tensor, size: int,
     fg = parse_region(f"box:{size // 3},{size // 4},{size // 4},{size // 2}", size).at(size)
     rel = float((J_tf32.double() - J_strict.double()).norm() / J_strict.double().norm())
     out = [f"relative |dJ|_F {rel:.2e}"]
+    grams = region_grams(J_strict, fg), region_grams(J_tf32, fg)
     for name, fn in (("lowrankgan", lowrankgan_directions), ("resefa", resefa_directions)):
-        a = fn(*region_grams(J_strict, fg), top_k=top_k).vectors.double()
-        b = fn(*region_grams(J_tf32, fg), top_k=top_k).vectors.double()
-        k = min(a.shape[0], b.shape[0])
-        cos = (a[:k] * b[:k]).sum(1).abs().tolist()
-        sub = float(torch.linalg.svdvals(a[:k] @ b[:k].T).min()) if k else 1.0
-        out.append(f"{name} top-{k} |cos| {', '.join(f'{c:.4f}' for c in cos)} (subspace {sub:.4f})")
+        a, b = (fn(*g, top_k=top_k).vectors.double() for g in grams)
+        out.append(f"{name} {_agreement(a, b)}")
+        if name == "lowrankgan":  # near-degenerate runs re-based by their span (factorize.stable_order)
+            (fa, ba), (fb, bb) = grams
+            sa, runs = stable_order(a, torch.einsum("kd,de,ke->k", a, fa, a), ba)
+            sb, _ = stable_order(b, torch.einsum("kd,de,ke->k", b, fb, b), bb)
+            out.append(f"lowrankgan, runs {runs} ordered stably: {_agreement(sa.double(), sb.double())}")
     return "; ".join(out)
+
+
+def _agreement(a: torch.Tensor, b: torch.Tensor) -> str:
+    k = min(a.shape[0], b.shape[0])
+    cos = (a[:k] * b[:k]).sum(1).abs().tolist()
+    sub = float(torch.linalg.svdvals(a[:k] @ b[:k].T).min()) if k else 1.0
+    return f"top-{k} |cos| {', '.join(f'{c:.4f}' for c in cos)} (subspace {sub:.4f})"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,7 +8,7 @@ from torch import nn
 
 from lowrankgan import api
 from lowrankgan.errors import LowRankGANError
-from lowrankgan.factorize import robust_pca, robust_pca_many
+from lowrankgan.factorize import canonical_sign, robust_pca, robust_pca_many, stable_order
 from lowrankgan.jacobian import (_activation_bytes, _by_torch_func, auto_chunk, averaged_region_grams,
                                  chunk_for_memory, compute_jacobian, memory_budget, region_grams)
 from lowrankgan.linearize import sequential_tangents, supports
@@ -71,8 +71,9 @@ def test_chunk_comes_from_the_given_free_memory(faces):
     assert auto_chunk(faces, code, "z", 100, free_bytes=2 * 7 * per_tangent) == 7
     assert auto_chunk(faces, code, "z", 100, free_bytes=2 * 10**6 * per_tangent) == 64  # capped
     assert auto_chunk(faces, code, "z", 100, free_bytes=1) == 1
-    # No free-memory figure (the CPU): the fixed budget; an explicit budget wins over both.
+    # No free-memory figure (the CPU): the fixed budget, uncapped; an explicit budget wins over both.
     assert memory_budget(torch.device("cpu")) == 1024 * 2**20
+    assert auto_chunk(faces, code, "z", 100) == 100  # one chunk: 1 GiB holds all 100 tangents
     assert memory_budget(torch.device("cuda"), budget_mb=100, free_bytes=10 * 2**30) == 100 * 2**20
     assert chunk_for_memory(1000, 5, 10**9) == 5
 
@@ -141,6 +142,21 @@ def test_robust_pca_side_by_side_equals_one_at_a_time(faces):
         assert torch.equal(fit.L, alone.L) and fit.iterations == alone.iterations
 
 
+def test_leak_strength_is_calibrated_to_the_target(faces):
+    """The definition: at the returned strength the in-region RMS change is the target (from above)."""
+    from lowrankgan.metrics import rms_inside_outside
+    code = faces.sample([6])[0]
+    p = torch.nn.functional.normalize(torch.randn(100, generator=torch.Generator().manual_seed(1)), dim=0)
+    mask = torch.from_numpy(api.as_region(faces, "mouth").mask)
+    lk = measure_leak(faces, code, p, mask, target=0.1)
+    with torch.no_grad():
+        base = faces.synthesize(code[None])
+        moved = faces.synthesize(torch.stack([code + lk.strengths[0] * p, code - lk.strengths[1] * p]))
+    inside, outside = rms_inside_outside(moved - base, mask)
+    assert torch.all(inside >= 0.1 * (1 - 1e-5)) and torch.allclose(inside, torch.full((2,), 0.1), rtol=1e-5)
+    assert lk.leak == pytest.approx(float((outside / inside).mean()), rel=1e-5)
+
+
 def test_batched_leak_equals_one_image_at_a_time(faces):
     codes = faces.sample([0, 1, 2])
     p = torch.randn(100, generator=torch.Generator().manual_seed(0))
@@ -150,3 +166,24 @@ def test_batched_leak_equals_one_image_at_a_time(faces):
         alone = measure_leak(faces, code, p, mask)
         assert lk.leak == pytest.approx(alone.leak, rel=1e-4)
         assert lk.strengths == pytest.approx(alone.strengths, rel=1e-4)
+
+
+def test_near_degenerate_directions_are_ordered_by_their_span_only():
+    """Two bases of the same near-degenerate pair (as strict fp32 and TF32 may return) come out
+    as the same directions; a well-separated direction is left alone."""
+    g = torch.Generator().manual_seed(0)
+    Q, _ = torch.linalg.qr(torch.randn(20, 3, generator=g, dtype=torch.float64))
+    V = Q.T  # rows: 3 orthonormal directions
+    values = torch.tensor([1.0, 0.999, 0.5], dtype=torch.float64)  # the first two: a near-degenerate pair
+    B = torch.randn(20, 20, generator=g, dtype=torch.float64)
+    B = B @ B.T
+    c, s = 0.6, 0.8  # another basis of the pair's span
+    W = V.clone()
+    W[0], W[1] = c * V[0] + s * V[1], -s * V[0] + c * V[1]
+    a, runs = stable_order(V, values, B)
+    b, _ = stable_order(W, values, B)
+    assert runs == [[0, 1]]
+    assert torch.allclose(a, b, atol=1e-12)
+    assert torch.allclose(a[2], canonical_sign(V[2:3])[0])
+    energy = torch.einsum("kd,de,ke->k", a[:2], B, a[:2])
+    assert energy[0] <= energy[1]  # least secondary energy first inside the run

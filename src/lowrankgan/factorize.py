@@ -28,6 +28,7 @@ RANK_RTOL = 1e-2
 RHO_FAST = 3.0  # robust_pca: μ growth once the relative residual is below RHO_SWITCH
 RHO_SWITCH = 1e-4
 RESEFA_TAU = 1e-3
+DEGENERATE_RTOL = 1e-2  # eigenvalues closer than this (relative) count as one near-degenerate run
 
 
 @dataclass
@@ -270,6 +271,37 @@ def resefa_directions(M_f: torch.Tensor, M_b: torch.Tensor, tau: float = RESEFA_
     k = d if top_k is None else min(top_k, d)
     return Directions(canonical_sign(V.T[:k]).float(), "resefa", {"tau": tau},
                       {"ratios": [float(x) for x in evals[order][:k]]})
+
+
+def degenerate_groups(values: torch.Tensor, rtol: float = DEGENERATE_RTOL) -> list[list[int]]:
+    """Runs of consecutive indices (``values`` sorted descending) whose neighbours differ by less
+    than ``rtol`` of the largest |value|: inside a run the vectors are any rotation of each other,
+    and a perturbation as small as TF32's turns them (issue 12: |cos| 0.955 each, subspace 0.9994)."""
+    vals = [float(v) for v in values]
+    scale = max((abs(v) for v in vals), default=0.0)
+    groups: list[list[int]] = []
+    for i, v in enumerate(vals):
+        if groups and abs(vals[groups[-1][-1]] - v) <= rtol * scale:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
+def stable_order(vectors: torch.Tensor, values: torch.Tensor, secondary: torch.Tensor,
+                 rtol: float = DEGENERATE_RTOL) -> tuple[torch.Tensor, list[list[int]]]:
+    """Rows ``[k, d]`` (best first, ``values`` descending) with each near-degenerate run replaced by
+    the basis of the same span that ``secondary`` orders (ascending ``v·secondary·v``, e.g. the rest's
+    Gram: least leak first). The result depends only on the runs' spans, so directions found in
+    strict float32 and in TF32 agree one by one wherever the spans do. Also the runs (size > 1)."""
+    V = vectors.double().clone()
+    B = secondary.double().to(V.device)
+    runs = [g for g in degenerate_groups(values, rtol) if len(g) > 1]
+    for g in runs:
+        Q = V[g]  # [m, d], orthonormal rows spanning the run
+        evals, evecs = torch.linalg.eigh(Q @ B @ Q.T)
+        V[g] = (evecs[:, torch.argsort(evals)].T @ Q)
+    return canonical_sign(V).to(vectors.dtype), runs
 
 
 def canonical_sign(vectors: torch.Tensor) -> torch.Tensor:

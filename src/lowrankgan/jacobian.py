@@ -26,7 +26,7 @@ from .precision import DEFAULT_PRECISION, check_precision, precision_mode
 
 DEFAULT_BUDGET_MB = 1024  # CPU: tangents' working set
 GPU_FREE_SHARE = 0.5  # GPU: share of the free memory; the rest covers the estimate's error and the Grams
-MAX_CHUNK = 64  # past this, bigger chunks buy < 10 % on an H200 (issue 12) and cost tens of GiB
+MAX_CHUNK = 64  # GPU: past this, bigger chunks buy < 10 % on an H200 (issue 12) and cost tens of GiB
 CACHE_VERSION = 3  # bump when the computation changes, so no stale Jacobian is reused (3: precision in the key)
 
 
@@ -101,7 +101,9 @@ def auto_chunk(gen: GeneratorAdapter, code: torch.Tensor, space: str, dim: int,
                budget_mb: float | None = None, free_bytes: int | None = None) -> int:
     # Tangent activations plus the temporaries of the dual ops: about 3x the primal activations.
     per_tangent = 3 * _activation_bytes(gen, code, space)
-    return min(chunk_for_memory(per_tangent, dim, memory_budget(gen.device, budget_mb, free_bytes)), MAX_CHUNK)
+    chunk = chunk_for_memory(per_tangent, dim, memory_budget(gen.device, budget_mb, free_bytes))
+    from_free_memory = budget_mb is None and (free_bytes is not None or gen.device.type == "cuda")
+    return min(chunk, MAX_CHUNK) if from_free_memory else chunk
 
 
 def _cache_path(gen: GeneratorAdapter, code: torch.Tensor, space: str, layers, size: int,
