@@ -168,9 +168,11 @@ def cli_timings(seed: int, repeat: int = 3) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cli = [sys.executable, "-m", "lowrankgan.cli", "directions", "--seed", str(seed), "--region", "eyes",
                "--no-cache", "--out", os.path.join(tmp, "d")]
-        t_cli = min(run(cli) for _ in range(repeat))
-        t_torch = min(run([sys.executable, "-c", "import torch"]) for _ in range(repeat))
-        t_py = min(run([sys.executable, "-c", "pass"]) for _ in range(repeat))
+        t_cli = t_torch = t_py = math.inf
+        for _ in range(repeat):  # interleaved, so a burst of load on the machine hits both alike
+            t_cli = min(t_cli, run(cli))
+            t_torch = min(t_torch, run([sys.executable, "-c", "import torch"]))
+            t_py = min(t_py, run([sys.executable, "-c", "pass"]))
     print("\n== a new process (best of 3; target: directions <= 1.5 s) ==")
     print(f"python -c pass                                     {t_py:6.2f} s")
     print(f"python -c 'import torch'                           {t_torch:6.2f} s")

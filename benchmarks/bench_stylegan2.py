@@ -151,7 +151,8 @@ def direction_agreement(J_strict: torch.Tensor, J_tf32: torch.Tensor, size: int,
 def _agreement(a: torch.Tensor, b: torch.Tensor) -> str:
     k = min(a.shape[0], b.shape[0])
     cos = (a[:k] * b[:k]).sum(1).abs().tolist()
-    sub = float(torch.linalg.svdvals(a[:k] @ b[:k].T).min()) if k else 1.0
+    # Principal angles between the spans (ReSeFa's rows are not orthogonal: orthonormalise first).
+    sub = float(torch.linalg.svdvals(torch.linalg.qr(a[:k].T)[0].T @ torch.linalg.qr(b[:k].T)[0]).min()) if k else 1.0
     return f"top-{k} |cos| {', '.join(f'{c:.4f}' for c in cos)} (subspace {sub:.4f})"
 
 

@@ -176,9 +176,12 @@ def _columns(gen: GeneratorAdapter, code: torch.Tensor, space: str, layers, size
             stop = min(dim, start + chunk)
             try:
                 J[:, start:stop] = push(eye[start:stop]).T
+                failed = False
             except torch.OutOfMemoryError:
                 if chunk == 1:
                     raise
+                failed = True
+            if failed:  # outside the except block: the failed attempt's tensors are released by now
                 chunk = max(1, chunk // 2)
                 _empty_device_cache(gen.device)
                 continue
