@@ -31,10 +31,10 @@ def build_dcgan(state: dict[str, torch.Tensor]) -> nn.Sequential:
             cin, cout, kh, kw = weight.shape
             stride, pad = (1, 0) if first_conv else (2, 1)
             layers.append(nn.ConvTranspose2d(cin, cout, (kh, kw), stride, pad,
-                                             bias=f"main.{i}.bias" in state))
+                                             bias=f"main.{i}.bias" in state, device="meta"))
             first_conv = False
         elif f"main.{i}.running_mean" in state:
-            layers.append(nn.BatchNorm2d(state[f"main.{i}.running_mean"].shape[0]))
+            layers.append(nn.BatchNorm2d(state[f"main.{i}.running_mean"].shape[0], device="meta"))
         elif i > 0 and isinstance(layers[-1], nn.BatchNorm2d):
             layers.append(nn.ReLU())
         else:
@@ -44,7 +44,10 @@ def build_dcgan(state: dict[str, torch.Tensor]) -> nn.Sequential:
     try:
         wrapper = nn.Module()
         wrapper.main = net
-        wrapper.load_state_dict(state, strict=True)
+        # Layers are built on the meta device (no random init to overwrite: a third of the load
+        # time) and take the checkpoint's tensors, as float32 whatever the file stored.
+        wrapper.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()},
+                                strict=True, assign=True)
     except RuntimeError as exc:
         raise LowRankGANError(f"checkpoint weights do not fit a DCGAN layout: {str(exc).splitlines()[0]}") from None
     net.eval()
