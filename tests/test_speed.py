@@ -99,6 +99,10 @@ def test_out_of_memory_halves_the_chunk(faces):
     assert gen.sizes[:3] == [50, 25, 12] and max(gen.sizes[3:]) <= 8
     ref = compute_jacobian(faces, code, analysis_size=16, cache=False, progress=False)
     assert torch.allclose(J, ref, atol=1e-6)
+    gen.limit, gen.sizes = 0, []  # not even one tangent fits: one clear error, no traceback
+    with pytest.raises(LowRankGANError, match="does not fit"):
+        compute_jacobian(gen, code, analysis_size=16, chunk_size=4, cache=False, progress=False)
+    assert gen.sizes == [4, 2, 1]
 
 
 def test_device_grams_equal_host_grams_and_cache_is_written(faces, tmp_path, monkeypatch):

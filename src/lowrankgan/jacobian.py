@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -138,7 +139,7 @@ def compute_jacobian(gen: GeneratorAdapter, code: torch.Tensor, space: str = "z"
         layers = list(layers)
     path = _cache_path(gen, code, space, layers, size, precision) if cache else None
     if path is not None:
-        wait_for_cache_writes()  # an entry being written by this process is read once complete
+        _wait_for(path)  # an entry this process is still writing is read once complete
     if path is not None and path.exists():
         try:
             J = torch.load(path, map_location="cpu", weights_only=True)
@@ -179,7 +180,9 @@ def _columns(gen: GeneratorAdapter, code: torch.Tensor, space: str, layers, size
                 failed = False
             except torch.OutOfMemoryError:
                 if chunk == 1:
-                    raise
+                    raise LowRankGANError(f"the Jacobian does not fit in {gen.device.type} memory even one "
+                                          "tangent at a time; free memory, use a smaller --analysis-size, "
+                                          "or --device cpu") from None
                 failed = True
             if failed:  # outside the except block: the failed attempt's tensors are released by now
                 chunk = max(1, chunk // 2)
@@ -230,22 +233,35 @@ def _empty_device_cache(device: torch.device) -> None:
 
 
 _writer: ThreadPoolExecutor | None = None
-_pending: list[Future] = []
+_pending: dict[Path, Future] = {}
+_pending_lock = threading.Lock()  # the web server finds directions on several threads
 
 
 def _save_in_background(J: torch.Tensor, path: Path) -> None:
     """Copy ``J`` to the host and write it on a worker thread, so the device goes on with the next
     image (the copy and the file write release the GIL)."""
     global _writer
-    if _writer is None:
-        _writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lowrankgan-cache")
-    _pending.append(_writer.submit(lambda: _atomic_save(J.cpu(), path)))
+    _wait_for(path)
+    with _pending_lock:
+        if _writer is None:
+            _writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lowrankgan-cache")
+        _pending[path] = _writer.submit(lambda: _atomic_save(J.cpu(), path))
+
+
+def _wait_for(path: Path) -> None:
+    with _pending_lock:
+        future = _pending.pop(path, None)
+    if future is not None:
+        future.result()
 
 
 def wait_for_cache_writes() -> None:
     """Block until every background cache write has finished (re-raising the first error)."""
-    while _pending:
-        _pending.pop(0).result()
+    with _pending_lock:
+        futures = list(_pending.values())
+        _pending.clear()
+    for future in futures:
+        future.result()
 
 
 def _atomic_save(obj, path: Path) -> None:
