@@ -137,7 +137,9 @@ def test_find_directions_checks_precision(faces):
         api.find_directions(faces, 0, "eyes", precision="half", cache=False, progress=False)
 
 
-def test_robust_pca_side_by_side_equals_one_at_a_time(faces):
+def test_robust_pca_side_by_side_equals_one_at_a_time(faces, monkeypatch):
+    from lowrankgan import factorize
+    monkeypatch.setattr(factorize, "_idle_cores", lambda: 2)  # threads even on a busy machine
     J = compute_jacobian(faces, faces.sample([5])[0], cache=False, progress=False)
     M_f, M_b = region_grams(J, api.as_region(faces, "mouth").at(64))
     pair = robust_pca_many([M_f, M_b])
