@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+FEW_CHANNELS = 8  # transposed convolutions with at most this many outputs go by matmul + fold
 SUPPORTED = (nn.ConvTranspose2d, nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.Tanh, nn.Identity, nn.Dropout)
 
 
@@ -47,8 +48,24 @@ def _conv(layer: nn.Module, x: torch.Tensor, weight: torch.Tensor, bias: torch.T
             # A 1x1 input (the code): the transposed convolution is one matrix product.
             out = (x.flatten(1) @ weight.flatten(1)).view(x.shape[0], *weight.shape[1:])
             return out if bias is None else out + bias.view(1, -1, 1, 1)
+        if weight.shape[1] <= FEW_CHANNELS and layer.dilation == (1, 1):
+            return _transposed_by_fold(x, weight, bias, layer.stride, layer.padding)
         return F.conv_transpose2d(x, weight, bias, layer.stride, layer.padding, 0, 1, layer.dilation)
     return F.conv2d(x, weight, bias, layer.stride, layer.padding, layer.dilation, 1)
+
+
+def _transposed_by_fold(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                        stride: tuple[int, int], padding: tuple[int, int]) -> torch.Tensor:
+    """A transposed convolution as one matrix product and a ``fold`` (sum of overlapping blocks).
+    For an RGB output layer this took 46 ms where oneDNN took 102 ms (100 tangents, 64->3 channels,
+    32² -> 64², one thread): its kernels vectorise over output channels, and there are three."""
+    n, cin, h, w = x.shape
+    cout, kh, kw = weight.shape[1:]
+    cols = torch.matmul(weight.reshape(cin, -1).T, x.reshape(n, cin, h * w))  # [n, cout*kh*kw, h*w]
+    full = ((h - 1) * stride[0] + kh, (w - 1) * stride[1] + kw)
+    out = F.fold(cols, full, (kh, kw), stride=stride)
+    out = out[:, :, padding[0]:full[0] - padding[0], padding[1]:full[1] - padding[1]]
+    return out if bias is None else out + bias.view(1, -1, 1, 1)
 
 
 def _fold(conv: nn.Module, scale: torch.Tensor) -> torch.Tensor:
