@@ -28,7 +28,7 @@ from .precision import DEFAULT_PRECISION, check_precision, precision_mode
 DEFAULT_BUDGET_MB = 1024  # CPU: tangents' working set
 GPU_FREE_SHARE = 0.5  # GPU: share of the free memory; the rest covers the estimate's error and the Grams
 MAX_CHUNK = 64  # GPU: past this, bigger chunks buy < 10 % on an H200 (issue 12) and cost tens of GiB
-CACHE_VERSION = 3  # bump when the computation changes, so no stale Jacobian is reused (3: precision in the key)
+CACHE_VERSION = 4  # bump when the computation changes, so no stale Jacobian is reused (4: hand tangents, precision in the key)
 
 
 def default_analysis_size(gen: GeneratorAdapter) -> int:
