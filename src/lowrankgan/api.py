@@ -24,6 +24,7 @@ from .jacobian import compute_jacobian, default_analysis_size, region_gram_pair,
 from .latents import Latents, check_codes, load_latents
 from .methods import DEFAULT_METHOD, METHODS, Directions, Method, find, get_method
 from .metrics import Leak, measure_leak, median
+from .precision import DEFAULT_PRECISION
 from .models.base import check_truncation
 from .models import (BIGGAN_NAMES, DEFAULT_MODEL, PRESETS, ZOO, GeneratorAdapter, load_model,
                      resolve_device)
@@ -173,7 +174,7 @@ def find_directions(model: ModelLike, seeds: Seeds, region: str | Region,
                     layers: Sequence[int] | None = None, analysis_size: int | None = None,
                     top_k: int | None = 10, trunc: float = 1.0, cache: bool = True,
                     progress: bool = True, leak_images: int = LEAK_IMAGES, ray: str | None = None,
-                    **params) -> DirectionSet:
+                    precision: str = DEFAULT_PRECISION, chunk_size: int | None = None, **params) -> DirectionSet:
     """Local editing directions for ``region`` found on the image(s) of ``seeds`` (or of codes:
     a ``Latents`` from ``invert`` / ``load_latents``, or a tensor / array).
 
@@ -182,6 +183,7 @@ def find_directions(model: ModelLike, seeds: Seeds, region: str | Region,
     direction's leak (DESIGN §4) on up to ``leak_images`` of the source images is recorded as
     ``meta["leak_source_top1"]`` (median; 0 images skips it). ``ray`` (a cluster address, ``auto``
     or ``local``) computes the Jacobians on Ray workers (``distributed``); ``meta["ray"]`` records how.
+    ``precision`` (strict | tf32) and ``chunk_size`` go to the Jacobians.
     """
     entry = get_method(method)
     if top_k is not None and top_k < 1:
@@ -198,7 +200,8 @@ def find_directions(model: ModelLike, seeds: Seeds, region: str | Region,
         labels = list(range(len(codes))) if _is_codes(seeds) else _seeds(seeds)  # codes travel as arrays
         grams, ray_info = ray_region_grams(ray, model, gen, labels, codes, reg, space, layers, size, trunc, cache, progress)
     else:
-        grams, ray_info = region_gram_pair(gen, codes, reg, space, layers, size, cache, progress), None
+        grams = region_gram_pair(gen, codes, reg, space, layers, size, cache, progress, precision, chunk_size)
+        ray_info = None
     t1 = time.perf_counter()
     dirs: Directions = find(grams, method, top_k=top_k, **params)
     t2 = time.perf_counter()
@@ -209,6 +212,7 @@ def find_directions(model: ModelLike, seeds: Seeds, region: str | Region,
         "region": reg.spec, "region_fraction": round(reg.fraction, 4),
         "method": dirs.method, "params": dirs.params, "info": dirs.info,
         "seeds": None if _is_codes(seeds) else _seeds(seeds), "trunc": trunc, "analysis_size": size,
+        "precision": precision,
         "timing_s": {"jacobian_and_grams": round(t1 - t0, 4), "factorize": round(t2 - t1, 4)},
         **({"ray": ray_info} if ray_info else {}),
     }

@@ -134,7 +134,7 @@ def cmd_directions(args: argparse.Namespace) -> int:
     gen = api.as_model(args.model, args.device, args.class_name)
     dirset = api.find_directions(gen, seeds, args.region, args.method, args.space, api.parse_layers(args.layers),
                                  args.analysis_size, top_k=args.top_k, trunc=args.trunc, cache=not args.no_cache,
-                                 ray=args.ray, **_method_params(args, args.method))
+                                 ray=args.ray, precision=args.precision, **_method_params(args, args.method))
     save_directions(dirset, args.out)
     meta, info = dirset.meta, dirset.meta["info"]
     ranks = f", ranks region/rest {info['rank_region']}/{info['rank_rest']}" if "rank_region" in info else ""
@@ -259,6 +259,8 @@ def _directions_parser(sub) -> None:
     p.add_argument("--top-k", type=int, default=10)
     p.add_argument("--trunc", type=float, default=1.0)
     p.add_argument("--no-cache", action="store_true", help="do not read or write the Jacobian cache")
+    p.add_argument("--precision", choices=["strict", "tf32"], default="strict",
+                   help="Jacobian arithmetic on CUDA: strict float32 (default, reproducible) or tf32 (tensor cores, faster)")
     p.add_argument("--ray", metavar="ADDRESS", default=None,
                    help="compute on a Ray cluster: its head's host:port, auto (the cluster this machine is in) or local (start one here)")
     p.add_argument("--cache-size", default=None,

@@ -94,6 +94,12 @@ class GeneratorAdapter(ABC):
     def synthesize(self, codes: torch.Tensor, space: str = "z") -> torch.Tensor:
         """Images ``[n, 3, H, W]`` in [-1, 1] from codes in ``space``."""
 
+    def tangent_images(self, code: torch.Tensor, tangents: torch.Tensor, space: str) -> torch.Tensor | None:
+        """Image tangents ``[k, 3, H, W]`` at one ``code`` for code tangents ``[k, *code.shape]``,
+        for adapters that can propagate them by hand (faster, and no torch.func warm-up); ``None``
+        (the default) makes ``compute_jacobian`` use ``torch.func.jvp`` on ``synthesize``."""
+        return None
+
     def set_class(self, name_or_index: str | int | None) -> None:
         """Select the conditioning class (conditional models only)."""
         if name_or_index is not None and not self.classes:
