@@ -76,9 +76,17 @@ def _is_biggan_folder(path: Path) -> bool:
 
 def _load_file(path: Path) -> GeneratorAdapter:
     try:
-        from .stylegan2 import load_stylegan2_adapter, sniff_stylegan
+        from .stylegan2 import STYLEGAN3, load_stylegan2_adapter, sniff_stylegan
+        from .stylegan2.loaders import StyleGAN3Pickle
+        from .stylegan3 import load_stylegan3_adapter
     except ImportError:  # StyleGAN support is optional at import time
         sniff_stylegan = None
-    if sniff_stylegan is not None and sniff_stylegan(path):
-        return load_stylegan2_adapter(path)
+    kind = sniff_stylegan(path) if sniff_stylegan is not None else None
+    if kind == STYLEGAN3:
+        return load_stylegan3_adapter(path)
+    if kind:
+        try:
+            return load_stylegan2_adapter(path)
+        except StyleGAN3Pickle:  # the cheap sniff missed it; the records say StyleGAN3
+            return load_stylegan3_adapter(path)
     return _local_dcgan(path)

@@ -220,10 +220,13 @@ def _load_nvidia_pytorch(path: Path) -> StyleGAN2Generator:
     return gen
 
 
+class StyleGAN3Pickle(LowRankGANError):
+    """Raised by the StyleGAN2 loaders for a StyleGAN3 file (``load_model`` then loads it as one)."""
+
+
 def _stylegan3_error(path: Path) -> LowRankGANError:
-    return LowRankGANError(
-        f"{path} is a StyleGAN3 pickle; StyleGAN3 is not supported yet (use a StyleGAN2 "
-        f"checkpoint, e.g. from stylegan2-ada-pytorch or the stylegan3 repo's stylegan2-*.pkl)")
+    return StyleGAN3Pickle(f"{path} is a StyleGAN3 pickle, not StyleGAN2: load it with "
+                           f"lowrankgan.models.load_model or load_stylegan3")
 
 
 def _init_kwargs(rec: PersistentRecord) -> dict:
