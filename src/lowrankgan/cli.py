@@ -22,6 +22,32 @@ def _common(p: argparse.ArgumentParser, model: bool = True) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA when present")
 
 
+def _transform_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--translate", default=None, metavar="TX,TY",
+                   help="StyleGAN3: move the image by TX,TY image widths/heights (right, down) first")
+    p.add_argument("--rotate", type=float, default=0.0, metavar="DEG",
+                   help="StyleGAN3: turn the image by DEG degrees (counter-clockwise) first")
+
+
+def _input_transform(args) -> tuple[tuple[float, float], float]:
+    if args.translate is None:
+        return (0.0, 0.0), args.rotate
+    try:
+        tx, ty = (float(v) for v in args.translate.split(","))
+    except ValueError:
+        raise LowRankGANError(f"--translate {args.translate}: give TX,TY in image widths/heights, "
+                              "e.g. 0.1,-0.05") from None
+    return (tx, ty), args.rotate
+
+
+def _model(args):
+    from . import api
+    translate, rotate = _input_transform(args)  # bad values fail before the model loads
+    gen = api.as_model(args.model, args.device, args.class_name)
+    gen.set_input_transform(translate, rotate)
+    return gen
+
+
 def _out_file(path: str) -> Path:
     from .directionfile import check_writable
     out = Path(path)
@@ -67,7 +93,7 @@ def cmd_sample(args) -> int:
     as_dir = out.suffix.lower() != ".png"
     if not as_dir:
         out = _out_file(args.out)
-    gen = api.as_model(args.model, args.device, args.class_name)
+    gen = _model(args)
     images = api.sample(gen, seeds, trunc=args.trunc)
     if as_dir:
         from .directionfile import ensure_writable_dir
@@ -95,7 +121,7 @@ def cmd_directions(args) -> int:
         raise LowRankGANError("give exactly one of --seed S or --seeds A-B")
     seeds = [args.seed] if args.seed is not None else parse_int_list(args.seeds)
     check_writable(Path(args.out))
-    gen = api.as_model(args.model, args.device, args.class_name)
+    gen = _model(args)
     params = {}
     if args.method == "lowrankgan":
         params = {k: v for k, v in (("lam", args.lam), ("relax", args.relax), ("rank_rtol", args.rank_rtol),
@@ -128,7 +154,7 @@ def cmd_edit(args) -> int:
     seeds = parse_int_list(args.seeds)
     out = _out_file(args.out)
     kind = output_kind(out)
-    gen = api.as_model(args.model, args.device, args.class_name)
+    gen = _model(args)
     strengths = parse_strengths(args.strengths or gen.default_strengths)
     from .directionfile import load_directions
     dirset = load_directions(args.directions)
@@ -173,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--seeds", default="0-7")
     p.add_argument("--trunc", type=float, default=1.0)
+    _transform_options(p)
     p.add_argument("--out", required=True, help="grid .png, or a folder for one PNG per seed plus grid.png")
     p.set_defaults(func=cmd_sample)
 
@@ -194,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--order", choices=["energy", "paper"], default=None, help="ordering of lowrankgan directions")
     p.add_argument("--tau", type=float, default=None, help="resefa regulariser (default 1e-3)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the Jacobian cache")
+    _transform_options(p)
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_directions)
 
@@ -209,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--path-steps", type=int, default=0,
                    help="path-following edit: re-project into the rest's null space N times along the way")
     p.add_argument("--outline", action="store_true", help="outline the region (from the direction file or --region)")
+    _transform_options(p)
     p.add_argument("--region", default=None, help="region to outline / measure (default: the direction file's)")
     p.add_argument("--out", required=True, help=".png grid, .gif sweep or .html report")
     p.set_defaults(func=cmd_edit)
@@ -228,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-VALUE_OPTIONS_ALLOWING_DASH = ("--strengths",)
+VALUE_OPTIONS_ALLOWING_DASH = ("--strengths", "--translate", "--rotate")
 
 
 def _join_negative_values(argv: list[str]) -> list[str]:
