@@ -411,6 +411,7 @@ def test_translate_moves_the_image_and_rotate_turns_it(adapter):
 
 # ----------------------------------------------------------------------------- CLI pipeline
 
+@pytest.mark.slow
 def test_cli_pipeline_directions_and_edit(tmp_path, fake_modules, monkeypatch, capsys):
     monkeypatch.setenv("LOWRANKGAN_HOME", str(tmp_path / "home"))
     ckpt = tmp_path / "tiny-sg3.pkl"
@@ -429,6 +430,8 @@ def test_cli_pipeline_directions_and_edit(tmp_path, fake_modules, monkeypatch, c
                  "--strengths", "-2:2:3", "--translate", "0.1,0", "--rotate", "10",
                  "--out", str(png)]) == 0
     assert png.stat().st_size > 0
+    assert main(["directions", "--model", str(ckpt), "--seed", "1", "--region", "box:8,8,12,12",
+                 "--method", "sefa", "--space", "w+", "--out", str(tmp_path / "sefa")]) == 0
     assert main(["sample", "--model", str(ckpt), "--seeds", "0", "--translate", "0.1,-0.2",
                  "--out", str(tmp_path / "s.png")]) == 0
     capsys.readouterr()
@@ -436,6 +439,24 @@ def test_cli_pipeline_directions_and_edit(tmp_path, fake_modules, monkeypatch, c
     assert "need a StyleGAN3 model" in capsys.readouterr().err
     assert main(["sample", "--model", str(ckpt), "--translate", "0.1", "--out", str(tmp_path / "y.png")]) == 2
     assert "--translate" in capsys.readouterr().err and not (tmp_path / "y.png").exists()
+
+
+@pytest.mark.slow
+def test_cli_path_edit_and_evaluate(tmp_path, fake_modules, monkeypatch):
+    monkeypatch.setenv("LOWRANKGAN_HOME", str(tmp_path / "home"))
+    ckpt = tmp_path / "tiny-sg3.pkl"
+    write_sg3_pkl(ckpt, build_generator(_cfg(), seed=3), fake_modules)
+    out = tmp_path / "dirs"
+    assert main(["directions", "--model", str(ckpt), "--seed", "1", "--region", "box:8,8,12,12",
+                 "--space", "w", "--out", str(out), "--top-k", "2"]) == 0
+    gif = tmp_path / "p.gif"
+    assert main(["edit", "--model", str(ckpt), "--directions", str(out), "--seeds", "0",
+                 "--strengths", "-2:2:3", "--path-steps", "2", "--out", str(gif)]) == 0
+    assert gif.read_bytes()[:3] == b"GIF"
+    assert main(["evaluate", "--model", str(ckpt), "--region", "box:8,8,12,12", "--seeds", "0-1",
+                 "--methods", "lowrankgan,random", "--space", "w", "--top-k", "1", "--no-progress",
+                 "--out", str(tmp_path / "eval")]) == 0
+    assert any((tmp_path / "eval").iterdir())
 
 
 def test_edit_after_translation_stays_in_the_region():

@@ -169,7 +169,7 @@ def build_generator(cfg: StyleGAN3Config, seed: int = 0) -> StyleGAN3Generator:
     return g.eval().requires_grad_(False)
 
 
-def _calibrate_magnitudes(g: StyleGAN3Generator, gen: torch.Generator, n: int = 8) -> None:
+def _calibrate_magnitudes(g: StyleGAN3Generator, gen: torch.Generator, n: int = 2) -> None:
     z = torch.randn(n, g.z_dim, generator=gen)
     c = F.one_hot(torch.zeros(n, dtype=torch.long), g.c_dim).float() if g.c_dim else None
     ws = g.mapping(z, c).unbind(1)
