@@ -28,7 +28,8 @@ from lowrankgan.errors import LowRankGANError
 from lowrankgan.models import load_model
 from lowrankgan.models.stylegan2 import STYLEGAN3, load_stylegan2, sniff_stylegan
 from lowrankgan.models.stylegan3 import (StyleGAN3Adapter, StyleGAN3Config, build_generator,
-                                         build_random_stylegan3, geometry, load_stylegan3)
+                                         build_random_stylegan3, default_layers_for, geometry,
+                                         load_stylegan3)
 
 from test_stylegan2 import EVIL_SRC, _Evil, _Persistent, _touch_cmd, fake_modules  # noqa: F401
 
@@ -379,6 +380,13 @@ def test_spaces_w_and_w_plus_agree(adapter):
     assert adapter.sefa_weight("w+", [0, 2]).shape == (widths[1], W_DIM)
     with pytest.raises(LowRankGANError, match="rows 1-6"):
         adapter.sefa_weight("w+", [0])
+
+
+def test_default_layers():
+    assert default_layers_for(16) == [1, 2, 3, 4]  # the published configs: 14 layers + 2
+    for n in range(4, 40):
+        layers = default_layers_for(n)
+        assert layers and 0 not in layers and all(i < n for i in layers)
 
 
 def test_translate_moves_the_image_and_rotate_turns_it(adapter):

@@ -19,17 +19,19 @@ from .network import StyleGAN3Generator, build_generator
 
 NVIDIA_STYLEGAN3 = "nvidia-stylegan3"
 
-# Measured by benchmarks/bench_stylegan3.py (W+ span with the lowest median leak on a random-weight
-# 16-row model; see NOTES-stylegan3.md), as a fraction of the W+ rows so that other depths scale.
-_DEFAULT_FIRST, _DEFAULT_COUNT, _DEFAULT_ROWS = 4, 4, 16
+# From benchmarks/bench_stylegan3.py (median leak of 4-row W+ spans on a random-weight 16-row model,
+# NOTES-stylegan3.md): rows 0-3 scored 0.649, 1-4 0.670, 2-5 0.693, later spans 0.74-1.38. Row 0
+# only predicts the global rotation/translation of the Fourier features, so a default that touches
+# it would move the whole picture on a trained model: rows 1-4, the best span without it.
+_DEFAULT_FIRST, _DEFAULT_COUNT, _DEFAULT_ROWS = 1, 4, 16
 MAX_TRANSLATE = 4.0  # image widths; beyond that every frequency has long left the picture
 
 
 def default_layers_for(num_ws: int) -> list[int]:
     """The default W+ rows for ``num_ws`` rows (16 in every published StyleGAN3 config)."""
-    first = min(num_ws - 1, round(_DEFAULT_FIRST * num_ws / _DEFAULT_ROWS))
+    first = max(1, round(_DEFAULT_FIRST * num_ws / _DEFAULT_ROWS))  # never row 0 (see above)
     count = max(1, round(_DEFAULT_COUNT * num_ws / _DEFAULT_ROWS))
-    return list(range(max(first, 1), min(num_ws, max(first, 1) + count)))
+    return list(range(first, min(num_ws, first + count)))
 
 
 def make_transform(translate: tuple[float, float], rotate: float) -> torch.Tensor:

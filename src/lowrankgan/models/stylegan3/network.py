@@ -63,6 +63,8 @@ class SynthesisInput(nn.Module):
                + phases[:, None, None, :])
         x = torch.sin(arg * (2 * np.pi)) * amp[:, None, None, :]
         x = x @ (self.weight / math.sqrt(self.channels)).t()
+        # [n, H, W, C] viewed as NCHW is channels-last memory, and every later op keeps it: the
+        # depthwise resampling convolutions run several times faster that way on CPU.
         return x.permute(0, 3, 1, 2)
 
 
