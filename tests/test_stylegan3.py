@@ -262,10 +262,12 @@ def test_jvp_matches_finite_difference(gen):
     t = torch.randn(w.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     f = lambda c: a.synthesize(c, "w+")  # noqa: E731
     _, jvp = torch.func.jvp(f, (w,), (t,))
-    eps = 1e-6
-    fd = (f(w + eps * t) - f(w - eps * t)) / (2 * eps)
     assert jvp.abs().max() > 1e-3
-    assert (jvp - fd).abs().max() < 1e-5 * jvp.abs().max()
+    # A leaky-ReLU kink inside [w - eps t, w + eps t] (there are millions on the upsampled grids)
+    # spoils a central difference around it; two step sizes rarely straddle the same kink, so
+    # each pixel keeps the better of the two.
+    errs = [((f(w + eps * t) - f(w - eps * t)) / (2 * eps) - jvp).abs() for eps in (1e-6, 1e-7)]
+    assert torch.minimum(*errs).max() < 1e-6 * jvp.abs().max()
     a32 = StyleGAN3Adapter(gen)
     _, jvp32 = torch.func.jvp(lambda c: a32.synthesize(c, "w+"), (w.float(),), (t.float(),))
     assert (jvp32.double() - jvp).abs().max() < 1e-3 * jvp.abs().max()
