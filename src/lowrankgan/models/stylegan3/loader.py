@@ -98,8 +98,6 @@ def config_from_init_kwargs(kw: Mapping[str, Any], path: Path) -> StyleGAN3Confi
     for key, kind in _SYNTHESIS_KEYS.items():
         if key in sk:
             values[key] = _number(sk[key], kind, key, path)
-    if "conv_clamp" in sk and sk["conv_clamp"] is None:
-        values["conv_clamp"] = None
     return StyleGAN3Config(
         z_dim=_number(kw["z_dim"], int, "z_dim", path), w_dim=_number(kw["w_dim"], int, "w_dim", path),
         c_dim=_number(kw.get("c_dim") or 0, int, "c_dim", path),
@@ -112,7 +110,7 @@ def config_from_init_kwargs(kw: Mapping[str, Any], path: Path) -> StyleGAN3Confi
 
 def _number(value: Any, kind: type, name: str, path: Path) -> Any:
     """``value`` as ``kind``; refuses strings, containers, non-finite and non-integral values."""
-    if value is None and name == "conv_clamp":
+    if value is None and name == "conv_clamp":  # None disables clamping
         return None
     if isinstance(value, (bool, np.bool_)):
         if kind is bool:
