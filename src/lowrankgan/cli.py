@@ -22,6 +22,31 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA when present")
 
 
+def _transform_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--translate", default=None, metavar="TX,TY",
+                   help="StyleGAN3: move the image by TX,TY image widths/heights (right, down) first")
+    p.add_argument("--rotate", type=float, default=0.0, metavar="DEG",
+                   help="StyleGAN3: turn the image by DEG degrees (counter-clockwise) first")
+
+
+def _input_transform(args) -> tuple[tuple[float, float], float]:
+    if args.translate is None:
+        return (0.0, 0.0), args.rotate
+    try:
+        tx, ty = (float(v) for v in args.translate.split(","))
+    except ValueError:
+        raise LowRankGANError(f"--translate {args.translate}: give TX,TY in image widths/heights, "
+                              "e.g. 0.1,-0.05") from None
+    return (tx, ty), args.rotate
+
+
+def _model(args: argparse.Namespace) -> api.GeneratorAdapter:
+    translate, rotate = _input_transform(args)  # bad values fail before the model loads
+    gen = api.as_model(args.model, args.device, args.class_name)
+    gen.set_input_transform(translate, rotate)
+    return gen
+
+
 def _out_file(path: str) -> Path:
     out = Path(path)
     if out.is_dir():
@@ -105,7 +130,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     as_dir = out.suffix.lower() != ".png"
     names = [f"seed{seed:04d}.png" for seed in seeds] + ["grid.png"]
     out = check_output_dir(out, names) if as_dir else _out_file(args.out)
-    gen = api.as_model(args.model, args.device, args.class_name)
+    gen = _model(args)
     images = api.sample(gen, seeds, trunc=args.trunc)
     if as_dir:
         with staged_dir(out) as tmp:  # all the PNGs appear, or none
@@ -131,7 +156,7 @@ def _seeds_or_latent(seed: int | None, seeds: str | None, latent: str | None, de
 def cmd_directions(args: argparse.Namespace) -> int:
     seeds = _seeds_or_latent(args.seed, args.seeds, args.latent)
     check_output_dir(Path(args.out), DIRECTION_FILES)
-    gen = api.as_model(args.model, args.device, args.class_name)
+    gen = _model(args)
     dirset = api.find_directions(gen, seeds, args.region, args.method, args.space, api.parse_layers(args.layers),
                                  args.analysis_size, top_k=args.top_k, trunc=args.trunc, cache=not args.no_cache,
                                  ray=args.ray, precision=args.precision, **_method_params(args, args.method))
@@ -156,7 +181,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
         api.parse_strengths(args.strengths)  # bad strengths and direction files fail before the model loads
     api.check_path_steps(args.path_steps)
     dirset = load_directions(args.directions)
-    gen = api.as_model(args.model, args.device, args.class_name)
+    gen = _model(args)
     strengths = api.parse_strengths(args.strengths or gen.default_strengths)
     layers = api.parse_layers(args.layers)
     if args.path_steps:
@@ -242,6 +267,7 @@ def _sample_parser(sub) -> None:
     _common(p)
     p.add_argument("--seeds", default="0-7")
     p.add_argument("--trunc", type=float, default=1.0)
+    _transform_options(p)
     p.add_argument("--out", required=True, help="grid .png, or a folder for one PNG per seed plus grid.png")
     p.set_defaults(func=cmd_sample)
 
@@ -265,6 +291,7 @@ def _directions_parser(sub) -> None:
                    help="compute on a Ray cluster: its head's host:port, auto (the cluster this machine is in) or local (start one here)")
     p.add_argument("--cache-size", default=None,
                    help="disk space the Jacobian cache may use, e.g. 4G (default; least recently used go first), 0: none")
+    _transform_options(p)
     p.add_argument("--out", required=True, help="output folder")
     _add_method_options(p)
     p.set_defaults(func=cmd_directions)
@@ -287,6 +314,7 @@ def _edit_parser(sub) -> None:
     p.add_argument("--path-steps", type=int, default=0,
                    help="path-following edit: re-project into the rest's null space N times along the way")
     p.add_argument("--outline", action="store_true", help="outline the region (from the direction file or --region)")
+    _transform_options(p)
     p.add_argument("--region", default=None, help="region to outline / measure (default: the direction file's)")
     p.add_argument("--out", required=True, help=".png grid, .gif sweep or .html report")
     p.set_defaults(func=cmd_edit)
@@ -357,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-VALUE_OPTIONS_ALLOWING_DASH = ("--strengths",)
+VALUE_OPTIONS_ALLOWING_DASH = ("--strengths", "--translate", "--rotate")
 
 
 def _join_negative_values(argv: list[str]) -> list[str]:
