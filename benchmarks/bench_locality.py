@@ -118,8 +118,8 @@ def generalise(gen, space, layers, counts: list[int], targets: int, regions: int
             grams = region_gram_pair(gen, code[None], masks[s], space, layers, size, progress=False)
             own = measure_leak(gen, code, resefa_directions(grams.M_f, grams.M_b, top_k=1).vectors[0], mask,
                                space, layers).leak
-            for n, dirs in curve.items():
-                for method, v in zip(("lowrankgan", "resefa"), dirs):
+            for n, per_region in curve.items():
+                for method, v in zip(("lowrankgan", "resefa"), per_region[s]):
                     ratios.setdefault((n, method), []).append(measure_leak(gen, code, v, mask, space, layers).leak / own)
     print(f"generalisation: {len(specs)} regions x {targets} held-out targets; median ratio to each target's optimum")
     print(f"{'images averaged':>16s} {'lowrankgan':>12s} {'resefa':>12s}")
