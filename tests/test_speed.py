@@ -12,7 +12,7 @@ from lowrankgan.factorize import canonical_sign, robust_pca, robust_pca_many, st
 from lowrankgan.jacobian import (_activation_bytes, _by_torch_func, auto_chunk, averaged_region_grams,
                                  chunk_for_memory, compute_jacobian, memory_budget, region_grams)
 from lowrankgan.linearize import sequential_tangents, supports
-from lowrankgan.metrics import measure_leak, measure_leaks
+from lowrankgan.metrics import measure_leak
 from lowrankgan.models.dcgan import DCGANAdapter
 from lowrankgan.precision import get_flags, precision_mode
 
@@ -161,17 +161,6 @@ def test_leak_strength_is_calibrated_to_the_target(faces):
     inside, outside = rms_inside_outside(moved - base, mask)
     assert torch.all(inside >= 0.1 * (1 - 1e-5)) and torch.allclose(inside, torch.full((2,), 0.1), rtol=1e-5)
     assert lk.leak == pytest.approx(float((outside / inside).mean()), rel=1e-5)
-
-
-def test_batched_leak_equals_one_image_at_a_time(faces):
-    codes = faces.sample([0, 1, 2])
-    p = torch.randn(100, generator=torch.Generator().manual_seed(0))
-    mask = torch.from_numpy(api.as_region(faces, "eyes").mask)
-    together = measure_leaks(faces, codes, p, mask, max_batch=2)
-    for code, lk in zip(codes, together):
-        alone = measure_leak(faces, code, p, mask)
-        assert lk.leak == pytest.approx(alone.leak, rel=1e-4)
-        assert lk.strengths == pytest.approx(alone.strengths, rel=1e-4)
 
 
 def test_near_degenerate_directions_are_ordered_by_their_span_only():

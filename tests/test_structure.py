@@ -76,7 +76,7 @@ def test_cli_options_come_from_the_registry(capsys):
 def test_registry_checks_values():
     with pytest.raises(lowrankgan.LowRankGANError, match="out of range"):
         METHODS["lowrankgan"].check_params({"rank_rtol": 2})
-    with pytest.raises(lowrankgan.LowRankGANError, match="one of energy, paper"):
+    with pytest.raises(lowrankgan.LowRankGANError, match="one of ratio, energy, paper"):
         METHODS["lowrankgan"].check_params({"order": "best"})
     assert METHODS["resefa"].check_params({"tau": "0.01"}) == {"tau": 0.01}
 

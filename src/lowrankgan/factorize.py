@@ -218,19 +218,25 @@ def rest_null_space(M_b: torch.Tensor, lam: float | None = None, relax: int = 0,
     return V_b[:, min(max(rank_b - relax, 0), d - 1):], rank_b, fit
 
 
+ORDERS = ("ratio", "energy", "paper")
+
+
 def local_directions(M_f: torch.Tensor, M_b: torch.Tensor, lam: float | None = None,
                      relax: int = 0, rank_rtol: float = RANK_RTOL, max_rank: int | None = None,
-                     order: str = "energy") -> tuple[torch.Tensor, dict]:
-    """Principal subspace of the region projected into the null space of the rest (paper §3):
-    unit rows ``[k, d]`` best first (canonical sign), and ranks / iterations.
+                     order: str = "ratio", tau: float = RESEFA_TAU) -> tuple[torch.Tensor, dict]:
+    """Region directions in the null space of the rest's low-rank part (paper §3): unit rows
+    ``[k, d]`` best first (canonical sign), ``k = min(rank(L_f), dim N)``, and ranks / iterations.
 
-    ``order="paper"`` returns ``p' = N Nᵀ p`` for each principal ``p`` in principal order, as the
-    paper does. ``order="energy"`` (default) returns an orthonormal basis of that same projected
-    subspace ordered by region energy (top eigenvectors of ``Nᵀ L_f N``): the first direction is
-    the one of the subspace that moves the region most, and later ones do not repeat it.
+    ``order="paper"`` returns ``p' = N Nᵀ p`` for each principal ``p`` of ``L_f`` in principal
+    order, as the paper does. ``order="energy"`` returns an orthonormal basis of that projected
+    subspace ordered by region energy (top eigenvectors of ``Nᵀ L_f N``). ``order="ratio"``
+    (default) ranks the directions of ``N`` by region energy over rest energy: generalised
+    eigenvectors of ``(Nᵀ L_f N, Nᵀ M_b N + τ tr(Nᵀ M_b N) I)``. Inside ``N`` the rest's low-rank
+    part is gone, so ``Nᵀ M_b N`` is what remains of the rest: its sparse part, which the paper's
+    projection ignores and which is most of what the energy order leaks (README, "Locality").
     """
-    if order not in ("energy", "paper"):
-        raise LowRankGANError(f"unknown order '{order}'; use energy or paper")
+    if order not in ORDERS:
+        raise LowRankGANError(f"unknown order '{order}'; use {', '.join(ORDERS)}")
     d = M_f.shape[0]
     lam = default_lambda(d) if lam is None else lam
     fg, bg_fit = robust_pca_many([M_f, M_b], lam)  # independent: solved side by side
@@ -240,35 +246,56 @@ def local_directions(M_f: torch.Tensor, M_b: torch.Tensor, lam: float | None = N
         rank_f = min(rank_f, max_rank)
     rank_f = max(rank_f, 1)
     N, rank_b, bg = rest_null_space(M_b, lam, relax, rank_rtol, fit=bg_fit)
-    P = V_f[:, :rank_f]
+    k = min(rank_f, N.shape[1])
     if order == "paper":
-        projected = N @ (N.T @ P)
+        projected = N @ (N.T @ V_f[:, :rank_f])
         norms = projected.norm(dim=0)
         keep = norms > 1e-8 * max(1.0, float(norms.max()))
         vectors = (projected[:, keep] / norms[keep]).T
-    else:
-        k = min(rank_f, N.shape[1])
+    elif order == "energy":
         evals, evecs = torch.linalg.eigh(N.T @ fg.L @ N)
         vectors = (N @ evecs[:, torch.argsort(evals, descending=True)[:k]]).T
+    else:
+        vectors = _pencil_top(N.T @ fg.L @ N, N.T @ M_b.double() @ N, tau, k, N)
     info = {"rank_region": rank_f, "rank_rest": rank_b, "null_dim": N.shape[1], "lambda": lam,
             "iterations": [fg.iterations, bg.iterations], "converged": fg.converged and bg.converged}
     return canonical_sign(vectors), info
 
 
+def _pencil_top(A: torch.Tensor, B: torch.Tensor, tau: float, k: int, basis: torch.Tensor) -> torch.Tensor:
+    """Top ``k`` generalised eigenvectors of ``(A, B + τ tr(B) I)``, mapped by ``basis`` and
+    normalised to unit rows ``[k, d]``. With no rest energy left (``B`` = 0) every direction of
+    the basis is equally clean, and region energy alone orders them."""
+    if not float(torch.trace(B)) > 1e-12 * max(float(torch.trace(A)), 1e-300):
+        evals, V = torch.linalg.eigh((A + A.T) / 2)
+        V = V[:, torch.argsort(evals, descending=True)]
+    else:
+        V, _ = _generalized_eig(A, B, tau)
+    V = basis @ V[:, :k]
+    return (V / V.norm(dim=0, keepdim=True)).T
+
+
+def _generalized_eig(A: torch.Tensor, B: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised eigenvectors (columns, largest σ first) and σ of ``A v = σ (B + τ tr(B) I) v``."""
+    A, B = A.double(), B.double()
+    n = A.shape[0]
+    eye = torch.eye(n, dtype=B.dtype, device=B.device)
+    B = B + tau * float(torch.trace(B)) * eye
+    # Whitening by the Cholesky factor turns the pencil into a symmetric eigenproblem.
+    C = torch.linalg.cholesky(B)
+    Ci = torch.linalg.solve_triangular(C, eye, upper=False)
+    W = Ci @ A @ Ci.T
+    evals, evecs = torch.linalg.eigh((W + W.T) / 2)
+    order = torch.argsort(evals, descending=True)
+    return Ci.T @ evecs[:, order], evals[order]
+
+
 def generalized_directions(M_f: torch.Tensor, M_b: torch.Tensor, tau: float = RESEFA_TAU) -> tuple[torch.Tensor, torch.Tensor]:
     """ReSeFa: unit generalised eigenvectors ``[d, d]`` (rows) of ``M_f v = σ (M_b + τ tr(M_b) I) v``,
     largest σ first, and the σ."""
-    M_f, M_b = M_f.double(), M_b.double()
-    d = M_f.shape[0]
-    B = M_b + tau * float(torch.trace(M_b)) * torch.eye(d, dtype=M_b.dtype, device=M_b.device)
-    # Whitening by the Cholesky factor turns the pencil into a symmetric eigenproblem.
-    C = torch.linalg.cholesky(B)
-    Ci = torch.linalg.solve_triangular(C, torch.eye(d, dtype=B.dtype, device=B.device), upper=False)
-    evals, evecs = torch.linalg.eigh(Ci @ M_f @ Ci.T)
-    order = torch.argsort(evals, descending=True)
-    V = Ci.T @ evecs[:, order]
+    V, evals = _generalized_eig(M_f, M_b, tau)
     V = V / V.norm(dim=0, keepdim=True)
-    return canonical_sign(V.T), evals[order]
+    return canonical_sign(V.T), evals
 
 
 def degenerate_groups(values: torch.Tensor, rtol: float = DEGENERATE_RTOL) -> list[list[int]]:
