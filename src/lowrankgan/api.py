@@ -305,11 +305,15 @@ def _path_kwargs(job: EditSetup, region: str | Region | None) -> dict:
 
 def path_edit(model: ModelLike, directions: DirectionSet | str | Path, seeds: Seeds,
               strengths: Sequence[float], steps: int, index: int = 0, region: str | Region | None = None,
-              space: str | None = None, layers: Sequence[int] | None = None, trunc: float = 1.0) -> torch.Tensor:
+              space: str | None = None, layers: Sequence[int] | None = None, trunc: float = 1.0,
+              follow: str = "project") -> torch.Tensor:
     """Like ``edit`` (images ``[n_seeds, n_strengths, 3, H, W]``) but path-following
-    (``pathedit``): the region and robust-PCA settings default to the direction file's."""
+    (``pathedit``): the region and robust-PCA settings default to the direction file's.
+    ``follow="project"`` re-projects the direction into the rest's null space at each step;
+    ``"rederive"`` re-derives the region's best direction at each step (more local at strong edits)."""
+    check_path_steps(steps)
     job = edit_setup(model, directions, seeds, space, layers, trunc)
-    kwargs = _path_kwargs(job, region)
+    kwargs = {**_path_kwargs(job, region), "follow": follow}
     p = pick(job.dirset, index)
     rows = [render(job.gen, path_sweep_codes(job.gen, code, p, strengths, steps, **kwargs), job.space)
             for code in job.codes]

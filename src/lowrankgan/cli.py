@@ -186,7 +186,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     layers = api.parse_layers(args.layers)
     if args.path_steps:
         images = api.path_edit(gen, dirset, seeds, strengths, args.path_steps, index=args.index, region=args.region,
-                               space=args.space, layers=layers, trunc=args.trunc)
+                               space=args.space, layers=layers, trunc=args.trunc, follow=args.path_follow)
     else:
         images = api.edit(gen, dirset, seeds, strengths, index=args.index, space=args.space, layers=layers,
                           trunc=args.trunc)
@@ -313,6 +313,9 @@ def _edit_parser(sub) -> None:
     p.add_argument("--trunc", type=float, default=1.0)
     p.add_argument("--path-steps", type=int, default=0,
                    help="path-following edit: re-project into the rest's null space N times along the way")
+    p.add_argument("--path-follow", choices=["project", "rederive"], default="project",
+                   help="with --path-steps: re-project the direction at each step (project, the default) or re-derive "
+                        "the region's best direction at each step (rederive: more local at strong edits)")
     p.add_argument("--outline", action="store_true", help="outline the region (from the direction file or --region)")
     _transform_options(p)
     p.add_argument("--region", default=None, help="region to outline / measure (default: the direction file's)")
