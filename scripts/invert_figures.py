@@ -1,4 +1,4 @@
-"""The figures of NOTES-invert.md / the README's "Edit your own photo" section.
+"""The figures of README.md ("Edit your own photo") / the README's "Edit your own photo" section.
 
 Run: PYTHONPATH=src python scripts/invert_figures.py [--steps 300 --restarts 4] (needs scikit-image
 for the astronaut portrait). Writes docs/invert-*.png and prints the numbers as JSON.

@@ -20,7 +20,7 @@ from .network import StyleGAN3Generator, build_generator
 NVIDIA_STYLEGAN3 = "nvidia-stylegan3"
 
 # From benchmarks/bench_stylegan3.py (median leak of 4-row W+ spans on a random-weight 16-row model,
-# NOTES-stylegan3.md): rows 0-3 scored 0.649, 1-4 0.670, 2-5 0.693, later spans 0.74-1.38. Row 0
+# README "StyleGAN3 checkpoints"): rows 0-3 scored 0.649, 1-4 0.670, 2-5 0.693, later spans 0.74-1.38. Row 0
 # only predicts the global rotation/translation of the Fourier features, so a default that touches
 # it would move the whole picture on a trained model: rows 1-4, the best span without it.
 _DEFAULT_FIRST, _DEFAULT_COUNT, _DEFAULT_ROWS = 1, 4, 16
