@@ -30,7 +30,7 @@ HOSTS = {"localhost", "127.0.0.1"}
 @pytest.fixture
 def home(tmp_path, monkeypatch, faces):
     """An empty Jacobian cache (the models stay where they are cached already)."""
-    monkeypatch.setattr(jacobian, "cache_dir", lambda: tmp_path / "jacobians")
+    monkeypatch.setenv("LOWRANKGAN_HOME", str(tmp_path))
     return tmp_path / "jacobians"
 
 
