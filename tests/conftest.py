@@ -16,9 +16,11 @@ def pytest_configure(config):
     reads what another run or the user left there. The zoo weights are fetched once into the
     user's cache and linked in (read-only use: a refetch replaces the link, not the user's file)."""
     global _TEST_HOME
+    from lowrankgan.faces import MTCNN_WEIGHTS
     from lowrankgan.models.zoo import ZOO, fetch
 
-    sources = [fetch(entry) for entry in ZOO.values()]  # downloads only what the user's cache lacks
+    entries = [*ZOO.values(), *MTCNN_WEIGHTS.values()]
+    sources = [fetch(entry) for entry in entries]  # downloads only what the user's cache lacks
     _TEST_HOME = Path(tempfile.mkdtemp(prefix="lowrankgan-test-home-"))
     (_TEST_HOME / "models").mkdir()
     for src in sources:

@@ -166,3 +166,8 @@ def test_path_following_edit_from_the_command_line(capsys, tmp_path, eyes_dirs):
     half = a.shape[1] // 2
     assert np.array_equal(a[:, :half], b[:, :half])  # strength 0: the original either way
     assert np.abs(a[:, half:] - b[:, half:]).mean() > 0.5  # the path bends away from the line
+    rederived = tmp_path / "rederive.png"
+    assert main(["edit", "--directions", str(eyes_dirs), "--seeds", "0", "--strengths", "0,3", "--path-steps", "3",
+                 "--path-follow", "rederive", "--out", str(rederived)]) == 0
+    c = np.asarray(Image.open(rederived)).astype(int)
+    assert np.array_equal(a[:, :half], c[:, :half]) and np.abs(c[:, half:] - b[:, half:]).mean() > 0.5

@@ -46,7 +46,7 @@ def _grams(faces, seed, region):
 
 def test_directions_are_unit_and_inside_rest_null_space(faces):
     (M_f, M_b), _ = _grams(faces, 0, "mouth")
-    dirs = lowrankgan_directions(M_f, M_b, top_k=5)
+    dirs = lowrankgan_directions(M_f, M_b, top_k=5, order="energy")
     V = dirs.vectors.double()
     assert V.shape == (5, 100)
     assert torch.allclose(V.norm(dim=1), torch.ones(5, dtype=V.dtype), atol=1e-5)
@@ -57,6 +57,25 @@ def test_directions_are_unit_and_inside_rest_null_space(faces):
     assert (energy_f[:-1] >= energy_f[1:] - 1e-12).all()
     assert energy_b[0] < 0.1 * energy_f[0]
     assert (energy_b[:3] < 0.25 * energy_f[:3]).all()
+
+
+def test_ratio_order_puts_the_cleanest_direction_of_the_null_space_first(faces):
+    (M_f, M_b), _ = _grams(faces, 0, "mouth")
+    ratio_dirs = lowrankgan_directions(M_f, M_b, top_k=5)  # the default order
+    energy_dirs = lowrankgan_directions(M_f, M_b, top_k=5, order="energy")
+    assert ratio_dirs.params["order"] == "ratio"
+    R, E = ratio_dirs.vectors.double(), energy_dirs.vectors.double()
+    assert torch.allclose(R.norm(dim=1), torch.ones(5, dtype=R.dtype), atol=1e-5)
+
+    def ratios(V):
+        return torch.einsum("kd,de,ke->k", V, M_f, V) / torch.einsum("kd,de,ke->k", V, M_b, V)
+
+    r = ratios(R)
+    assert (r[:-1] >= r[1:] * (1 - 1e-6)).all()
+    assert r[0] > ratios(E).max()
+    # Same null space: the rest's low-rank part does not see the ratio directions either.
+    null_dir = lowrankgan_directions(M_f, M_b, order="paper").info["null_dim"]
+    assert ratio_dirs.info["null_dim"] == null_dir
 
 
 def test_resefa_maximises_region_over_rest(faces):

@@ -232,7 +232,7 @@ def test_region_paths_resolve_inside_the_direction_folder(tmp_path, monkeypatch,
 
 
 def test_failed_sample_into_a_folder_leaves_nothing(tmp_path, monkeypatch, faces, capsys):
-    from lowrankgan import report
+    from lowrankgan import cli
 
     calls = []
 
@@ -241,7 +241,7 @@ def test_failed_sample_into_a_folder_leaves_nothing(tmp_path, monkeypatch, faces
         if len(calls) == 2:
             raise OSError(28, "No space left on device")
         image.save(path, format="PNG")
-    monkeypatch.setattr(report, "save_png", failing_save)
+    monkeypatch.setattr(cli, "save_png", failing_save)
     out = tmp_path / "samples"
     assert main(["sample", "--seeds", "0-2", "--out", str(out)]) == 2
     assert "No space left on device" in capsys.readouterr().err
@@ -261,7 +261,7 @@ def test_sample_into_an_existing_folder_adds_the_files(tmp_path, faces):
 def test_files_of_every_method_pass_the_sidecar_checks(tmp_path, faces):
     from lowrankgan import api
     from lowrankgan.directionfile import load_directions, save_directions
-    from lowrankgan.factorize import METHODS
+    from lowrankgan.methods import METHODS
     for method in METHODS:
         dirset = api.find_directions(faces, 0, "eyes", method=method, top_k=2, analysis_size=16, progress=False)
         dirset.meta = json.loads(json.dumps(dirset.meta))  # as the file will hold it
@@ -271,7 +271,8 @@ def test_files_of_every_method_pass_the_sidecar_checks(tmp_path, faces):
 
 
 def test_non_finite_grams_are_refused_before_any_factorisation(faces):
-    from lowrankgan.factorize import METHODS, RegionGrams, find
+    from lowrankgan.jacobian import RegionGrams
+    from lowrankgan.methods import METHODS, find
     M = torch.eye(100, dtype=torch.float64)
     for bad in (float("nan"), float("inf")):
         broken = M.clone()

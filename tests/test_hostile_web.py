@@ -30,7 +30,7 @@ HOSTS = {"localhost", "127.0.0.1"}
 @pytest.fixture
 def home(tmp_path, monkeypatch, faces):
     """An empty Jacobian cache (the models stay where they are cached already)."""
-    monkeypatch.setattr(jacobian, "cache_dir", lambda: tmp_path / "jacobians")
+    monkeypatch.setenv("LOWRANKGAN_HOME", str(tmp_path))
     return tmp_path / "jacobians"
 
 
@@ -91,12 +91,12 @@ def test_malformed_bodies_are_400(workspace, body, content_type):
 
 def test_class_spellings_load_the_model_once(monkeypatch):
     loads = []
-    real = session.load_model
+    real = session.api.load_model
 
     def counting(name, **kwargs):
         loads.append((name, kwargs.get("class_name")))
         return real(name, **kwargs)
-    monkeypatch.setattr(session, "load_model", counting)
+    monkeypatch.setattr(session.api, "load_model", counting)
     app = create_app(Workspace(["omniart-eyes"], device="cpu"), allowed_hosts=HOSTS)
     client = app.test_client()
     client.environ_base["HTTP_X_LOWRANKGAN_TOKEN"] = app.token

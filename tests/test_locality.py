@@ -5,7 +5,10 @@ import torch
 
 from lowrankgan import api
 from lowrankgan.factorize import robust_pca, spectrum
+from lowrankgan.methods import lowrankgan_directions, resefa_directions
 from lowrankgan.metrics import measure_leak, median
+from lowrankgan.protocol import heldout_cases, tuning_cases
+from lowrankgan.regions import parse_region
 
 SEEDS = list(range(10))
 
@@ -66,3 +69,36 @@ def test_leak_calibrates_the_inside_change_to_the_target(faces):
         delta = faces.synthesize((code + alpha * v)[None]) - faces.synthesize(code[None])
     inside = (delta ** 2).mean(1)[0][mask].mean().sqrt()
     assert abs(float(inside) - 0.2) < 2e-3
+
+
+# --- the held-out protocol (lowrankgan.protocol; benchmarks/bench_locality.py reports on it) ---
+
+def test_heldout_split_is_deterministic_disjoint_and_spans_sizes_and_places():
+    held = heldout_cases(64, 6, 4)
+    assert held == heldout_cases(64, 6, 4)  # a pure function of its arguments
+    assert {c.seed for c in held} == set(range(10000, 10006))
+    tuning = tuning_cases({"eyes": "box:23,16,10,31"}, 64, list(range(0, 100, 10)), boxes=24)
+    assert max(c.seed for c in tuning) < 10000
+    assert not {c.region for c in held} & {c.region for c in tuning}  # different boxes too
+    fractions = [parse_region(c.region, 64).fraction for c in held]
+    assert all(0.035 <= f <= 0.31 for f in fractions), fractions
+    assert max(fractions) - min(fractions) > 0.1
+    assert {c.kind for c in held} == {"face", "any"}
+    with pytest.raises(ValueError, match="below 10000"):
+        tuning_cases({}, 64, [10000])
+
+
+@pytest.mark.slow
+def test_default_beats_principal_and_nears_the_optimum_on_heldout_cases(faces):
+    for case in heldout_cases(64, 2, 1):
+        reg = api.as_region(faces, case.region)
+        mask = torch.from_numpy(reg.mask)
+        code = faces.sample([case.seed])[0]
+        grams = api.region_gram_pair(faces, code[None], reg, "z", None, 64, progress=False)
+        leaks = {}
+        for name, v in (("default", lowrankgan_directions(grams.M_f, grams.M_b, top_k=1).vectors[0]),
+                        ("principal", spectrum(robust_pca(grams.M_f).L)[1][:, 0].float()),
+                        ("optimum", resefa_directions(grams.M_f, grams.M_b, top_k=1).vectors[0])):
+            leaks[name] = measure_leak(faces, code, v, mask).leak
+        assert leaks["default"] < leaks["principal"], (case, leaks)
+        assert leaks["default"] <= 2 * leaks["optimum"], (case, leaks)

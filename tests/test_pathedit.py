@@ -83,3 +83,16 @@ def test_path_edit_images(faces, mouth):
     assert imgs.shape == (2, 3, 3, 64, 64)
     straight = api.edit(faces, ds, [1, 2], [0.0])
     assert torch.allclose(imgs[:, 1], straight[:, 0], atol=1e-6)
+
+
+def test_rederived_path_follows_the_edit_and_rejects_unknown_modes(faces, mouth):
+    # Re-deriving the region's best direction at each step keeps walking the same way as p
+    # (sign-aligned), in steps of the requested length.
+    _, p = mouth
+    code = faces.sample([1], "z")[0]
+    path = path_codes(faces, code, p, 1.5, 3, "mouth", follow="rederive")
+    steps = path[1:] - path[:-1]
+    assert torch.allclose(steps.norm(dim=1), torch.full((3,), 0.5), atol=1e-5)
+    assert all(float(torch.nn.functional.cosine_similarity(s, p, dim=0)) > 0.5 for s in steps)
+    with pytest.raises(LowRankGANError, match="unknown path mode"):
+        path_codes(faces, code, p, 1.0, 1, "mouth", follow="sideways")

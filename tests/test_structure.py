@@ -76,7 +76,7 @@ def test_cli_options_come_from_the_registry(capsys):
 def test_registry_checks_values():
     with pytest.raises(lowrankgan.LowRankGANError, match="out of range"):
         METHODS["lowrankgan"].check_params({"rank_rtol": 2})
-    with pytest.raises(lowrankgan.LowRankGANError, match="one of energy, paper"):
+    with pytest.raises(lowrankgan.LowRankGANError, match="one of ratio, energy, paper"):
         METHODS["lowrankgan"].check_params({"order": "best"})
     assert METHODS["resefa"].check_params({"tau": "0.01"}) == {"tau": 0.01}
 
@@ -160,8 +160,9 @@ def test_page_zip_with_a_drawn_region_is_read_back_by_the_cli(tmp_path, capsys):
     from lowrankgan.web.session import Workspace
 
     workspace = Workspace(["dcgan-faces"], device="cpu")
-    client = create_app(workspace, token="structure-test").test_client()
-    client.environ_base["HTTP_X_LOWRANKGAN_TOKEN"] = "structure-test"  # the page token every /api request carries
+    app = create_app(workspace)
+    client = app.test_client()
+    client.environ_base["HTTP_X_LOWRANKGAN_TOKEN"] = app.token  # the page sends its token with every request
     yy, xx = np.mgrid[:64, :64]
     mask = ((yy - 46) ** 2 / 30 + (xx - 31) ** 2 / 140 < 1) ^ ((yy + xx) % 3 == 0)  # a long box union
     body = {"seed": 2, "mask": "".join("1" if v else "0" for v in mask.ravel()), "method": "lowrankgan", "top_k": 3}

@@ -436,7 +436,7 @@ def test_stylegan3_pickle_is_refused_with_message(tmp_path, fake_modules):
             pickle.dump({"G": g, "D": None, "G_ema": g}, f, protocol=4)
         if src:
             assert sniff_stylegan(path) == STYLEGAN3
-        with pytest.raises(LowRankGANError, match="is a StyleGAN3 pickle; StyleGAN3 is not supported yet"):
+        with pytest.raises(LowRankGANError, match="is a StyleGAN3 pickle, not StyleGAN2"):
             load_stylegan2(path)
 
 

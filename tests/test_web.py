@@ -173,7 +173,7 @@ def test_config_and_model(client):
     assert [m["name"] for m in config["methods"]] == ["lowrankgan", "resefa"]  # the region methods
     lowrankgan = config["methods"][0]
     assert [p["name"] for p in lowrankgan["params"]] == ["lam", "relax", "rank_rtol", "order"]
-    assert lowrankgan["params"][0]["default"] == "1/sqrt(d)" and lowrankgan["params"][3]["choices"] == ["energy", "paper"]
+    assert lowrankgan["params"][0]["default"] == "1/sqrt(d)" and lowrankgan["params"][3]["choices"] == ["ratio", "energy", "paper"]
     info = client.get("/api/model").get_json()
     assert info["resolution"] == 64 and info["latent_dim"] == 100 and info["slider_max"] == 3.0
     assert info["presets"]["eyes"] == bits(box_mask(*EYES))

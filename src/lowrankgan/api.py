@@ -22,14 +22,18 @@ from .edit import check_seed, parse_int_list, parse_strengths, render, shift_cod
 from .errors import LowRankGANError
 from .evaluation import DEFAULT_METHODS, evaluate as run_evaluation, format_table
 from .jacobian import compute_jacobian, default_analysis_size, embed_direction, region_gram_pair, set_cache_limit
+from .latents import Latents, check_codes, load_latents
 from .methods import DEFAULT_METHOD, METHODS, Directions, Method, find, get_method
 from .metrics import Leak, calibrate, measure_leak, median, rms_inside_outside
+from .precision import DEFAULT_PRECISION
 from .models.base import check_truncation
 from .models import (BIGGAN_NAMES, DEFAULT_MODEL, PRESETS, ZOO, GeneratorAdapter, load_model,
                      resolve_device)
 from .models.zoo import cached, fetch
 from .limits import parse_json, printable
 from .pathedit import check_path_steps, path_codes, path_settings, path_sweep_codes
+from .photo import Alignment, load_photo
+from .photoinvert import ALIGNS, PhotoInversion, invert_photo, paste_images, save_inversion
 from .regions import Region, parse_region
 
 __all__ = [
@@ -37,6 +41,8 @@ __all__ = [
     "DirectionReport", "Method", "Region", "analysis_size",
     "change_inside_outside", "direction_report", "face_presets", "recorded_alphas", "region_beside",
     "as_model", "as_region", "composed_edit", "composed_sweep",
+    "ALIGNS", "Latents", "Method", "PhotoInversion", "Region", "Seeds", "analysis_size", "invert", "load_latents",
+    "load_photo", "paste_edits", "save_inversion", "seed_labels", "as_model", "as_region", "composed_edit", "composed_sweep",
     "edit", "edit_setup", "find_directions", "get_method", "load_model", "locality", "median",
     "model_catalog", "parse_layers", "parse_seeds", "parse_strengths", "path_edit", "prepare_jacobian",
     "refetch_model", "resolve_device", "sample", "sample_codes", "check_seed", "check_path_steps", "check_truncation",
@@ -104,50 +110,90 @@ def as_region(gen: GeneratorAdapter, region: str | Region) -> Region:
     return region if isinstance(region, Region) else parse_region(region, gen.resolution, gen.presets)
 
 
-def _seeds(seeds: int | Sequence[int]) -> list[int]:
+# Wherever a function takes seeds it takes codes: a ``Latents`` (``load_latents``, ``invert``), or a
+# tensor / array of codes in the space asked for.
+Seeds = int | Sequence[int] | Latents | np.ndarray | torch.Tensor
+
+
+def _is_codes(seeds: Seeds) -> bool:
+    return isinstance(seeds, (Latents, np.ndarray, torch.Tensor))
+
+
+def _seeds(seeds: Seeds) -> list[int]:
+    if _is_codes(seeds):
+        raise LowRankGANError("this operation needs seeds, not codes")
     seeds = [seeds] if isinstance(seeds, int) else list(seeds)
     if not seeds:
         raise LowRankGANError("no seeds given")
     return seeds
 
 
-def sample_codes(gen: GeneratorAdapter, seeds: int | Sequence[int], space: str | None = None,
+def seed_space(gen: GeneratorAdapter, space: str | None, seeds: Seeds) -> str:
+    """The space asked for, else the codes' own (a ``Latents`` records it), else the model's default."""
+    own = seeds.space if isinstance(seeds, Latents) else None
+    return gen.check_space(space or own or gen.default_space)
+
+
+def sample_codes(gen: GeneratorAdapter, seeds: Seeds, space: str | None = None,
                  trunc: float = 1.0) -> torch.Tensor:
-    """The seeds' codes in ``space`` with truncation ψ applied (as every operation here samples)."""
-    space = gen.check_space(space or gen.default_space)
-    return gen.sample(_seeds(seeds), space, use_truncation(gen, trunc))
+    """The seeds' codes in ``space`` with truncation ψ applied (as every operation here samples);
+    given codes are checked against the model and ``space`` and returned as they are."""
+    space = seed_space(gen, space, seeds)
+    if not _is_codes(seeds):
+        return gen.sample(_seeds(seeds), space, use_truncation(gen, trunc))
+    use_truncation(gen, trunc)  # z-space StyleGAN2 synthesis applies ψ itself
+    source = seeds.label if isinstance(seeds, Latents) else "the codes given"
+    if isinstance(seeds, Latents):
+        if seeds.space and seeds.space != space:
+            raise LowRankGANError(f"codes from {source} are {seeds.space} codes; they cannot be used in {space} "
+                                  f"(use --space {seeds.space})")
+        if seeds.model_family and seeds.model_family != gen.model_family:
+            raise LowRankGANError(f"codes from {source} belong to model {seeds.model_family}, not {gen.model_id}")
+        seeds = seeds.codes
+    codes = torch.as_tensor(np.asarray(seeds) if isinstance(seeds, np.ndarray) else seeds).detach()
+    codes = codes.to(gen.device, torch.float32)
+    return check_codes(codes, space, gen.latent_dim_for(space), gen.num_layers, gen.model_id, source)
 
 
-def sample(model: ModelLike, seeds: int | Sequence[int], space: str | None = None, trunc: float = 1.0) -> torch.Tensor:
-    """Images ``[n, 3, H, W]`` in [-1, 1] for ``seeds``."""
+def seed_labels(seeds: Seeds) -> list[str]:
+    """How reports name each image: ``seed 3``, or ``code 0`` for given codes."""
+    if _is_codes(seeds):
+        n = len(seeds) if isinstance(seeds, Latents) else int(seeds.shape[0])
+        return [f"code {i}" for i in range(n)]
+    return [f"seed {s}" for s in _seeds(seeds)]
+
+
+def sample(model: ModelLike, seeds: Seeds, space: str | None = None, trunc: float = 1.0) -> torch.Tensor:
+    """Images ``[n, 3, H, W]`` in [-1, 1] for ``seeds`` (or codes)."""
     gen = as_model(model)
-    space = gen.check_space(space or gen.default_space)
+    space = seed_space(gen, space, seeds)
     return render(gen, sample_codes(gen, seeds, space, trunc), space)
 
 
 # ---------------------------------------------------------------------------------------------
 # directions
 
-def find_directions(model: ModelLike, seeds: int | Sequence[int], region: str | Region,
+def find_directions(model: ModelLike, seeds: Seeds, region: str | Region,
                     method: str = DEFAULT_METHOD, space: str | None = None,
                     layers: Sequence[int] | None = None, analysis_size: int | None = None,
                     top_k: int | None = 10, trunc: float = 1.0, cache: bool = True,
                     progress: bool = True, leak_images: int = LEAK_IMAGES, ray: str | None = None,
-                    **params) -> DirectionSet:
-    """Local editing directions for ``region`` found on the image(s) of ``seeds``.
+                    precision: str = DEFAULT_PRECISION, chunk_size: int | None = None, **params) -> DirectionSet:
+    """Local editing directions for ``region`` found on the image(s) of ``seeds`` (or of codes:
+    a ``Latents`` from ``invert`` / ``load_latents``, or a tensor / array).
 
     Several seeds average the region Grams over their images, which makes the directions carry
     over to other images. ``params`` go to the method (``METHODS[method].params``). The top
     direction's leak (DESIGN §4) on up to ``leak_images`` of the source images is recorded as
     ``meta["leak_source_top1"]`` (median; 0 images skips it). ``ray`` (a cluster address, ``auto``
     or ``local``) computes the Jacobians on Ray workers (``distributed``); ``meta["ray"]`` records how.
+    ``precision`` (strict | tf32) and ``chunk_size`` go to the Jacobians.
     """
     entry = get_method(method)
     if top_k is not None and top_k < 1:
         raise LowRankGANError(f"--top-k {top_k}: ask for at least one direction")
     gen = as_model(model)
-    seeds = _seeds(seeds)
-    space = gen.check_space(space or gen.default_space)
+    space = seed_space(gen, space, seeds)
     layers = gen.resolve_layers(space, layers)
     reg = as_region(gen, region)
     size = analysis_size or default_analysis_size(gen)
@@ -155,9 +201,11 @@ def find_directions(model: ModelLike, seeds: int | Sequence[int], region: str | 
     codes = sample_codes(gen, seeds, space, trunc)
     t0 = time.perf_counter()
     if ray is not None:
-        grams, ray_info = ray_region_grams(ray, model, gen, seeds, codes, reg, space, layers, size, trunc, cache, progress)
+        labels = list(range(len(codes))) if _is_codes(seeds) else _seeds(seeds)  # codes travel as arrays
+        grams, ray_info = ray_region_grams(ray, model, gen, labels, codes, reg, space, layers, size, trunc, cache, progress)
     else:
-        grams, ray_info = region_gram_pair(gen, codes, reg, space, layers, size, cache, progress), None
+        grams = region_gram_pair(gen, codes, reg, space, layers, size, cache, progress, precision, chunk_size)
+        ray_info = None
     t1 = time.perf_counter()
     dirs: Directions = find(grams, method, top_k=top_k, **params)
     t2 = time.perf_counter()
@@ -167,7 +215,8 @@ def find_directions(model: ModelLike, seeds: int | Sequence[int], region: str | 
         "latent_space": space, "latent_dim": int(grams.M_f.shape[0]), "layers": layers,
         "region": reg.spec, "region_fraction": round(reg.fraction, 4),
         "method": dirs.method, "params": dirs.params, "info": dirs.info,
-        "seeds": seeds, "trunc": trunc, "analysis_size": size,
+        "seeds": None if _is_codes(seeds) else _seeds(seeds), "trunc": trunc, "analysis_size": size,
+        "precision": precision,
         "timing_s": {"jacobian_and_grams": round(t1 - t0, 4), "factorize": round(t2 - t1, 4)},
         **({"ray": ray_info} if ray_info else {}),
     }
@@ -177,11 +226,14 @@ def find_directions(model: ModelLike, seeds: int | Sequence[int], region: str | 
         leaks = _leaks(gen, codes[:leak_images], torch.from_numpy(dirset.vectors[0]), reg, space, layers)
         meta["leak_source_top1"] = round(median([lk.leak for lk in leaks]), 4)
         meta["leak_strength_top1"] = round(median([s for lk in leaks for s in lk.strengths if s == s]), 4)
-        meta["leak_seeds"] = seeds[:leak_images]
+        meta["leak_seeds"] = meta["seeds"][:leak_images] if meta["seeds"] else []
+        meta["leak_images"] = seed_labels(seeds)[:leak_images]
+    if isinstance(seeds, Latents):
+        meta["latent_source"] = seeds.source
     return dirset
 
 
-def direction_leaks(model: ModelLike, dirset: DirectionSet, seed: int, region: str | Region,
+def direction_leaks(model: ModelLike, dirset: DirectionSet, seed: Seeds, region: str | Region,
                     trunc: float = 1.0, target: float = 0.1) -> list[Leak]:
     """The leak of every direction of ``dirset`` on one seed's image (the page shows these)."""
     job = edit_setup(model, dirset, seed, trunc=trunc)
@@ -247,10 +299,10 @@ def _leaks(gen: GeneratorAdapter, codes: torch.Tensor, direction: torch.Tensor, 
     return [measure_leak(gen, code, direction, mask, space, layers, target) for code in codes]
 
 
-def prepare_jacobian(gen: GeneratorAdapter, seed: int, space: str | None = None, trunc: float = 1.0) -> None:
+def prepare_jacobian(gen: GeneratorAdapter, seed: Seeds, space: str | None = None, trunc: float = 1.0) -> None:
     """Compute and cache the Jacobian that ``find_directions(gen, seed, ...)`` will read, so that
     finding directions for any region of that image afterwards takes a fraction of a second."""
-    space = gen.check_space(space or gen.default_space)
+    space = seed_space(gen, space, seed)
     code = sample_codes(gen, seed, space, trunc)[0]  # the code find_directions samples
     compute_jacobian(gen, code, space, gen.resolve_layers(space), default_analysis_size(gen),
                      cache=True, progress=False)
@@ -278,19 +330,19 @@ class EditSetup:
     codes: torch.Tensor
 
 
-def edit_setup(model: ModelLike, directions: DirectionSet | str | Path, seeds: int | Sequence[int],
+def edit_setup(model: ModelLike, directions: DirectionSet | str | Path, seeds: Seeds,
                space: str | None = None, layers: Sequence[int] | None = None, trunc: float = 1.0) -> EditSetup:
     """Load and check a direction file against the model, pick the space and layers (the user's, else
     the file's, else the model's), and sample the seeds' codes with truncation applied."""
     gen = as_model(model)
     dirset = directions if isinstance(directions, DirectionSet) else load_directions(directions)
-    space = gen.check_space(space or dirset.meta.get("latent_space") or gen.default_space)
+    space = seed_space(gen, space or dirset.meta.get("latent_space"), seeds)
     check_compatible(dirset, gen.model_family, gen.model_id, space, gen.latent_dim_for(space))
     layers = gen.resolve_layers(space, layers if layers is not None else dirset.meta.get("layers"))
     return EditSetup(gen, dirset, space, layers, sample_codes(gen, seeds, space, trunc))
 
 
-def edit(model: ModelLike, directions: DirectionSet | str | Path, seeds: int | Sequence[int],
+def edit(model: ModelLike, directions: DirectionSet | str | Path, seeds: Seeds,
          strengths: Sequence[float], index: int = 0, space: str | None = None,
          layers: Sequence[int] | None = None, trunc: float = 1.0) -> torch.Tensor:
     """Images ``[n_seeds, n_strengths, 3, H, W]``: each seed's image moved along one direction."""
@@ -306,13 +358,17 @@ def _path_kwargs(job: EditSetup, region: str | Region | None) -> dict:
             "analysis_size": job.dirset.meta.get("analysis_size"), **path_settings(job.dirset)}
 
 
-def path_edit(model: ModelLike, directions: DirectionSet | str | Path, seeds: int | Sequence[int],
+def path_edit(model: ModelLike, directions: DirectionSet | str | Path, seeds: Seeds,
               strengths: Sequence[float], steps: int, index: int = 0, region: str | Region | None = None,
-              space: str | None = None, layers: Sequence[int] | None = None, trunc: float = 1.0) -> torch.Tensor:
+              space: str | None = None, layers: Sequence[int] | None = None, trunc: float = 1.0,
+              follow: str = "project") -> torch.Tensor:
     """Like ``edit`` (images ``[n_seeds, n_strengths, 3, H, W]``) but path-following
-    (``pathedit``): the region and robust-PCA settings default to the direction file's."""
+    (``pathedit``): the region and robust-PCA settings default to the direction file's.
+    ``follow="project"`` re-projects the direction into the rest's null space at each step;
+    ``"rederive"`` re-derives the region's best direction at each step (more local at strong edits)."""
+    check_path_steps(steps)
     job = edit_setup(model, directions, seeds, space, layers, trunc)
-    kwargs = _path_kwargs(job, region)
+    kwargs = {**_path_kwargs(job, region), "follow": follow}
     p = pick(job.dirset, index)
     rows = [render(job.gen, path_sweep_codes(job.gen, code, p, strengths, steps, **kwargs), job.space)
             for code in job.codes]
@@ -340,7 +396,7 @@ def _moved(job: EditSetup, alphas: Sequence[float], path_steps: int, region: str
                         for code in job.codes], 0)
 
 
-def composed_edit(model: ModelLike, directions: DirectionSet | str | Path, seeds: int | Sequence[int],
+def composed_edit(model: ModelLike, directions: DirectionSet | str | Path, seeds: Seeds,
                   alphas: Sequence[float], path_steps: int = 0, region: str | Region | None = None,
                   space: str | None = None, layers: Sequence[int] | None = None, trunc: float = 1.0,
                   with_originals: bool = False) -> torch.Tensor:
@@ -393,7 +449,7 @@ def recorded_alphas(dirset: DirectionSet, text: str) -> tuple[list[float], int |
     return alphas, None, None
 
 
-def composed_sweep(model: ModelLike, directions: DirectionSet | str | Path, seed: int, alphas: Sequence[float],
+def composed_sweep(model: ModelLike, directions: DirectionSet | str | Path, seed: Seeds, alphas: Sequence[float],
                    frames: int = 9, path_steps: int = 0, region: str | Region | None = None,
                    trunc: float = 1.0) -> torch.Tensor:
     """Images ``[1, frames, 3, H, W]``: the composed edit swept from −1× to +1× (direction 0 at
@@ -418,7 +474,7 @@ def slider_span(gen: GeneratorAdapter) -> float:
     return max(abs(strengths[0]), abs(strengths[-1])) or 3.0
 
 
-def locality(model: ModelLike, directions: DirectionSet | str | Path, seeds: int | Sequence[int],
+def locality(model: ModelLike, directions: DirectionSet | str | Path, seeds: Seeds,
              region: str | Region, index: int = 0, target: float = 0.1, trunc: float = 1.0) -> list[Leak]:
     """The leak (DESIGN §4) of direction ``index`` on each seed's image."""
     job = edit_setup(model, directions, seeds, trunc=trunc)
@@ -444,3 +500,40 @@ def evaluate(model: ModelLike, regions: str | Sequence[str], seeds: Sequence[int
 def format_evaluation(summary: dict) -> str:
     """The comparison table of an evaluation summary (markdown)."""
     return format_table(summary)
+
+
+# ---------------------------------------------------------------------------------------------
+# photos
+
+def invert(model: ModelLike, photo: str | Path | np.ndarray, space: str | None = None, steps: int = 300,
+           restarts: int = 4, align: str = "auto", crop_box: tuple[float, float, float] | None = None,
+           landmarks: Sequence[Sequence[float]] | None = None, seed: int = 0, progress: bool = True) -> PhotoInversion:
+    """A photo's code: the photo (a file, or RGB ``uint8 [H, W, 3]``) aligned as the model was
+    trained (``align``: auto / face / center, or ``crop_box`` = left, top, side), cropped to the
+    model's resolution and inverted. ``result.latents()`` goes wherever seeds go;
+    ``save_inversion`` writes it for ``--latent``."""
+    gen = as_model(model)
+    marks = None if landmarks is None else np.asarray(landmarks, np.float64)
+    return invert_photo(gen, photo, space, steps, restarts, align, crop_box, marks, seed, progress)
+
+
+def paste_edits(photo: str | Path | np.ndarray, latents: Latents | PhotoInversion, images: torch.Tensor,
+                model: ModelLike = None, mode: str = "delta") -> torch.Tensor:
+    """Edited crops ``[n, s, 3, R, R]`` of an inverted photo pasted back into the photo at its
+    resolution (``[n, s, 3, H, W]``): ``mode`` ``delta`` adds only the edit (the change from the
+    reconstruction) and keeps the photo's own detail; ``face`` replaces the face by the model's."""
+    if mode not in ("delta", "face"):
+        raise LowRankGANError(f"--paste {mode}: use delta or face")
+    image = load_photo(photo) if isinstance(photo, (str, Path)) else np.asarray(photo)
+    if isinstance(latents, PhotoInversion):
+        al, meta, codes = latents.alignment, latents.meta(), latents.latents()
+    else:
+        if not isinstance(latents.meta.get("alignment"), dict):
+            raise LowRankGANError(f"{latents.label} records no alignment: --photo needs codes written by `lowrankgan invert`")
+        al, meta, codes = Alignment.from_json(latents.meta["alignment"]), latents.meta, latents
+    base = None
+    if mode == "delta":
+        gen = as_model(model if model is not None else meta.get("model"))
+        space = seed_space(gen, None, codes)
+        base = render(gen, sample_codes(gen, codes, space), space)
+    return paste_images(image, al, images, base)

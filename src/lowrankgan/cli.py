@@ -23,6 +23,31 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA when present")
 
 
+def _transform_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--translate", default=None, metavar="TX,TY",
+                   help="StyleGAN3: move the image by TX,TY image widths/heights (right, down) first")
+    p.add_argument("--rotate", type=float, default=0.0, metavar="DEG",
+                   help="StyleGAN3: turn the image by DEG degrees (counter-clockwise) first")
+
+
+def _input_transform(args) -> tuple[tuple[float, float], float]:
+    if args.translate is None:
+        return (0.0, 0.0), args.rotate
+    try:
+        tx, ty = (float(v) for v in args.translate.split(","))
+    except ValueError:
+        raise LowRankGANError(f"--translate {args.translate}: give TX,TY in image widths/heights, "
+                              "e.g. 0.1,-0.05") from None
+    return (tx, ty), args.rotate
+
+
+def _model(args: argparse.Namespace) -> api.GeneratorAdapter:
+    translate, rotate = _input_transform(args)  # bad values fail before the model loads
+    gen = api.as_model(args.model, args.device, args.class_name)
+    gen.set_input_transform(translate, rotate)
+    return gen
+
+
 def _out_file(path: str) -> Path:
     out = Path(path)
     if out.is_dir():
@@ -106,7 +131,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     as_dir = out.suffix.lower() != ".png"
     names = [f"seed{seed:04d}.png" for seed in seeds] + ["grid.png"]
     out = check_output_dir(out, names) if as_dir else _out_file(args.out)
-    gen = api.as_model(args.model, args.device, args.class_name)
+    gen = _model(args)
     images = api.sample(gen, seeds, trunc=args.trunc)
     if as_dir:
         with staged_dir(out) as tmp:  # all the PNGs appear, or none
@@ -119,21 +144,29 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seeds_or_latent(seed: int | None, seeds: str | None, latent: str | None, default: str | None = None):
+    """``--seed`` / ``--seeds`` / ``--latent``: at most one (exactly one without a default)."""
+    given = [v is not None for v in (seed, seeds, latent)]
+    if sum(given) > 1 or (sum(given) == 0 and default is None):
+        raise LowRankGANError("give exactly one of --seed S, --seeds A-B or --latent FILE")
+    if latent is not None:
+        return api.load_latents(latent)
+    return [api.check_seed(seed)] if seed is not None else api.parse_seeds(seeds or default)
+
+
 def cmd_directions(args: argparse.Namespace) -> int:
-    if (args.seed is None) == (args.seeds is None):
-        raise LowRankGANError("give exactly one of --seed S or --seeds A-B")
-    seeds = [api.check_seed(args.seed)] if args.seed is not None else api.parse_seeds(args.seeds)
+    seeds = _seeds_or_latent(args.seed, args.seeds, args.latent)
     check_output_dir(Path(args.out), DIRECTION_FILES)
-    gen = api.as_model(args.model, args.device, args.class_name)
+    gen = _model(args)
     dirset = api.find_directions(gen, seeds, args.region, args.method, args.space, api.parse_layers(args.layers),
                                  args.analysis_size, top_k=args.top_k, trunc=args.trunc, cache=not args.no_cache,
-                                 ray=args.ray, **_method_params(args, args.method))
+                                 ray=args.ray, precision=args.precision, **_method_params(args, args.method))
     save_directions(dirset, args.out)
     meta, info = dirset.meta, dirset.meta["info"]
     ranks = f", ranks region/rest {info['rank_region']}/{info['rank_rest']}" if "rank_region" in info else ""
     print(f"{dirset.vectors.shape[0]} directions ({meta['method']}, space {meta['latent_space']}{ranks}) -> {args.out}")
-    probe = meta["leak_seeds"]
-    where = f"seed {probe[0]}" if len(probe) == 1 else f"seeds {','.join(map(str, probe))} (median)"
+    probe = meta["leak_images"]
+    where = probe[0] if len(probe) == 1 else f"{', '.join(probe)} (median)"
     print(f"leak of direction 0 on {where}: {meta['leak_source_top1']:.3f} "
           f"(RMS change outside / inside at inside RMS 0.1; strength ±{meta['leak_strength_top1']:.2f})")
     return 0
@@ -153,7 +186,7 @@ def cmd_edit_composed(args: argparse.Namespace) -> int:
     steps = args.path_steps if args.path_steps is not None else (rec_steps or 0)
     api.check_path_steps(steps)
     seeds = api.parse_seeds(args.seeds) if args.seeds else [rec_seed if rec_seed is not None else 0]
-    gen = api.as_model(args.model, args.device, args.class_name)
+    gen = _model(args)
     images = api.composed_edit(gen, dirset, seeds, alphas, steps, region=args.region, space=args.space,
                                layers=api.parse_layers(args.layers), trunc=args.trunc)
     save_png(Image.fromarray(np.concatenate(list(to_uint8(images)), axis=1)), out)
@@ -166,7 +199,9 @@ def cmd_edit(args: argparse.Namespace) -> int:
     if args.alphas:
         return cmd_edit_composed(args)
     args.path_steps = args.path_steps or 0
-    seeds = api.parse_seeds(args.seeds or "0-3")
+    seeds = _seeds_or_latent(None, args.seeds, args.latent, default="0-3")
+    if args.photo and args.latent is None:
+        raise LowRankGANError("--photo pastes an inverted photo's edits back: give --latent DIR from `lowrankgan invert` too")
     out = _out_file(args.out)
     kind = output_kind(out)
     if args.strengths:
@@ -174,31 +209,58 @@ def cmd_edit(args: argparse.Namespace) -> int:
     api.check_path_steps(args.path_steps)
     dirset = load_directions(args.directions)
     args.region = api.region_beside(dirset, args.region)
-    gen = api.as_model(args.model, args.device, args.class_name)
+    gen = _model(args)
     strengths = api.parse_strengths(args.strengths or gen.default_strengths)
     layers = api.parse_layers(args.layers)
     if args.path_steps:
         images = api.path_edit(gen, dirset, seeds, strengths, args.path_steps, index=args.index, region=args.region,
-                               space=args.space, layers=layers, trunc=args.trunc)
+                               space=args.space, layers=layers, trunc=args.trunc, follow=args.path_follow)
     else:
         images = api.edit(gen, dirset, seeds, strengths, index=args.index, space=args.space, layers=layers,
                           trunc=args.trunc)
     region = args.region or (dirset.region if args.outline else None)
     mask = api.as_region(gen, region).mask if args.outline and region else None
+    if args.photo:
+        images, mask = api.paste_edits(args.photo, seeds, images, gen, args.paste), None
     if kind == "png":
         save_png(grid_image(images, strengths, mask), out)
     elif kind == "gif":
         save_gif(images, out, mask)
     else:
+        labels = api.seed_labels(seeds)
         meta = {"direction file": dirset.source, "index": args.index,
                 **{k: v for k, v in dirset.meta.items() if k not in ("info", "timing_s")}}
         figures = {}
         if region:
             leaks = api.locality(gen, dirset, seeds, region, index=args.index, trunc=args.trunc)
-            figures = {f"leak, seed {s}": f"{lk.leak:.3f}" for s, lk in zip(seeds, leaks)}
+            figures = {f"leak, {s}": f"{lk.leak:.3f}" for s, lk in zip(labels, leaks)}
         save_html(html_report(f"lowrankgan edit: {gen.model_id}, direction {args.index}", images, strengths,
-                              meta, seeds, mask, figures), out)
+                              meta, labels, mask, figures), out)
     print(f"wrote {out}")
+    return 0
+
+
+def _crop_box(text: str | None) -> tuple[float, float, float] | None:
+    if text is None:
+        return None
+    try:
+        left, top, side = (float(v) for v in text.split(","))
+    except ValueError:
+        raise LowRankGANError(f"bad --crop '{text}': give LEFT,TOP,SIDE in photo pixels such as 120,40,256") from None
+    if not all(math.isfinite(v) for v in (left, top, side)) or side <= 0:
+        raise LowRankGANError(f"bad --crop '{text}': the side must be positive and the numbers finite")
+    return left, top, side
+
+
+def cmd_invert(args: argparse.Namespace) -> int:
+    check_writable(Path(args.out))
+    gen = api.as_model(args.model, args.device, args.class_name)
+    result = api.invert(gen, args.photo, args.space, args.steps, args.restarts, args.align, _crop_box(args.crop),
+                        seed=args.seed, progress=not args.no_progress)
+    out = api.save_inversion(result, args.out)
+    inv = result.inversion
+    print(f"{inv.space} code of {Path(args.photo).name} ({result.alignment.method} crop): PSNR {inv.psnr:.2f} dB, "
+          f"SSIM {inv.ssim:.3f} against the crop, {inv.seconds:.1f} s -> {out}")
     return 0
 
 
@@ -233,6 +295,7 @@ def _sample_parser(sub) -> None:
     _common(p)
     p.add_argument("--seeds", default="0-7")
     p.add_argument("--trunc", type=float, default=1.0)
+    _transform_options(p)
     p.add_argument("--out", required=True, help="grid .png, or a folder for one PNG per seed plus grid.png")
     p.set_defaults(func=cmd_sample)
 
@@ -242,6 +305,7 @@ def _directions_parser(sub) -> None:
     _common(p)
     p.add_argument("--seed", type=int)
     p.add_argument("--seeds", help="several seeds: the region Grams are averaged (directions that carry over)")
+    p.add_argument("--latent", help="codes instead of seeds: a folder from `invert` / `directions`, or a .npy")
     p.add_argument("--region", required=True, help="box:TOP,LEFT,HEIGHT,WIDTH, a mask image, a preset, or A+B")
     p.add_argument("--space", default=None, help="latent space: z, w or w+ (default: the model's)")
     p.add_argument("--layers", default=None, help="W+ layers the directions act on, e.g. 4-7")
@@ -249,10 +313,13 @@ def _directions_parser(sub) -> None:
     p.add_argument("--top-k", type=int, default=10)
     p.add_argument("--trunc", type=float, default=1.0)
     p.add_argument("--no-cache", action="store_true", help="do not read or write the Jacobian cache")
+    p.add_argument("--precision", choices=["strict", "tf32"], default="strict",
+                   help="Jacobian arithmetic on CUDA: strict float32 (default, reproducible) or tf32 (tensor cores, faster)")
     p.add_argument("--ray", metavar="ADDRESS", default=None,
                    help="compute on a Ray cluster: its head's host:port, auto (the cluster this machine is in) or local (start one here)")
     p.add_argument("--cache-size", default=None,
                    help="disk space the Jacobian cache may use, e.g. 4G (default; least recently used go first), 0: none")
+    _transform_options(p)
     p.add_argument("--out", required=True, help="output folder")
     _add_method_options(p)
     p.set_defaults(func=cmd_directions)
@@ -263,20 +330,44 @@ def _edit_parser(sub) -> None:
     _common(p)
     p.add_argument("--directions", required=True, help="folder from `directions`, or a [k, d] .npy")
     p.add_argument("--index", type=int, default=0)
-    p.add_argument("--seeds", default=None, help="default 0-3 (with --alphas recorded: the page's seed)")
+    p.add_argument("--seeds", default=None, help="seeds to edit (default 0-3; with --alphas recorded: the page's seed)")
     p.add_argument("--alphas", default=None,
                    help="a1,a2,...: apply several directions at once (the page's sliders) and write the edited "
                         "image(s); 'recorded': the slider values and path steps saved in the file by the page")
+    p.add_argument("--latent", help="codes instead of seeds: a folder from `invert` / `directions`, or a .npy")
+    p.add_argument("--photo", help="with --latent from `invert`: paste the edits back into this original photo")
+    p.add_argument("--paste", default="delta", choices=["delta", "face"],
+                   help="delta: add only the edit to the photo (keeps its detail); face: replace the face by the model's")
     p.add_argument("--strengths", default=None, help="START:STOP:STEPS (default: the model's, -3:3:7 for the DCGANs, -6:6:7 otherwise)")
     p.add_argument("--space", default=None)
     p.add_argument("--layers", default=None)
     p.add_argument("--trunc", type=float, default=1.0)
     p.add_argument("--path-steps", type=int, default=None,
                    help="path-following edit: re-project into the rest's null space N times along the way")
+    p.add_argument("--path-follow", choices=["project", "rederive"], default="project",
+                   help="with --path-steps: re-project the direction at each step (project, the default) or re-derive "
+                        "the region's best direction at each step (rederive: more local at strong edits)")
     p.add_argument("--outline", action="store_true", help="outline the region (from the direction file or --region)")
+    _transform_options(p)
     p.add_argument("--region", default=None, help="region to outline / measure (default: the direction file's)")
     p.add_argument("--out", required=True, help=".png grid, .gif sweep or .html report")
     p.set_defaults(func=cmd_edit)
+
+
+def _invert_parser(sub) -> None:
+    p = sub.add_parser("invert", help="find the code of a photo (align, crop, invert)")
+    _common(p)
+    p.add_argument("photo", help="an image file of any size and mode")
+    p.add_argument("--space", default=None, help="z, w or w+ (default: the model's)")
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--restarts", type=int, default=4, help="optimisations run side by side from the best random starts")
+    p.add_argument("--align", default="auto", choices=list(api.ALIGNS),
+                   help="auto: detect and align the face for face models, centre square otherwise")
+    p.add_argument("--crop", default=None, help="LEFT,TOP,SIDE: this square of the photo instead of --align")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random starts")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--out", required=True, help="output folder: latent.npy, reconstruction.png, target.png, invert.json")
+    p.set_defaults(func=cmd_invert)
 
 
 def _evaluate_parser(sub) -> None:
@@ -322,13 +413,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lowrankgan", description="Local edits of GAN images by low-rank subspaces.")
     parser.add_argument("--version", action="version", version=f"lowrankgan {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for register in (_models_parser, _sample_parser, _directions_parser, _edit_parser, _evaluate_parser,
-                     _serve_parser):
+    for register in (_models_parser, _sample_parser, _invert_parser, _directions_parser, _edit_parser,
+                     _evaluate_parser, _serve_parser):
         register(sub)
     return parser
 
 
-VALUE_OPTIONS_ALLOWING_DASH = ("--strengths",)
+VALUE_OPTIONS_ALLOWING_DASH = ("--strengths", "--translate", "--rotate")
 
 
 def _join_negative_values(argv: list[str]) -> list[str]:

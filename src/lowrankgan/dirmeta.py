@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import LowRankGANError
+from .factorize import ORDERS
 from .limits import MAX_LATENT_DIM, MAX_SEED, MAX_SEEDS, check_float, check_int, printable
 
 FORMAT_VERSION = 1
@@ -65,7 +66,7 @@ _PARAM_CHECKS: dict[str, Callable[[Any, str, str], Any]] = {
     "relax": lambda v, n, w: check_int(v, n, 0, MAX_LATENT_DIM * MAX_LAYERS, w),
     "rank_rtol": lambda v, n, w: check_float(v, n, 0.0, 1.0, w),
     "tau": lambda v, n, w: check_float(v, n, 0.0, 1e6, w),
-    "order": lambda v, n, w: _choice(v, n, w, ("energy", "paper")),
+    "order": lambda v, n, w: _choice(v, n, w, ORDERS),
     "samples": lambda v, n, w: check_int(v, n, 1, 10**7, w),
     "seed_offset": lambda v, n, w: check_int(v, n, 0, MAX_SEED, w),
     "seed": lambda v, n, w: check_int(v, n, 0, MAX_SEED, w),

@@ -8,87 +8,31 @@ pass per output pixel (``H_a·W_a`` of them).
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
-import os
-import re
-import sys
-import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.func import jvp, vmap
 
 from .errors import LowRankGANError
-from .limits import printable
+from .jacobian_cache import (cache_dir, cache_limit, cache_path, code_fingerprint, load_cached, parse_size,
+                             prune_cache, set_cache_limit, store, wait_for_cache_writes)
 from .models.base import GeneratorAdapter
-from .models.zoo import home_dir
+from .precision import DEFAULT_PRECISION, check_precision, precision_mode
 from .regions import Region, check_analysis_masks
 
-DEFAULT_BUDGET_MB = 1024
-CACHE_VERSION = 2  # bump when the computation changes, so no stale Jacobian is reused
-DEFAULT_CACHE_BYTES = 4 << 30  # the disk cache keeps the most recently used Jacobians up to this
+__all__ = ["cache_dir", "cache_limit", "code_fingerprint", "parse_size", "prune_cache", "set_cache_limit",
+           "wait_for_cache_writes"]  # the cache's controls, re-exported where users look for them
+
+DEFAULT_BUDGET_MB = 1024  # CPU: tangents' working set
+GPU_FREE_SHARE = 0.5  # GPU: share of the free memory; the rest covers the estimate's error and the Grams
+MAX_CHUNK = 64  # GPU: past this, bigger chunks buy < 10 % on an H200 (issue 12) and cost tens of GiB
 MAX_JACOBIAN_BYTES = 4 << 30  # one Jacobian in memory: analysis_size² · d · 4 bytes
+# torch's forward-mode AD levels are process-global: two threads inside jvp at once (a page's path
+# render beside a Jacobian warm-up) make one fail with "Trying to access a forward AD level that no
+# longer exists". Forward-mode work therefore runs one at a time.
 FORWARD_AD_LOCK = threading.RLock()
-_cache_limit: int | None = None  # set_cache_limit / --cache-size; None: $LOWRANKGAN_CACHE_SIZE or default
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "g": 1 << 30,
-               "gb": 1 << 30, "t": 1 << 40, "tb": 1 << 40}
-
-
-def parse_size(text: str) -> int:
-    """``4G``, ``500M``, ``0`` (no disk cache) or a byte count, as an int."""
-    m = re.fullmatch(r"\s*(\d{1,15}(?:\.\d{1,6})?)\s*([a-zA-Z]{0,2})\s*", str(text))
-    unit = m and _SIZE_UNITS.get(m.group(2).lower())
-    if not m or unit is None:
-        raise LowRankGANError(f"bad cache size '{printable(text, 40)}': use a size such as 4G, 500M or 0 (no cache)")
-    return int(float(m.group(1)) * unit)
-
-
-def set_cache_limit(limit: int | str | None) -> None:
-    """Bytes the Jacobian disk cache may hold (least recently used entries go first); 0 turns
-    the cache off; None goes back to ``$LOWRANKGAN_CACHE_SIZE`` or 4 GiB."""
-    global _cache_limit
-    _cache_limit = None if limit is None else parse_size(str(limit))
-
-
-def cache_limit() -> int:
-    if _cache_limit is not None:
-        return _cache_limit
-    env = os.environ.get("LOWRANKGAN_CACHE_SIZE")
-    return parse_size(env) if env else DEFAULT_CACHE_BYTES
-
-
-def cache_dir() -> Path:
-    return home_dir() / "jacobians"
-
-
-def prune_cache(limit: int | None = None, keep: Path | None = None) -> int:
-    """Delete least recently used cache entries until the cache holds at most ``limit`` bytes;
-    returns the bytes it holds then."""
-    limit = cache_limit() if limit is None else limit
-    entries = []
-    try:
-        with os.scandir(cache_dir()) as it:
-            for e in it:
-                if e.name.endswith(".pt") and e.is_file(follow_symlinks=False):
-                    st = e.stat(follow_symlinks=False)
-                    entries.append((st.st_mtime, st.st_size, Path(e.path)))
-    except OSError:
-        return 0
-    total = sum(size for _, size, _ in entries)
-    for _, size, path in sorted(entries, key=lambda t: t[0]):
-        if total <= limit:
-            break
-        if path == keep:  # the entry just written stays (it fits the limit on its own)
-            continue
-        path.unlink(missing_ok=True)
-        total -= size
-    return total
 
 
 def default_analysis_size(gen: GeneratorAdapter) -> int:
@@ -133,72 +77,132 @@ def _activation_bytes(gen: GeneratorAdapter, code: torch.Tensor, space: str) -> 
     return max(total, out.numel() * out.element_size())
 
 
+def free_memory_bytes(device: torch.device) -> int | None:
+    """Free memory on ``device`` as the driver reports it; ``None`` for the CPU (no such figure)."""
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    return None
+
+
+def chunk_for_memory(per_tangent_bytes: int, dim: int, budget_bytes: float) -> int:
+    """Tangents per vmap call that fit ``budget_bytes`` (at least 1, at most ``dim``)."""
+    return int(max(1, min(dim, budget_bytes // max(1, per_tangent_bytes))))
+
+
+def memory_budget(device: torch.device, budget_mb: float | None = None, free_bytes: int | None = None) -> float:
+    """Bytes the tangents may use: the caller's ``budget_mb``, else on a GPU a share of its free memory
+    (``free_bytes`` overrides the driver's figure, so tests can exercise this on the CPU), else the
+    CPU default. A 1 GiB CPU budget on an 80 GiB card gave chunk 1 and 9x the best time."""
+    if budget_mb is not None:
+        return budget_mb * 2**20
+    free = free_memory_bytes(device) if free_bytes is None else free_bytes
+    if free is None:
+        return DEFAULT_BUDGET_MB * 2**20
+    return GPU_FREE_SHARE * free
+
+
 def auto_chunk(gen: GeneratorAdapter, code: torch.Tensor, space: str, dim: int,
-               budget_mb: float = DEFAULT_BUDGET_MB) -> int:
+               budget_mb: float | None = None, free_bytes: int | None = None) -> int:
     # Tangent activations plus the temporaries of the dual ops: about 3x the primal activations.
     per_tangent = 3 * _activation_bytes(gen, code, space)
-    return int(max(1, min(dim, budget_mb * 2**20 // per_tangent)))
-
-
-@functools.cache
-def code_fingerprint(adapter_class: type) -> str:
-    """sha256 of the source of the adapter's package (its network code) and of this module: a
-    change to the generator's code invalidates cached Jacobians without a manual version bump."""
-    digest = hashlib.sha256()
-    files = [Path(__file__)]
-    module_file = getattr(sys.modules.get(adapter_class.__module__), "__file__", None)
-    if module_file:
-        files += sorted(Path(module_file).parent.glob("*.py"))
-    for path in files:
-        try:
-            digest.update(path.read_bytes())
-        except OSError:
-            digest.update(str(path).encode())
-    return digest.hexdigest()[:16]
-
-
-def _cache_path(gen: GeneratorAdapter, code: torch.Tensor, space: str, layers, size: int) -> Path:
-    meta = json.dumps({"v": CACHE_VERSION, "code": code_fingerprint(type(gen)), "model": gen.cache_key(),
-                       "space": space, "layers": list(layers or []), "size": size, "device": gen.device.type},
-                      sort_keys=True)
-    digest = hashlib.sha256(meta.encode() + code.detach().float().cpu().numpy().tobytes()).hexdigest()
-    return cache_dir() / f"{digest[:32]}.pt"
+    chunk = chunk_for_memory(per_tangent, dim, memory_budget(gen.device, budget_mb, free_bytes))
+    from_free_memory = budget_mb is None and (free_bytes is not None or gen.device.type == "cuda")
+    return min(chunk, MAX_CHUNK) if from_free_memory else chunk
 
 
 def compute_jacobian(gen: GeneratorAdapter, code: torch.Tensor, space: str = "z",
                      layers: Sequence[int] | None = None, analysis_size: int | None = None,
-                     chunk_size: int | None = None, budget_mb: float = DEFAULT_BUDGET_MB,
-                     cache: bool = True, progress: bool = True) -> torch.Tensor:
-    """``J`` as ``[analysis_size², d]`` (float32, CPU) for one code (``[d]`` or ``[L, d]``)."""
+                     chunk_size: int | None = None, budget_mb: float | None = None,
+                     cache: bool = True, progress: bool = True, precision: str = DEFAULT_PRECISION,
+                     on_device: bool = False) -> torch.Tensor:
+    """``J`` as ``[analysis_size², d]`` (float32) for one code (``[d]`` or ``[L, d]``): on the CPU, or
+    left on the model's device with ``on_device`` (the cache is then written in the background).
+    ``precision``: ``strict`` (IEEE float32, reproducible) or ``tf32`` (CUDA tensor cores)."""
     gen.check_space(space)
+    check_precision(precision)
     size = analysis_size or default_analysis_size(gen)
     if size < 2 or size > 4096:
         raise LowRankGANError(f"--analysis-size {size} is out of range; use 2..4096")
+    if chunk_size is not None and chunk_size < 1:
+        raise LowRankGANError(f"chunk size {chunk_size}: use at least 1")
     code = code.detach().to(gen.device, torch.float32)
     if size * size * code.shape[-1] * 4 > MAX_JACOBIAN_BYTES:
         raise LowRankGANError(f"a Jacobian at analysis size {size} for {code.shape[-1]} latent dims needs "
                               f"{size * size * code.shape[-1] * 4 >> 20} MiB (at most {MAX_JACOBIAN_BYTES >> 20}); "
                               "use a smaller --analysis-size")
-    if cache and cache_limit() <= 0:
-        cache = False
-    if space != "w+":
-        layers = None
-    elif layers is None:
-        layers = gen.default_layers
-    else:
-        layers = list(layers)
-    path = _cache_path(gen, code, space, layers, size) if cache else None
-    if path is not None and path.exists():
-        try:
-            J = torch.load(path, map_location="cpu", weights_only=True)
-            if isinstance(J, torch.Tensor) and tuple(J.shape) == (size * size, code.shape[-1]):
-                os.utime(path)  # most recently used: pruned last
-                return J
-        except Exception:
-            pass
-        path.unlink(missing_ok=True)  # a damaged cache entry is recomputed, never trusted
+    layers = gen.resolve_layers(space, layers)
+    path = cache_path(gen, code, space, layers, size, precision) if cache and cache_limit() > 0 else None
+    J = load_cached(path, (size * size, code.shape[-1])) if path is not None else None
+    if J is not None:
+        return J.to(gen.device) if on_device else J
+    with precision_mode(precision), FORWARD_AD_LOCK:
+        J = _columns(gen, code, space, layers, size, chunk_size, budget_mb, progress)
+    if not on_device:
+        J = J.cpu()
+    if path is not None:
+        store(J, path, background=on_device)
+    return J
+
+
+def _columns(gen: GeneratorAdapter, code: torch.Tensor, space: str, layers, size: int,
+             chunk_size: int | None, budget_mb: float | None, progress: bool) -> torch.Tensor:
+    """``J`` on the model's device, in chunks of basis vectors; a chunk that runs out of device
+    memory is split in half and retried (the size estimate is an estimate)."""
     dim = code.shape[-1]
     chunk = chunk_size or auto_chunk(gen, code, space, dim, budget_mb)
+    eye = torch.eye(dim, device=gen.device)
+    push = _by_hand(gen, code, space, layers, size)
+    J = torch.empty(size * size, dim, device=gen.device)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=dim, desc="jacobian", unit="col", delay=1.0, leave=False)
+    start = 0
+    with torch.no_grad():
+        while start < dim:
+            stop = min(dim, start + chunk)
+            try:
+                J[:, start:stop] = push(eye[start:stop]).T
+                failed = False
+            except torch.OutOfMemoryError:
+                if chunk == 1:
+                    raise LowRankGANError(f"the Jacobian does not fit in {gen.device.type} memory even one "
+                                          "tangent at a time; free memory, use a smaller --analysis-size, "
+                                          "or --device cpu") from None
+                failed = True
+            if failed:  # outside the except block: the failed attempt's tensors are released by now
+                chunk = max(1, chunk // 2)
+                _empty_device_cache(gen.device)
+                continue
+            if bar is not None:
+                bar.update(stop - start)
+            start = stop
+    if bar is not None:
+        bar.close()
+    return J
+
+
+def _by_hand(gen: GeneratorAdapter, code: torch.Tensor, space: str, layers, size: int):
+    """Columns from the adapter's own tangent propagation; torch.func from the first chunk on
+    where the adapter has none."""
+    fallback = None
+
+    def push(basis: torch.Tensor) -> torch.Tensor:
+        nonlocal fallback
+        if fallback is None:
+            images = gen.tangent_images(code, embed_direction(gen, basis, space, layers), space)
+            if images is not None:
+                return analysis_image(images, size)
+            fallback = _by_torch_func(gen, code, space, layers, size)
+        return fallback(basis)
+    return push
+
+
+def _by_torch_func(gen: GeneratorAdapter, code: torch.Tensor, space: str, layers, size: int):
+    from torch.func import jvp, vmap  # imported on use: the DCGANs never need it
+
+    zero = torch.zeros(code.shape[-1], device=gen.device)
 
     def img(delta: torch.Tensor) -> torch.Tensor:
         shifted = code + embed_direction(gen, delta, space, layers)
@@ -207,45 +211,12 @@ def compute_jacobian(gen: GeneratorAdapter, code: torch.Tensor, space: str = "z"
     def column(tangent: torch.Tensor) -> torch.Tensor:
         return jvp(img, (zero,), (tangent,))[1]
 
-    zero = torch.zeros(dim, device=gen.device)
-    eye = torch.eye(dim, device=gen.device)
-    starts = range(0, dim, chunk)
-    iterator = starts
-    if progress:
-        from tqdm.auto import tqdm
-        iterator = tqdm(starts, desc="jacobian", unit="chunk", delay=1.0, leave=False)
-    cols = []
-    # torch's forward-mode AD levels are process-global: two threads inside jvp at once (a page's
-    # path render beside a Jacobian warm-up) make one fail with "Trying to access a forward AD
-    # level that no longer exists". Forward-mode work therefore runs one at a time.
-    with FORWARD_AD_LOCK, torch.no_grad():
-        for start in iterator:
-            cols.append(vmap(column)(eye[start:start + chunk]).cpu())
-    J = torch.cat(cols, 0).T.contiguous()
-    if path is not None and J.numel() * 4 <= cache_limit():
-        _atomic_save(J, path)
-        prune_cache(keep=path)
-    return J
+    return vmap(column)
 
 
-def _atomic_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def region_grams(J: torch.Tensor, fg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``M_f = J_fᵀJ_f / n_f`` and ``M_b = J_bᵀJ_b / n_b`` (float64) for a boolean mask ``fg``."""
-    J = J.double()
-    flat = fg.flatten().to(J.device)
-    Jf, Jb = J[flat], J[~flat]
-    return Jf.T @ Jf / max(1, Jf.shape[0]), Jb.T @ Jb / max(1, Jb.shape[0])
+def _empty_device_cache(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
 
 
 @dataclass
@@ -268,30 +239,48 @@ class RegionGrams:
 
 
 def gram_sums(gen: GeneratorAdapter, codes: torch.Tensor, fg: torch.Tensor, space: str,
-              layers: Sequence[int] | None, analysis_size: int, cache: bool = True,
-              progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """``Σ_i M_f(c_i)`` and ``Σ_i M_b(c_i)`` (float64) over ``codes``, added in their order: a Ray
-    worker returns these for its images and the driver adds them up in seed order."""
+              layers: Sequence[int] | None, size: int, cache: bool = True, progress: bool = True,
+              precision: str = DEFAULT_PRECISION, chunk_size: int | None = None,
+              budget_mb: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``Σ_i M_f(c_i)`` and ``Σ_i M_b(c_i)`` (float64, CPU) over ``codes``, added in their order (a Ray
+    worker returns these for its images; the driver adds them in seed order). Jacobians and Grams
+    stay on the model's device and nothing waits for the host until the end, so on a GPU the next
+    image's Jacobian is queued while the last one's Gram and cache write still run."""
+    if chunk_size is None and len(codes) and not cache_hits_all(gen, codes, space, layers, size, cache, precision):
+        chunk_size = auto_chunk(gen, codes[0].to(gen.device, torch.float32), space, codes.shape[-1], budget_mb)
     M_f = M_b = None
     iterator = codes
     if progress and len(codes) > 1:
         from tqdm.auto import tqdm
         iterator = tqdm(codes, desc="jacobians", unit="image", delay=1.0, leave=False)
     for code in iterator:
-        J = compute_jacobian(gen, code, space, layers, analysis_size, cache=cache,
-                             progress=progress and len(codes) == 1)
+        J = compute_jacobian(gen, code, space, layers, size, chunk_size, budget_mb, cache=cache,
+                             progress=progress and len(codes) == 1, precision=precision, on_device=True)
         f, b = region_grams(J, fg)
         M_f = f if M_f is None else M_f + f
         M_b = b if M_b is None else M_b + b
-    return M_f, M_b
+    wait_for_cache_writes()
+    return M_f.cpu(), M_b.cpu()
+
+
+def averaged_region_grams(gen: GeneratorAdapter, codes: torch.Tensor, fg: torch.Tensor, space: str,
+                          layers: Sequence[int] | None, size: int, cache: bool = True, progress: bool = True,
+                          precision: str = DEFAULT_PRECISION, chunk_size: int | None = None,
+                          budget_mb: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Region / rest Grams (float64, CPU) averaged over ``codes``."""
+    M_f, M_b = gram_sums(gen, codes, fg, space, layers, size, cache, progress, precision, chunk_size, budget_mb)
+    return M_f / len(codes), M_b / len(codes)
 
 
 def region_gram_pair(gen: GeneratorAdapter, codes: torch.Tensor, region: Region, space: str,
                      layers: Sequence[int] | None, analysis_size: int, cache: bool = True,
-                     progress: bool = True) -> RegionGrams:
-    """Region and rest Grams averaged over ``codes`` (one Jacobian per code, cached)."""
+                     progress: bool = True, precision: str = DEFAULT_PRECISION,
+                     chunk_size: int | None = None) -> RegionGrams:
+    """Region and rest Grams averaged over ``codes`` (one Jacobian per code, cached; formed on the
+    model's device). ``precision``: strict or tf32 (CUDA); ``chunk_size``: tangents per batch
+    (default: from the device's free memory on a GPU, a 1 GiB budget on the CPU)."""
     fg, _ = check_analysis_masks(region, analysis_size)
-    M_f, M_b = gram_sums(gen, codes, fg, space, layers, analysis_size, cache, progress)
+    M_f, M_b = gram_sums(gen, codes, fg, space, layers, analysis_size, cache, progress, precision, chunk_size)
     return grams_from_sums(M_f, M_b, len(codes), fg, gen, space, layers)
 
 
@@ -301,3 +290,23 @@ def grams_from_sums(M_f: torch.Tensor, M_b: torch.Tensor, count: int, fg: torch.
     n_f = int(fg.sum())
     return RegionGrams(M_f / count, M_b / count, n_f, fg.numel() - n_f, gen, space,
                        list(layers) if layers is not None else None)
+
+
+def cache_hits_all(gen: GeneratorAdapter, codes: torch.Tensor, space: str, layers, size: int, cache: bool,
+                   precision: str = DEFAULT_PRECISION) -> bool:
+    """True when every code's Jacobian is cached (no chunk size needs estimating)."""
+    if not cache:
+        return False
+    if cache_limit() <= 0:
+        return False
+    layers = gen.resolve_layers(space, layers)
+    return all(cache_path(gen, c.detach().to(gen.device, torch.float32), space, layers, size, precision).exists()
+               for c in codes)
+
+
+def region_grams(J: torch.Tensor, fg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``M_f = J_fᵀJ_f / n_f`` and ``M_b = J_bᵀJ_b / n_b`` (float64) for a boolean mask ``fg``."""
+    J = J.double()
+    flat = fg.flatten().to(J.device)
+    Jf, Jb = J[flat], J[~flat]
+    return Jf.T @ Jf / max(1, Jf.shape[0]), Jb.T @ Jb / max(1, Jb.shape[0])

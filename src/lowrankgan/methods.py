@@ -5,7 +5,8 @@ returns unit rows, best first, with the canonical sign of ``factorize`` (largest
 ``METHODS`` describes each one — name, parameters with type, default, range and help — and the CLI
 options, the page's parameter fields and validation, and ``evaluate``'s defaults are derived from it.
 
-- ``lowrankgan``: the paper's method (``factorize.local_directions``).
+- ``lowrankgan``: the paper's method (``factorize.local_directions``); ``order`` ranks the directions
+  of the rest's null space (default ``ratio``; ``paper`` is the paper's algorithm).
 - ``resefa``: generalised eigenvectors of the region / rest Grams (Zhu et al., ICML 2022), the
   first-order optimum of the leak metric.
 - ``jacobian-svd``: top right singular vectors of the whole-image Jacobian (eigenvectors of
@@ -30,7 +31,7 @@ import torch
 
 from .errors import LowRankGANError
 from .jacobian import RegionGrams
-from .factorize import RANK_RTOL, RESEFA_TAU, canonical_sign, generalized_directions, local_directions
+from .factorize import ORDERS, RANK_RTOL, RESEFA_TAU, canonical_sign, generalized_directions, local_directions
 from .models.base import GeneratorAdapter
 
 GANSPACE_SAMPLES = 2000
@@ -150,7 +151,7 @@ def _eig_desc(M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def lowrankgan_directions(M_f: torch.Tensor, M_b: torch.Tensor, lam: float | None = None, relax: int = 0,
                           rank_rtol: float = RANK_RTOL, top_k: int | None = None, max_rank: int | None = None,
-                          order: str = "energy") -> Directions:
+                          order: str = "ratio") -> Directions:
     """The paper's directions from the two Grams (see ``factorize.local_directions``)."""
     vectors, info = local_directions(M_f, M_b, lam, relax, rank_rtol, max_rank, order)
     lam = info.pop("lambda")
@@ -249,8 +250,8 @@ _LOWRANKGAN_PARAMS = (
     Param("lam", float, None, "robust PCA sparsity weight", 1e-6, 10.0, default_text="1/sqrt(d)"),
     Param("relax", int, 0, "null-space relaxation: rest directions given back to the edit", 0, 4096),
     Param("rank_rtol", float, RANK_RTOL, "relative singular-value tolerance for the ranks", 1e-8, 0.999),
-    Param("order", str, "energy", "energy: orthonormal, most region change first; paper: p' = N N^T p",
-          choices=("energy", "paper")),
+    Param("order", str, "ratio", "ratio: most region change per rest change first, within the rest's null "
+          "space; energy: most region change first; paper: p' = N N^T p (the paper's algorithm)", choices=ORDERS),
 )
 
 METHODS: dict[str, Method] = {m.name: m for m in (

@@ -22,6 +22,7 @@ from .jacobian import embed_direction
 from .models.base import GeneratorAdapter
 
 
+
 @dataclass
 class Leak:
     leak: float  # mean over the two signs; inf if the target was not reached
@@ -55,6 +56,13 @@ def measure_leak(gen: GeneratorAdapter, code: torch.Tensor, direction: torch.Ten
             per_sign.append(float(cal["outside"][s, 0]) / inside)
             strengths.append(float(cal["alpha"][s, 0]))
     return Leak(sum(per_sign) / 2, (strengths[0], strengths[1]), (per_sign[0], per_sign[1]))
+
+
+def measure_leaks(gen: GeneratorAdapter, codes: torch.Tensor, direction: torch.Tensor, mask: torch.Tensor,
+                  space: str = "z", layers: Sequence[int] | None = None, target: float = 0.1,
+                  max_strength: float | None = None) -> list[Leak]:
+    """``measure_leak`` for each of ``codes`` (``[n, d]`` / ``[n, L, d]``)."""
+    return [measure_leak(gen, code, direction, mask, space, layers, target, max_strength) for code in codes]
 
 
 def images_of(gen, codes: torch.Tensor, space: str, batch: int = 128) -> torch.Tensor:

@@ -8,6 +8,11 @@ direction: ``lam``, ``relax``, ``rank_rtol``) and moves along ``N Nᵀ p`` renor
 length. Projecting the original ``p`` (not the previous step) keeps the edit's meaning and its
 orientation (``pᵀ N Nᵀ p ≥ 0``). Intermediate Jacobians are not written to the disk cache.
 Cost: one Jacobian and one robust PCA per step.
+
+``follow="rederive"`` instead re-derives the region's best directions at each step (the top 3
+``lowrankgan`` directions of the current code's Grams, same settings) and moves along the one most
+aligned with the previous step (the first step: with ``p``), its sign agreeing with it. Cost: two robust PCAs
+per step. Measured against the straight line and ``project`` in ``benchmarks/bench_strong_edits.py``.
 """
 
 from __future__ import annotations
@@ -17,13 +22,14 @@ from collections.abc import Sequence
 import torch
 
 from .errors import LowRankGANError
-from .factorize import RANK_RTOL, rest_null_space
+from .factorize import RANK_RTOL, local_directions, rest_null_space
 from .jacobian import compute_jacobian, default_analysis_size, embed_direction, region_grams
 from .models.base import GeneratorAdapter
 from .regions import Region, check_analysis_masks, parse_region
 
 
 MAX_PATH_STEPS = 64
+FOLLOW = ("project", "rederive")
 
 
 def _region(gen: GeneratorAdapter, region: str | Region) -> Region:
@@ -33,7 +39,7 @@ def _region(gen: GeneratorAdapter, region: str | Region) -> Region:
 def path_codes(gen: GeneratorAdapter, code: torch.Tensor, direction: torch.Tensor, strength: float,
                steps: int, region: str | Region, space: str = "z", layers: Sequence[int] | None = None,
                analysis_size: int | None = None, lam: float | None = None, relax: int = 0,
-               rank_rtol: float = RANK_RTOL, **_ignored) -> torch.Tensor:
+               rank_rtol: float = RANK_RTOL, follow: str = "project", **_ignored) -> torch.Tensor:
     """Codes ``[steps + 1, ...]`` along the path from ``code`` (first) to strength ``strength`` (last).
 
     Extra keyword arguments (other methods' parameters such as ``order`` or ``tau``) are ignored, so
@@ -42,6 +48,8 @@ def path_codes(gen: GeneratorAdapter, code: torch.Tensor, direction: torch.Tenso
     if not 1 <= steps <= MAX_PATH_STEPS:
         raise LowRankGANError(f"--path-steps must be at least 1 and at most {MAX_PATH_STEPS} "
                               f"(each step costs a Jacobian), got {steps}")
+    if follow not in FOLLOW:
+        raise LowRankGANError(f"unknown path mode '{str(follow)[:40]}'; use {' or '.join(FOLLOW)}")
     reg = _region(gen, region)
     size = analysis_size or default_analysis_size(gen)
     fg, _ = check_analysis_masks(reg, size)
@@ -51,17 +59,25 @@ def path_codes(gen: GeneratorAdapter, code: torch.Tensor, direction: torch.Tenso
     sign = 1.0 if strength >= 0 else -1.0
     h = abs(float(strength)) / steps
     out = [code]
-    current = code
+    current, previous = code, p0
     for _ in range(steps):
         if h == 0:
             out.append(current)
             continue
         J = compute_jacobian(gen, current, space, layers, size, cache=False, progress=False)
-        _, M_b = region_grams(J, fg)
-        N = rest_null_space(M_b, lam, relax, rank_rtol)[0]
-        v = N @ (N.T @ p0)
-        norm = float(v.norm())
-        v = p0 if norm < 1e-8 else v / norm  # the null space lost p entirely: keep the straight line
+        M_f, M_b = region_grams(J, fg)
+        if follow == "rederive":
+            # The best of the current top 3 that continues the previous step (the same edit).
+            top = local_directions(M_f, M_b, lam, relax, rank_rtol)[0][:3]
+            cos = top @ previous
+            v = top[int(cos.abs().argmax())]
+            v = v if float(v @ previous) >= 0 else -v
+        else:
+            N = rest_null_space(M_b, lam, relax, rank_rtol)[0]
+            v = N @ (N.T @ p0)
+            norm = float(v.norm())
+            v = p0 if norm < 1e-8 else v / norm  # the null space lost p entirely: keep the straight line
+        previous = v
         offset = embed_direction(gen, v.float().to(gen.device), space, layers)
         current = current + sign * h * offset
         out.append(current)

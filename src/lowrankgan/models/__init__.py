@@ -12,7 +12,9 @@ from .base import GeneratorAdapter, seed_codes
 from .biggan import BIGGAN_MODELS as BIGGAN_NAMES, load_biggan  # import-light: the package loads on use
 from .dcgan import DCGANAdapter, build_dcgan
 from .presets import PRESETS
-from .stylegan2 import load_stylegan2_adapter, sniff_stylegan
+from .stylegan2 import STYLEGAN3, load_stylegan2_adapter, sniff_stylegan
+from .stylegan2.loaders import StyleGAN3Pickle
+from .stylegan3 import load_stylegan3_adapter
 from .zoo import DEFAULT_MODEL, ZOO, ZooEntry, load_zoo_state, read_state
 
 __all__ = ["GeneratorAdapter", "load_model", "seed_codes", "ZOO", "DEFAULT_MODEL", "resolve_device"]
@@ -78,6 +80,12 @@ def _is_biggan_folder(path: Path) -> bool:
 
 def _load_file(path: Path) -> GeneratorAdapter:
     check_regular(path, "checkpoint")  # a FIFO or /dev/zero would block or never end while sniffing
-    if sniff_stylegan(path):
-        return load_stylegan2_adapter(path)
+    kind = sniff_stylegan(path)
+    if kind == STYLEGAN3:
+        return load_stylegan3_adapter(path)
+    if kind:
+        try:
+            return load_stylegan2_adapter(path)
+        except StyleGAN3Pickle:  # the cheap sniff missed it; the records say StyleGAN3
+            return load_stylegan3_adapter(path)
     return _local_dcgan(path)

@@ -73,6 +73,12 @@ class GeneratorAdapter(ABC):
         must still apply to the codes it draws."""
         return check_truncation(psi)
 
+    def set_input_transform(self, translate: Sequence[float] = (0.0, 0.0), rotate: float = 0.0) -> None:
+        """Move / turn the whole image (StyleGAN3's input transform); others accept only none."""
+        if any(float(v) != 0.0 for v in (*translate, rotate)):
+            raise LowRankGANError(f"--translate / --rotate need a StyleGAN3 model; {self.model_id} "
+                                  "has no input transform")
+
     def sefa_weight(self, space: str, layers: Sequence[int] | None = None) -> torch.Tensor:
         """SeFa's ``A`` ``[out, d]``: the weight of the first layer(s) acting on codes of ``space``."""
         raise LowRankGANError(f"sefa needs the first projection / modulation weights of the model, and "
@@ -93,6 +99,12 @@ class GeneratorAdapter(ABC):
     @abstractmethod
     def synthesize(self, codes: torch.Tensor, space: str = "z") -> torch.Tensor:
         """Images ``[n, 3, H, W]`` in [-1, 1] from codes in ``space``."""
+
+    def tangent_images(self, code: torch.Tensor, tangents: torch.Tensor, space: str) -> torch.Tensor | None:
+        """Image tangents ``[k, 3, H, W]`` at one ``code`` for code tangents ``[k, *code.shape]``,
+        for adapters that can propagate them by hand (faster, and no torch.func warm-up); ``None``
+        (the default) makes ``compute_jacobian`` use ``torch.func.jvp`` on ``synthesize``."""
+        return None
 
     def set_class(self, name_or_index: str | int | None) -> None:
         """Select the conditioning class (conditional models only)."""

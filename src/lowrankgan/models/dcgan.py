@@ -16,6 +16,7 @@ from torch import nn
 
 from ..errors import LowRankGANError
 from ..limits import MAX_CHANNELS, MAX_DCGAN_LAYERS, MAX_RESOLUTION, printable
+from ..linearize import sequential_tangents
 from .base import GeneratorAdapter, seed_codes
 
 
@@ -70,10 +71,10 @@ def build_dcgan(state: dict[str, torch.Tensor]) -> nn.Sequential:
             cin, cout, kh, kw = weight.shape
             stride, pad = (1, 0) if first_conv else (2, 1)
             layers.append(nn.ConvTranspose2d(cin, cout, (kh, kw), stride, pad,
-                                             bias=f"main.{i}.bias" in state))
+                                             bias=f"main.{i}.bias" in state, device="meta"))
             first_conv = False
         elif f"main.{i}.running_mean" in state:
-            layers.append(nn.BatchNorm2d(state[f"main.{i}.running_mean"].shape[0]))
+            layers.append(nn.BatchNorm2d(state[f"main.{i}.running_mean"].shape[0], device="meta"))
         elif i > 0 and isinstance(layers[-1], nn.BatchNorm2d):
             layers.append(nn.ReLU())
         else:
@@ -83,7 +84,10 @@ def build_dcgan(state: dict[str, torch.Tensor]) -> nn.Sequential:
     try:
         wrapper = nn.Module()
         wrapper.main = net
-        wrapper.load_state_dict(state, strict=True)
+        # Layers are built on the meta device (no random init to overwrite: a third of the load
+        # time) and take the checkpoint's tensors, as float32 whatever the file stored.
+        wrapper.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()},
+                                strict=True, assign=True)
     except RuntimeError as exc:
         raise LowRankGANError(f"checkpoint weights do not fit a DCGAN layout: {str(exc).splitlines()[0]}") from None
     net.eval()
@@ -157,9 +161,17 @@ class DCGANAdapter(GeneratorAdapter):
         if codes.dim() != 2 or codes.shape[1] != self.latent_dim:
             raise LowRankGANError(f"model {self.model_id} takes codes [n, {self.latent_dim}], "
                                   f"got {list(codes.shape)}")
-        x = codes
-        if self.classes:
-            onehot = torch.zeros(codes.shape[0], len(self.classes), dtype=codes.dtype, device=codes.device)
-            onehot[:, self._class_index] = 1.0
-            x = torch.cat([codes, onehot], 1)
-        return self.net(x[:, :, None, None])
+        return self.net(self._with_class(codes, 1.0)[:, :, None, None])
+
+    def _with_class(self, codes: torch.Tensor, hot: float) -> torch.Tensor:
+        """Codes with the class one-hot appended (``hot`` 0 for tangents: the class is fixed)."""
+        if not self.classes:
+            return codes
+        onehot = torch.zeros(codes.shape[0], len(self.classes), dtype=codes.dtype, device=codes.device)
+        onehot[:, self._class_index] = hot
+        return torch.cat([codes, onehot], 1)
+
+    def tangent_images(self, code: torch.Tensor, tangents: torch.Tensor, space: str) -> torch.Tensor | None:
+        self.check_space(space)
+        x = self._with_class(code.reshape(1, -1), 1.0)[:, :, None, None]
+        return sequential_tangents(self.net, x, self._with_class(tangents, 0.0)[:, :, None, None])

@@ -1,0 +1,254 @@
+"""Photos in and out: reading any image file safely, cropping the model's view of it, and pasting an
+edited crop back into the photo at the photo's resolution.
+
+Geometry is one affine map ``A`` (2x3) from the crop's continuous pixel coordinates (pixel (r, c)
+covers [c, c+1) x [r, r+1), the convention of PIL's ``Image.transform``) to the photo's. Cropping
+samples the photo at ``A(crop pixel)``; pasting samples the crop at ``A^-1(photo pixel)``, so the
+two are exact inverses of each other whatever the alignment (centre crop, FFHQ quad, template fit).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import LowRankGANError
+
+MAX_PHOTO_BYTES = 64 << 20  # a 64 MB file
+MAX_PHOTO_PIXELS = 40_000_000  # 40 megapixels: decoded RGB is then at most 120 MB
+MIN_PHOTO_SIDE = 8
+FEATHER = 0.12  # seam width as a fraction of the crop side
+
+
+@dataclass
+class Alignment:
+    """Where the model's square crop lies in the photo."""
+
+    matrix: np.ndarray  # [2, 3] float64: crop (x, y, 1) -> photo (x, y)
+    size: int  # the crop's side in pixels (the model's resolution)
+    photo_size: tuple[int, int]  # (width, height)
+    method: str = "center"
+    landmarks: list[list[float]] | None = None  # the photo landmarks the crop was fitted to
+
+    def to_json(self) -> dict:
+        return {"matrix": np.round(self.matrix, 6).tolist(), "size": self.size,
+                "photo_size": list(self.photo_size), "method": self.method, "landmarks": self.landmarks}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Alignment":
+        try:
+            matrix = np.asarray(data["matrix"], dtype=np.float64)
+            size, photo_size = int(data["size"]), tuple(int(v) for v in data["photo_size"])
+        except (KeyError, TypeError, ValueError):
+            raise LowRankGANError("the alignment recorded in invert.json is damaged; run `lowrankgan invert` again") from None
+        if matrix.shape != (2, 3) or not np.isfinite(matrix).all() or abs(np.linalg.det(matrix[:, :2])) < 1e-9:
+            raise LowRankGANError("the alignment recorded in invert.json is not an invertible 2x3 matrix")
+        return cls(matrix, size, (photo_size[0], photo_size[1]), str(data.get("method", "?")), data.get("landmarks"))
+
+    @property
+    def scale(self) -> float:
+        """Photo pixels per crop pixel."""
+        return float(np.sqrt(abs(np.linalg.det(self.matrix[:, :2]))))
+
+    def inverse(self) -> np.ndarray:
+        full = np.vstack([self.matrix, [0.0, 0.0, 1.0]])
+        return np.linalg.inv(full)[:2]
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+def load_photo(path: str | Path) -> np.ndarray:
+    """An image file as RGB ``uint8 [H, W, 3]``: any mode PIL reads (alpha composited on white,
+    16-bit and float scaled to 8 bits), EXIF orientation applied. Sizes are checked from the
+    header before anything is decoded."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise LowRankGANError(f"photo {path} does not exist or is not a file")
+    if path.stat().st_size > MAX_PHOTO_BYTES:
+        raise LowRankGANError(f"photo {path} is {path.stat().st_size >> 20} MB; at most {MAX_PHOTO_BYTES >> 20} MB")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:  # reads the header only
+                _check_size(path, *im.size)
+                im = ImageOps.exif_transpose(im)
+                return to_rgb(im)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        # PIL's own guard (from the header too) fires first for the very largest claims
+        raise LowRankGANError(f"photo {path} is larger than {MAX_PHOTO_PIXELS // 1_000_000} megapixels; "
+                              "scale it down first") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+        raise LowRankGANError(f"cannot read photo {path} ({first}); give a PNG, JPEG or other image file") from None
+
+
+def _check_size(path: Path, width: int, height: int) -> None:
+    if width * height > MAX_PHOTO_PIXELS:
+        raise LowRankGANError(f"photo {path} is {width}x{height}, larger than {MAX_PHOTO_PIXELS // 1_000_000} "
+                              "megapixels; scale it down first")
+    if min(width, height) < MIN_PHOTO_SIDE:
+        raise LowRankGANError(f"photo {path} is {width}x{height}; it needs at least {MIN_PHOTO_SIDE} pixels a side")
+
+
+def to_rgb(im: Image.Image) -> np.ndarray:
+    """Any PIL image as RGB ``uint8 [H, W, 3]``."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        lo, hi = float(a.min()), float(a.max())
+        a = (a - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(a)
+        im = Image.fromarray(a.round().astype(np.uint8), "L")
+    if im.mode == "P":
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        back = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(back, rgba)
+    return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+
+
+# ---------------------------------------------------------------------------------------------
+# alignments
+
+def center_alignment(photo_size: tuple[int, int], size: int) -> Alignment:
+    """The largest centred square of the photo."""
+    w, h = photo_size
+    side = min(w, h)
+    s = side / size
+    matrix = np.array([[s, 0.0, (w - side) / 2], [0.0, s, (h - side) / 2]])
+    return Alignment(matrix, size, (w, h), "center")
+
+
+def box_alignment(photo_size: tuple[int, int], size: int, left: float, top: float, side: float) -> Alignment:
+    """A square ``side`` pixels wide at (``left``, ``top``) of the photo (may reach outside it)."""
+    if not side > 0:
+        raise LowRankGANError("the crop side must be positive")
+    s = side / size
+    return Alignment(np.array([[s, 0.0, left], [0.0, s, top]]), size, tuple(photo_size), "box")
+
+
+def similarity_alignment(src: np.ndarray, dst: np.ndarray, size: int, photo_size: tuple[int, int],
+                         method: str) -> Alignment:
+    """The crop whose points ``dst`` (crop pixels) land on the photo points ``src`` with the
+    least-squares similarity (rotation, uniform scale, shift; Umeyama without reflection)."""
+    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    a, b = dst - mu_d, src - mu_s
+    cov = b.T @ a / len(src)
+    U, S, Vt = np.linalg.svd(cov)
+    D = np.diag([1.0, np.sign(np.linalg.det(U @ Vt)) or 1.0])
+    R = U @ D @ Vt
+    scale = np.trace(np.diag(S) @ D) / a.var(0).sum()
+    if not scale > 0:
+        raise LowRankGANError("the face landmarks are degenerate (all in one place); give a clearer photo")
+    t = mu_s - scale * R @ mu_d
+    return Alignment(np.hstack([scale * R, t[:, None]]), size, tuple(photo_size), method, src.tolist())
+
+
+def ffhq_alignment(landmarks: np.ndarray, size: int, photo_size: tuple[int, int]) -> Alignment:
+    """FFHQ's crop (Karras et al., ``recreate_aligned_images``) from 5 points: left eye, right eye,
+    nose, left and right mouth corner (photo pixels, the eyes as seen in the picture)."""
+    lm = np.asarray(landmarks, np.float64)
+    eye_left, eye_right, mouth_left, mouth_right = lm[0], lm[1], lm[3], lm[4]
+    eye_avg = (eye_left + eye_right) / 2
+    eye_to_eye = eye_right - eye_left
+    eye_to_mouth = (mouth_left + mouth_right) / 2 - eye_avg
+    x = eye_to_eye - np.flipud(eye_to_mouth) * [-1, 1]
+    x /= np.hypot(*x)
+    x *= max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
+    y = np.flipud(x) * [-1, 1]
+    c = eye_avg + eye_to_mouth * 0.1
+    # The quad's corners (top-left, bottom-left, bottom-right, top-right) are the crop's corners.
+    corners_photo = np.array([c - x - y, c - x + y, c + x + y, c + x - y])
+    corners_crop = np.array([[0, 0], [0, size], [size, size], [size, 0]], np.float64)
+    al = similarity_alignment(corners_photo, corners_crop, size, photo_size, "ffhq")
+    al.landmarks = lm.tolist()
+    return al
+
+
+# ---------------------------------------------------------------------------------------------
+# crop and paste
+
+def crop(photo: np.ndarray, al: Alignment) -> torch.Tensor:
+    """The model's view of the photo, ``[1, 3, size, size]`` in [-1, 1]: sampled at a resolution
+    close to the photo's, then shrunk with an antialiasing filter (a direct resample would alias)."""
+    h, w = photo.shape[:2]
+    inter = int(min(4096, max(al.size, round(al.size * al.scale))))
+    k = al.size / inter
+    data = (al.matrix * [k, k, 1.0]).flatten().tolist()
+    im = Image.fromarray(photo).transform((inter, inter), Image.Transform.AFFINE, data, Image.Resampling.BICUBIC,
+                                          fillcolor=_edge_colour(photo))
+    if inter != al.size:
+        im = im.resize((al.size, al.size), Image.Resampling.LANCZOS)
+    return torch.from_numpy(np.asarray(im, np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
+
+
+def _edge_colour(photo: np.ndarray) -> tuple[int, int, int]:
+    """The median border colour: what a crop reaching outside the photo is filled with."""
+    border = np.concatenate([photo[0], photo[-1], photo[:, 0], photo[:, -1]])
+    return tuple(int(v) for v in np.median(border, 0))
+
+
+def paste(photo: np.ndarray, al: Alignment, face: torch.Tensor, base: torch.Tensor | None = None,
+          feather: float = FEATHER) -> np.ndarray:
+    """``photo`` (``uint8 [H, W, 3]``) with the crop ``face`` (``[3, s, s]`` in [-1, 1]) put back.
+
+    With ``base`` (the unedited reconstruction) only the change ``face - base`` is added: the
+    photo keeps every detail the model could not reproduce and only the edit comes from the
+    model. Without it the model's face replaces the photo's. Either way the seam is feathered
+    over ``feather`` of the crop's side."""
+    h, w = photo.shape[:2]
+    if (w, h) != tuple(al.photo_size):
+        raise LowRankGANError(f"the photo is {w}x{h} but the inversion was made from a {al.photo_size[0]}x"
+                              f"{al.photo_size[1]} photo; give the photo that was inverted")
+    x0, y0, x1, y1 = _bounds(al, w, h)
+    out = photo.astype(np.float32)
+    if x1 <= x0 or y1 <= y0:
+        return photo.copy()
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64) + 0.5
+    inv = al.inverse()
+    u = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]  # crop coordinates of each photo pixel centre
+    v = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
+    s = al.size
+    edge = np.minimum(np.minimum(u, s - u), np.minimum(v, s - v))
+    mask = np.clip(edge / max(feather * s, 1e-6), 0, 1).astype(np.float32)[..., None]
+    grid = torch.from_numpy(np.stack([u / s * 2 - 1, v / s * 2 - 1], -1)).float()[None]
+    src = face if base is None else face - base
+    warped = F.grid_sample(src[None].float(), grid, mode="bicubic", padding_mode="border", align_corners=False)
+    warped = (warped[0].permute(1, 2, 0).numpy() * 127.5)
+    region = out[y0:y1, x0:x1]
+    if base is None:
+        region[:] = region * (1 - mask) + mask * (warped + 127.5)
+    else:
+        region[:] = region + mask * warped
+    return np.clip(out.round(), 0, 255).astype(np.uint8)
+
+
+def _bounds(al: Alignment, w: int, h: int) -> tuple[int, int, int, int]:
+    """The photo pixels the crop covers (its corners' bounding box, clipped to the photo)."""
+    s = al.size
+    corners = np.array([[0, 0, 1], [s, 0, 1], [0, s, 1], [s, s, 1]], np.float64) @ al.matrix.T
+    x0, y0 = np.floor(corners.min(0)).astype(int)
+    x1, y1 = np.ceil(corners.max(0)).astype(int)
+    return max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+
+
+def read_alignment(folder: Path) -> Alignment:
+    """The alignment an inversion recorded in ``folder/invert.json``."""
+    meta_path = Path(folder) / "invert.json"
+    if not meta_path.is_file():
+        raise LowRankGANError(f"{folder} holds no invert.json; --photo needs a folder written by `lowrankgan invert`")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise LowRankGANError(f"{meta_path} is not valid JSON; run `lowrankgan invert` again") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("alignment"), dict):
+        raise LowRankGANError(f"{meta_path} records no alignment; run `lowrankgan invert` again")
+    return Alignment.from_json(meta["alignment"])

@@ -1,0 +1,129 @@
+"""A photo through the model: align the face (or crop the centre), invert the crop, save the code
+with everything needed to paste edits back into the photo."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import __version__
+from .directionfile import atomic_write, ensure_writable_dir
+from .errors import LowRankGANError
+from .invert import Inversion, invert_image
+from .latents import Latents
+from .models.base import GeneratorAdapter
+from .models.stylegan2.adapter import StyleGAN2Adapter
+from .photo import Alignment, box_alignment, center_alignment, crop, ffhq_alignment, load_photo, paste, similarity_alignment
+
+ALIGNS = ("auto", "face", "center")
+# Where dcgan-faces puts the five MTCNN landmarks (left eye, right eye, nose, mouth corners), as
+# fractions of the side: the median of MTCNN's landmarks on 64 of its faces (seeds 2000-2063)
+# shown at 256 px; tests/test_invert.py re-derives it. Its faces are tight crops (DigiFace1M).
+DCGAN_FACES_TEMPLATE = np.array([[21.97, 31.06], [42.18, 30.67], [32.33, 44.18], [23.44, 54.50], [40.80, 54.45]]) / 64
+
+
+@dataclass
+class PhotoInversion:
+    inversion: Inversion
+    target: torch.Tensor  # [1, 3, R, R] in [-1, 1]: the model's view of the photo
+    alignment: Alignment
+    model_id: str
+    model_family: str
+    photo_name: str = ""
+
+    def latents(self) -> Latents:
+        return Latents(self.inversion.code.numpy().astype(np.float32), self.inversion.space, self.meta(), "")
+
+    def meta(self) -> dict:
+        inv = self.inversion
+        return {"tool": "lowrankgan", "version": __version__, "model": self.model_id,
+                "model_family": self.model_family, "latent_space": inv.space, "space": inv.space,
+                "latent_dim": int(inv.code.shape[-1]), "steps": inv.steps, "restarts": inv.restarts,
+                "loss_curve": inv.losses, "final_loss": inv.losses[-1] if inv.losses else None,
+                "psnr": round(inv.psnr, 3), "ssim": round(inv.ssim, 4), "time_s": round(inv.seconds, 2),
+                "photo": self.photo_name, "alignment": self.alignment.to_json(), **inv.info}
+
+
+def face_alignment(gen: GeneratorAdapter, photo: np.ndarray, landmarks: np.ndarray | None = None) -> Alignment:
+    """The crop the model was trained on: FFHQ's for StyleGAN2, the ``dcgan-faces`` landmark
+    template for the DCGANs. Landmarks are MTCNN's (the most confident face) unless given."""
+    if landmarks is None:
+        from .faces import detect_faces
+        faces = detect_faces(photo)
+        if not faces:
+            raise LowRankGANError("no face found in the photo; use --align center or give --crop LEFT,TOP,SIDE")
+        landmarks = faces[0].landmarks + 0.5  # MTCNN's pixel indices -> continuous coordinates
+    landmarks = np.asarray(landmarks, np.float64)
+    if landmarks.shape != (5, 2) or not np.isfinite(landmarks).all():
+        raise LowRankGANError("landmarks must be 5 (x, y) points: eyes, nose, mouth corners")
+    size = gen.resolution
+    h, w = photo.shape[:2]
+    if isinstance(gen, StyleGAN2Adapter):
+        return ffhq_alignment(landmarks, size, (w, h))
+    return similarity_alignment(landmarks, DCGAN_FACES_TEMPLATE * size, size, (w, h), "dcgan-faces-template")
+
+
+def align_photo(gen: GeneratorAdapter, photo: np.ndarray, align: str = "auto",
+                crop_box: tuple[float, float, float] | None = None, landmarks: np.ndarray | None = None) -> Alignment:
+    """``auto``: the face alignment for the face models (``dcgan-faces``), the centre square for the
+    rest; ``face``: detect and align a face whatever the model; ``center``: the centre square.
+    ``crop_box`` (left, top, side in photo pixels) overrides them."""
+    h, w = photo.shape[:2]
+    if crop_box is not None:
+        return box_alignment((w, h), gen.resolution, *crop_box)
+    if align not in ALIGNS:
+        raise LowRankGANError(f"--align {align}: use one of {', '.join(ALIGNS)}")
+    if align == "face" or (align == "auto" and gen.model_family == "dcgan-faces") or landmarks is not None:
+        return face_alignment(gen, photo, landmarks)
+    return center_alignment((w, h), gen.resolution)
+
+
+def invert_photo(gen: GeneratorAdapter, photo: str | Path | np.ndarray, space: str | None = None, steps: int = 300,
+                 restarts: int = 4, align: str = "auto", crop_box: tuple[float, float, float] | None = None,
+                 landmarks: np.ndarray | None = None, seed: int = 0, progress: bool = True) -> PhotoInversion:
+    """Read (a path) or take (RGB ``uint8 [H, W, 3]``) a photo, align, crop and invert it."""
+    name = Path(photo).name if isinstance(photo, (str, Path)) else ""
+    image = load_photo(photo) if isinstance(photo, (str, Path)) else _check_array(photo)
+    al = align_photo(gen, image, align, crop_box, landmarks)
+    target = crop(image, al)
+    inv = invert_image(gen, target, space, steps, restarts, seed=seed, progress=progress)
+    return PhotoInversion(inv, target, al, gen.model_id, gen.model_family, name)
+
+
+def _check_array(photo: np.ndarray) -> np.ndarray:
+    photo = np.asarray(photo)
+    if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
+        raise LowRankGANError(f"a photo array must be RGB uint8 [H, W, 3], got {photo.dtype} {list(photo.shape)}")
+    return photo
+
+
+def _png(tensor: torch.Tensor) -> Image.Image:
+    a = ((tensor[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+    return Image.fromarray(a)
+
+
+def save_inversion(result: PhotoInversion, out_dir: str | Path) -> Path:
+    """``latent.npy`` (as ``directions`` writes it), ``reconstruction.png``, ``target.png`` (the
+    aligned crop the code reproduces) and ``invert.json``, each written whole or not at all."""
+    out = ensure_writable_dir(Path(out_dir))
+    code = np.ascontiguousarray(result.inversion.code.numpy(), dtype=np.float32)
+    atomic_write(out / "latent.npy", lambda tmp: np.save(open(tmp, "wb"), code))
+    atomic_write(out / "reconstruction.png", lambda tmp: _png(result.inversion.reconstruction).save(tmp, format="PNG"))
+    atomic_write(out / "target.png", lambda tmp: _png(result.target).save(tmp, format="PNG"))
+    atomic_write(out / "invert.json", lambda tmp: Path(tmp).write_text(json.dumps(result.meta(), indent=2) + "\n"))
+    return out
+
+
+def paste_images(photo: np.ndarray, al: Alignment, images: torch.Tensor, base: torch.Tensor | None) -> torch.Tensor:
+    """Every crop of ``images`` ``[n, s, 3, R, R]`` pasted into ``photo``: ``[n, s, 3, H, W]`` in
+    [-1, 1]. ``base`` ``[n, 3, R, R]`` (the unedited reconstructions) pastes only the change."""
+    rows = []
+    for i, row in enumerate(images):
+        ref = None if base is None else base[i]
+        rows.append(torch.stack([torch.from_numpy(paste(photo, al, img, ref)).permute(2, 0, 1) for img in row]))
+    return torch.stack(rows).float() / 127.5 - 1
