@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from . import __version__
-from .directionfile import MASK_SUFFIXES, DirectionSet, check_compatible, load_directions
+from .directionfile import DirectionSet, check_compatible, load_directions, recorded_alphas, region_beside
 from .distributed import evaluate_on_ray, ray_region_grams  # Ray itself is imported only when used
 from .facelandmarks import FACE_MODELS, image_face_presets
 from .edit import check_seed, parse_int_list, parse_strengths, render, shift_codes, sweep
@@ -101,11 +101,6 @@ def parse_layers(text: str | None) -> list[int] | None:
     return None if text is None else parse_int_list(text, "layers")
 
 
-def use_truncation(gen: GeneratorAdapter, trunc: float) -> float:
-    """Set ψ on the model (``set_truncation``); returns the ψ that ``gen.sample`` must still apply."""
-    return gen.set_truncation(trunc)
-
-
 def as_region(gen: GeneratorAdapter, region: str | Region) -> Region:
     return region if isinstance(region, Region) else parse_region(region, gen.resolution, gen.presets)
 
@@ -140,8 +135,8 @@ def sample_codes(gen: GeneratorAdapter, seeds: Seeds, space: str | None = None,
     given codes are checked against the model and ``space`` and returned as they are."""
     space = seed_space(gen, space, seeds)
     if not _is_codes(seeds):
-        return gen.sample(_seeds(seeds), space, use_truncation(gen, trunc))
-    use_truncation(gen, trunc)  # z-space StyleGAN2 synthesis applies ψ itself
+        return gen.sample(_seeds(seeds), space, gen.set_truncation(trunc))
+    gen.set_truncation(trunc)  # z-space StyleGAN2 synthesis applies ψ itself
     source = seeds.label if isinstance(seeds, Latents) else "the codes given"
     if isinstance(seeds, Latents):
         if seeds.space and seeds.space != space:
@@ -409,44 +404,6 @@ def composed_edit(model: ModelLike, directions: DirectionSet | str | Path, seeds
         both = render(job.gen, torch.cat([job.codes, moved], 0), job.space)
         return both.view(2, len(job.codes), *both.shape[1:])
     return render(job.gen, moved, job.space)
-
-
-def region_beside(dirset: DirectionSet, spec: str | None) -> str | None:
-    """``--region`` as given, except that a relative mask image missing from the working directory
-    but present beside the direction files (the page's ``region.png``) is taken from there."""
-    if not spec or not dirset.source:
-        return spec
-    folder = Path(dirset.source).parent
-    parts = []
-    for part in spec.split("+"):
-        part = part.strip()
-        path = Path(part)
-        if path.suffix.lower() in MASK_SUFFIXES and not path.is_absolute() and not path.exists() \
-                and (folder / path).is_file():
-            part = str(folder / path)
-        parts.append(part)
-    return "+".join(parts)
-
-
-def recorded_alphas(dirset: DirectionSet, text: str) -> tuple[list[float], int | None, int | None]:
-    """``edit --alphas``: a comma list, or ``recorded`` for the page's sliders saved in the
-    direction file (its ``slider_alphas``, ``slider_path_steps`` and ``slider_seed``)."""
-    if text.strip().lower() == "recorded":
-        alphas = dirset.meta.get("slider_alphas")
-        if not isinstance(alphas, list) or not all(isinstance(a, (int, float)) for a in alphas):
-            raise LowRankGANError("--alphas recorded: the direction file records no slider values "
-                                  "(download it from the page, or give --alphas a1,a2,...)")
-        steps, seed = dirset.meta.get("slider_path_steps"), dirset.meta.get("slider_seed")
-        return ([float(a) for a in alphas], steps if isinstance(steps, int) else None,
-                seed if isinstance(seed, int) else None)
-    try:
-        alphas = [float(a) for a in text.split(",")]
-    except ValueError:
-        raise LowRankGANError(f"bad --alphas '{printable(text)[:60]}': give a comma list of numbers, "
-                              "one per direction (or 'recorded')") from None
-    if len(alphas) > dirset.vectors.shape[0] or not all(np.isfinite(alphas)):
-        raise LowRankGANError(f"--alphas: give at most {dirset.vectors.shape[0]} finite numbers, one per direction")
-    return alphas, None, None
 
 
 def composed_sweep(model: ModelLike, directions: DirectionSet | str | Path, seed: Seeds, alphas: Sequence[float],

@@ -266,3 +266,41 @@ def check_compatible(dirset: DirectionSet, model_family: str, model_id: str, spa
         if meta.get("latent_space") and meta["latent_space"] != space:
             raise LowRankGANError(f"directions in {dirset.source} were made for {made}; they cannot edit {here} "
                                   f"(use --space {meta['latent_space']})")
+
+
+def region_beside(dirset: DirectionSet, spec: str | None) -> str | None:
+    """``--region`` as given, except that a relative mask image missing from the working directory
+    but present beside the direction files (the page's ``region.png``) is taken from there."""
+    if not spec or not dirset.source:
+        return spec
+    folder = Path(dirset.source).parent
+    parts = []
+    for part in spec.split("+"):
+        part = part.strip()
+        path = Path(part)
+        if path.suffix.lower() in MASK_SUFFIXES and not path.is_absolute() and not path.exists() \
+                and (folder / path).is_file():
+            part = str(folder / path)
+        parts.append(part)
+    return "+".join(parts)
+
+
+def recorded_alphas(dirset: DirectionSet, text: str) -> tuple[list[float], int | None, int | None]:
+    """``edit --alphas``: a comma list, or ``recorded`` for the page's sliders saved in the
+    direction file (its ``slider_alphas``, ``slider_path_steps`` and ``slider_seed``)."""
+    if text.strip().lower() == "recorded":
+        alphas = dirset.meta.get("slider_alphas")
+        if not isinstance(alphas, list) or not all(isinstance(a, (int, float)) for a in alphas):
+            raise LowRankGANError("--alphas recorded: the direction file records no slider values "
+                                  "(download it from the page, or give --alphas a1,a2,...)")
+        steps, seed = dirset.meta.get("slider_path_steps"), dirset.meta.get("slider_seed")
+        return ([float(a) for a in alphas], steps if isinstance(steps, int) else None,
+                seed if isinstance(seed, int) else None)
+    try:
+        alphas = [float(a) for a in text.split(",")]
+    except ValueError:
+        raise LowRankGANError(f"bad --alphas '{printable(text)[:60]}': give a comma list of numbers, "
+                              "one per direction (or 'recorded')") from None
+    if len(alphas) > dirset.vectors.shape[0] or not all(np.isfinite(alphas)):
+        raise LowRankGANError(f"--alphas: give at most {dirset.vectors.shape[0]} finite numbers, one per direction")
+    return alphas, None, None

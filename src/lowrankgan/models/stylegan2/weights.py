@@ -37,16 +37,7 @@ def _assign_weights(gen: StyleGAN2Generator, tensors: Mapping[str, Any], path: P
     """Load ``tensors`` (our names) into ``gen``; every parameter and buffer must be given
     except the fixed resampling filters, which not every format stores."""
     own = gen.state_dict()
-    missing = [k for k in own if k not in tensors and not k.endswith("resample_filter")]
-    unexpected = [k for k in tensors if k not in own]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
-        raise LowRankGANError(
-            f"{path}: weights do not match a StyleGAN2 generator: {'; '.join(parts)}")
+    check_weight_names(own, tensors, path, "StyleGAN2", optional=lambda k: k.endswith("resample_filter"))
     new = {}
     for k, ref in own.items():
         if k not in tensors:
@@ -72,3 +63,17 @@ def _infer_channels(channels: Mapping[int, int], path: Path) -> tuple[int, int]:
                 f"{path}: channel counts {dict(sorted(channels.items()))} do not follow "
                 f"StyleGAN2's min(channel_base / res, channel_max) rule")
     return base, cmax
+
+
+def check_weight_names(own: Mapping[str, Any], tensors: Mapping[str, Any], path: Path, family: str,
+                       optional=lambda name: False) -> None:
+    """Every name of ``own`` (but the ``optional`` ones) given and nothing else, or one error line."""
+    missing = [k for k in own if k not in tensors and not optional(k)]
+    unexpected = [k for k in tensors if k not in own]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
+        raise LowRankGANError(f"{path}: weights do not match a {family} generator: {'; '.join(parts)}")

@@ -18,7 +18,7 @@ import numpy as np
 
 from ...errors import LowRankGANError
 from ..stylegan2.loaders import _flatten_record, _init_kwargs, _read_pickle
-from ..stylegan2.weights import _first_line, _to_tensor
+from ..stylegan2.weights import _first_line, _to_tensor, check_weight_names
 from ..stylegan2.safe_pickle import NVIDIA_PYTORCH_GLOBALS, PersistentRecord
 from .config import StyleGAN3Config, check_budget
 from .network import StyleGAN3Generator
@@ -162,15 +162,7 @@ def _check_layers(synthesis: PersistentRecord, gen: StyleGAN3Generator, path: Pa
 def _assign(gen: StyleGAN3Generator, tensors: Mapping[str, Any], path: Path) -> None:
     """Every parameter and buffer must come from the file, with our shape."""
     own = gen.state_dict()
-    missing = [k for k in own if k not in tensors]
-    unexpected = [k for k in tensors if k not in own]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
-        raise LowRankGANError(f"{path}: weights do not match a StyleGAN3 generator: {'; '.join(parts)}")
+    check_weight_names(own, tensors, path, "StyleGAN3")
     new = {}
     for k, ref in own.items():
         t = _to_tensor(tensors[k], path, k)
