@@ -24,7 +24,7 @@ from .evaluation import DEFAULT_METHODS, evaluate as run_evaluation, format_tabl
 from .jacobian import compute_jacobian, default_analysis_size, embed_direction, region_gram_pair, set_cache_limit
 from .latents import Latents, check_codes, load_latents
 from .methods import DEFAULT_METHOD, METHODS, Directions, Method, find, get_method
-from .metrics import Leak, calibrate, measure_leak, median, rms_inside_outside
+from .metrics import Leak, calibrate, change_inside_outside, leak_from, measure_leaks, median
 from .precision import DEFAULT_PRECISION
 from .models.base import check_truncation
 from .models import (BIGGAN_NAMES, DEFAULT_MODEL, PRESETS, ZOO, GeneratorAdapter, load_model,
@@ -219,13 +219,20 @@ def find_directions(model: ModelLike, seeds: Seeds, region: str | Region,
                           codes.detach().cpu().numpy().astype(np.float32))
     if leak_images > 0 and dirset.vectors.shape[0]:
         leaks = _leaks(gen, codes[:leak_images], torch.from_numpy(dirset.vectors[0]), reg, space, layers)
-        meta["leak_source_top1"] = round(median([lk.leak for lk in leaks]), 4)
-        meta["leak_strength_top1"] = round(median([s for lk in leaks for s in lk.strengths if s == s]), 4)
-        meta["leak_seeds"] = meta["seeds"][:leak_images] if meta["seeds"] else []
-        meta["leak_images"] = seed_labels(seeds)[:leak_images]
+        record_source_leak(dirset, leaks, seed_labels(seeds)[:leak_images])
     if isinstance(seeds, Latents):
         meta["latent_source"] = seeds.source
     return dirset
+
+
+def record_source_leak(dirset: DirectionSet, leaks: Sequence[Leak], labels: Sequence[str]) -> None:
+    """Record the top direction's leak on source images (median) in the file's metadata, as
+    ``lowrankgan directions`` prints it and the page's ZIP carries it."""
+    meta = dirset.meta
+    meta["leak_source_top1"] = round(median([lk.leak for lk in leaks]), 4)
+    meta["leak_strength_top1"] = round(median([s for lk in leaks for s in lk.strengths if s == s]), 4)
+    meta["leak_seeds"] = meta["seeds"][:len(leaks)] if meta.get("seeds") else []
+    meta["leak_images"] = list(labels)
 
 
 def direction_leaks(model: ModelLike, dirset: DirectionSet, seed: Seeds, region: str | Region,
@@ -246,6 +253,7 @@ class DirectionReport:
 
     leak: float  # metrics' leak at the in-region RMS ``leak_target`` (inf: never reached)
     ends: tuple[float | None, float | None]  # (α₊, α₋) >= 0 reaching the slider target; None: unreached
+    detail: Leak  # the leak with its calibrated strengths and per-sign values (``measure_leak``'s result)
 
 
 def direction_report(model: ModelLike, dirset: DirectionSet, seed: int, region: str | Region,
@@ -265,18 +273,10 @@ def direction_report(model: ModelLike, dirset: DirectionSet, seed: int, region: 
     cal = calibrate(job.gen, job.codes[0], torch.stack(offsets), mask, [leak_target, slider_target], job.space)
     out = []
     for i, n in enumerate(norms.tolist()):
-        per_sign = [float(cal["outside"][2 * i + s, 0] / cal["inside"][2 * i + s, 0])
-                    if bool(cal["reached"][2 * i + s, 0]) and float(cal["inside"][2 * i + s, 0]) > 0 else float("inf")
-                    for s in range(2)]
+        leak = leak_from(cal, 2 * i, 2 * i + 1)
         ends = [float(cal["alpha"][2 * i + s, 1]) / n if bool(cal["reached"][2 * i + s, 1]) else None for s in range(2)]
-        out.append(DirectionReport(sum(per_sign) / 2, (ends[0], ends[1])))
+        out.append(DirectionReport(leak.leak, (ends[0], ends[1]), leak))
     return out
-
-
-def change_inside_outside(before: torch.Tensor, after: torch.Tensor, region: Region) -> tuple[float, float]:
-    """RMS change (images ``[3, H, W]`` in [-1, 1]) inside and outside ``region``: the leak's measure."""
-    inside, outside = rms_inside_outside((after - before)[None].float(), torch.from_numpy(region.mask))
-    return float(inside[0]), float(outside[0])
 
 
 def face_presets(gen: GeneratorAdapter, model_name: str, seed: int, trunc: float = 1.0) -> dict[str, str]:
@@ -290,8 +290,7 @@ def face_presets(gen: GeneratorAdapter, model_name: str, seed: int, trunc: float
 
 def _leaks(gen: GeneratorAdapter, codes: torch.Tensor, direction: torch.Tensor, region: Region, space: str,
            layers: Sequence[int] | None, target: float = 0.1) -> list[Leak]:
-    mask = torch.from_numpy(region.mask)
-    return [measure_leak(gen, code, direction, mask, space, layers, target) for code in codes]
+    return measure_leaks(gen, codes, direction, torch.from_numpy(region.mask), space, layers, target)
 
 
 def prepare_jacobian(gen: GeneratorAdapter, seed: Seeds, space: str | None = None, trunc: float = 1.0) -> None:

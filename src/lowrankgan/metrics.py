@@ -39,23 +39,35 @@ def rms_inside_outside(delta: torch.Tensor, mask: torch.Tensor) -> tuple[torch.T
     return inside, outside
 
 
+def change_inside_outside(before: torch.Tensor, after: torch.Tensor, mask) -> tuple[float, float]:
+    """RMS change between two images ``[3, H, W]`` in [-1, 1] inside and outside a region mask
+    ``[H, W]`` (array or tensor): the leak's measure for one edit."""
+    inside, outside = rms_inside_outside((after - before)[None].float(), torch.as_tensor(mask))
+    return float(inside[0]), float(outside[0])
+
+
+def leak_from(cal: dict, pos: int, neg: int, level: int = 0) -> Leak:
+    """The leak of one direction from a ``calibrate`` result: rows ``pos`` (+p) and ``neg`` (−p) at
+    target ``level``; a sign whose target was not reached counts as ``inf``."""
+    per_sign, strengths = [], []
+    for row in (pos, neg):
+        inside = float(cal["inside"][row, level])
+        if not bool(cal["reached"][row, level]) or not inside > 0:
+            per_sign.append(math.inf)
+            strengths.append(math.nan)
+        else:
+            per_sign.append(float(cal["outside"][row, level]) / inside)
+            strengths.append(float(cal["alpha"][row, level]))
+    return Leak(sum(per_sign) / 2, (strengths[0], strengths[1]), (per_sign[0], per_sign[1]))
+
+
 def measure_leak(gen: GeneratorAdapter, code: torch.Tensor, direction: torch.Tensor, mask: torch.Tensor,
                  space: str = "z", layers: Sequence[int] | None = None, target: float = 0.1,
                  max_strength: float | None = None) -> Leak:
     """Leak of ``direction`` (``[d]``) at ``code`` (``[d]`` / ``[L, d]``) for a region ``mask`` ``[H, W]``."""
     p = direction.detach().to(gen.device, torch.float32)
     offset = embed_direction(gen, p / p.norm(), space, layers)
-    cal = calibrate(gen, code, torch.stack([offset, -offset]), mask, [target], space, max_strength)
-    per_sign, strengths = [], []
-    for s in range(2):
-        inside = float(cal["inside"][s, 0])
-        if not bool(cal["reached"][s, 0]) or not inside > 0:
-            per_sign.append(math.inf)
-            strengths.append(math.nan)
-        else:
-            per_sign.append(float(cal["outside"][s, 0]) / inside)
-            strengths.append(float(cal["alpha"][s, 0]))
-    return Leak(sum(per_sign) / 2, (strengths[0], strengths[1]), (per_sign[0], per_sign[1]))
+    return leak_from(calibrate(gen, code, torch.stack([offset, -offset]), mask, [target], space, max_strength), 0, 1)
 
 
 def measure_leaks(gen: GeneratorAdapter, codes: torch.Tensor, direction: torch.Tensor, mask: torch.Tensor,

@@ -19,7 +19,7 @@ from ..directionfile import atomic_write, check_writable, ensure_writable_dir, s
 from ..errors import LowRankGANError
 from ..jacobian import default_analysis_size, embed_direction, region_gram_pair
 from ..methods import find
-from ..metrics import calibrate, images_of, masked_mse, rms_inside_outside
+from ..metrics import calibrate, images_of, leak_from, masked_mse, rms_inside_outside
 from ..models import GeneratorAdapter, load_model
 from ..pathedit import interpolate_path, path_codes
 from ..regions import Region, parse_region
@@ -206,11 +206,10 @@ def _leak_records(common: dict, cal: dict, row: int, n: int, targets) -> list[di
     """One record per target level from the calibration rows ``row`` (+p) and ``row + n`` (−p)."""
     out = []
     for ti, t in enumerate(targets):
-        a = [float(cal["alpha"][row + s * n, ti]) for s in (0, 1)]
-        per = [float(cal["outside"][row + s * n, ti] / cal["inside"][row + s * n, ti])
-               if bool(cal["reached"][row + s * n, ti]) else math.inf for s in (0, 1)]
-        out.append({**common, "kind": "leak", "level": f"t={t:g}", "target_rms": t, "leak": (per[0] + per[1]) / 2,
-                    "leak_pos": per[0], "leak_neg": per[1], "strength_pos": a[0], "strength_neg": a[1]})
+        lk = leak_from(cal, row, row + n, ti)
+        out.append({**common, "kind": "leak", "level": f"t={t:g}", "target_rms": t, "leak": lk.leak,
+                    "leak_pos": lk.per_sign[0], "leak_neg": lk.per_sign[1],
+                    "strength_pos": lk.strengths[0], "strength_neg": lk.strengths[1]})
     return out
 
 

@@ -377,7 +377,7 @@ def _result_routes(app: Flask, workspace: Workspace) -> None:
         resp = _attachment(uint8_png(edited), "image/png", name)
         # The live readout beside the sliders: RMS change inside / outside the region (the leak's measure).
         gen = workspace.model(res.model, res.class_name)
-        inside, outside = api.change_inside_outside(workspace.image(gen, [seed])[0], edited, res.region)
+        inside, outside = api.change_inside_outside(workspace.image(gen, [seed])[0], edited, res.region.mask)
         resp.headers["X-Change-Inside"], resp.headers["X-Change-Outside"] = f"{inside:.5f}", f"{outside:.5f}"
         return resp
 

@@ -239,11 +239,15 @@ class Workspace:
                 cached = self.is_warm(name, gen, seed)
                 job.stage = (f"finding directions ({method}, Jacobian cached)" if cached else
                              f"computing the Jacobian of seed {seed}, then directions ({method})")
-                dirset = api.find_directions(gen, seed, region, method=method, top_k=top_k, progress=False, **params)
+                # The top direction's source leak comes from the report below (the same calibration).
+                dirset = api.find_directions(gen, seed, region, method=method, top_k=top_k, progress=False,
+                                             leak_images=0, **params)
                 with self._lock:
                     self._warmed.add((name, gen.class_name, seed))
                 job.stage = "measuring each direction's leak and slider range"
                 report = api.direction_report(gen, dirset, seed, region)
+                if report:
+                    api.record_source_leak(dirset, [report[0].detail], api.seed_labels([seed]))
             space, layers = dirset.meta["latent_space"], dirset.meta.get("layers")
             ends = [e for r in report for e in r.ends if e is not None]
             result = Result(secrets.token_hex(8), name, gen.class_name, dirset, seed, region, space, layers,
