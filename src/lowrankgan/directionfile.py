@@ -21,9 +21,9 @@ import numpy as np
 
 from .dirmeta import FORMAT_VERSION, check_meta
 from .errors import LowRankGANError
+from .regions import MASK_IMAGE_SUFFIXES
 from .limits import MAX_JSON_BYTES, MAX_NPY_BYTES, open_regular, parse_json, printable, read_regular
 
-MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 @dataclass
@@ -39,21 +39,10 @@ class DirectionSet:
 
     @property
     def region(self) -> str | None:
-        """The recorded region spec, with mask images named relative to the direction folder
-        (the page's ``region.png``) resolved inside that folder, never the working directory."""
+        """The recorded region spec (``load_directions`` has already resolved its mask images
+        inside the direction folder: ``dirmeta.resolve_region_paths``)."""
         spec = self.meta.get("region")
-        if not isinstance(spec, str) or not spec.strip():
-            return None
-        if not self.source:
-            return spec
-        folder = Path(self.source).parent
-        parts = []
-        for part in spec.split("+"):
-            part = part.strip()
-            if Path(part).suffix.lower() in MASK_SUFFIXES and not Path(part).is_absolute():
-                part = str(folder / part)
-            parts.append(part)
-        return "+".join(parts)
+        return spec if isinstance(spec, str) and spec.strip() else None
 
 
 def atomic_write(path: Path, write) -> None:
@@ -278,7 +267,7 @@ def region_beside(dirset: DirectionSet, spec: str | None) -> str | None:
     for part in spec.split("+"):
         part = part.strip()
         path = Path(part)
-        if path.suffix.lower() in MASK_SUFFIXES and not path.is_absolute() and not path.exists() \
+        if path.suffix.lower() in MASK_IMAGE_SUFFIXES and not path.is_absolute() and not path.exists() \
                 and (folder / path).is_file():
             part = str(folder / path)
         parts.append(part)

@@ -12,13 +12,13 @@ from typing import Any, Callable
 
 from .errors import LowRankGANError
 from .factorize import ORDERS
+from .regions import MASK_IMAGE_SUFFIXES
 from .limits import MAX_LATENT_DIM, MAX_SEED, MAX_SEEDS, check_float, check_int, printable
 
 FORMAT_VERSION = 1
 MAX_TEXT = 1_000_000  # the longest region spec parse_region accepts
 MAX_LAYERS = 64
 MAX_ANALYSIS_SIZE = 1024
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 def _text(value: Any, name: str, where: str, nullable: bool = True) -> str | None:
@@ -170,4 +170,4 @@ def resolve_region_paths(spec: str, folder: Path, where: str) -> str:
 
 
 def _looks_like_path(part: str) -> bool:
-    return "/" in part or "\\" in part or Path(part).suffix.lower() in IMAGE_SUFFIXES
+    return "/" in part or "\\" in part or Path(part).suffix.lower() in MASK_IMAGE_SUFFIXES

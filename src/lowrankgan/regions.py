@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from .errors import LowRankGANError
 from .limits import MAX_MASK_PIXELS, printable, read_regular
 
+MASK_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")  # a region part naming an image
+
 
 @dataclass(frozen=True)
 class Region:
@@ -110,7 +112,7 @@ def parse_region(spec: str, resolution: int, presets: dict[str, str] | None = No
             mask |= parse_region(presets[part], resolution).mask
         elif Path(part).expanduser().is_file():
             mask |= _load_mask_image(Path(part).expanduser(), resolution)
-        elif Path(part).suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"):
+        elif Path(part).suffix.lower() in MASK_IMAGE_SUFFIXES:
             raise LowRankGANError(f"mask image {printable(part, 80)} does not exist; give an existing image path (white = region)")
         else:
             names = ", ".join(sorted(presets)) or "none for this model"
