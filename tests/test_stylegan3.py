@@ -31,20 +31,12 @@ from lowrankgan.models.stylegan3 import (StyleGAN3Adapter, StyleGAN3Config, buil
                                          build_random_stylegan3, default_layers_for, geometry,
                                          load_stylegan3)
 
-from test_stylegan2 import EVIL_SRC, _Evil, _Persistent, _touch_cmd, fake_modules  # noqa: F401
+from test_stylegan2 import EVIL_SRC, _Evil, _one_thread, _Persistent, _touch_cmd, fake_modules  # noqa: F401
 
 W_DIM = 16
 SMALL = dict(z_dim=W_DIM, w_dim=W_DIM, img_resolution=32, channel_base=512, channel_max=16,
              num_layers=6, mapping_layers=2)
 SRC = "class SynthesisInput(torch.nn.Module): pass\n"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _cfg(config="T", **kw) -> StyleGAN3Config:

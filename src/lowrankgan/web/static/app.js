@@ -51,6 +51,14 @@ async function api(url, options = {}) {
   return resp;
 }
 
+function option(value, text = value, title = "") {
+  const opt = document.createElement("option");
+  opt.value = value;
+  opt.textContent = text;
+  if (title) opt.title = title;
+  return opt;
+}
+
 function query(params) {
   // URLs that <img> and download links load (no headers there) carry the token as a parameter.
   return Object.entries({ ...params, token: TOKEN })
@@ -102,11 +110,7 @@ async function loadConfig() {
   const select = $("model");
   select.innerHTML = "";
   for (const m of state.config.models) {
-    const opt = document.createElement("option");
-    opt.value = m.name;
-    opt.textContent = m.name;
-    opt.title = m.description;
-    select.appendChild(opt);
+    select.appendChild(option(m.name, m.name, m.description));
   }
   select.value = state.config.default_model;
   if (state.config.default_class) state.pendingClass = state.config.default_class;
@@ -125,18 +129,14 @@ async function loadModel(keepClass = false) {
   if (info.classes.length) {
     clsSelect.innerHTML = "";
     for (const c of info.classes) {
-      const opt = document.createElement("option");
-      opt.value = c; opt.textContent = c;
-      clsSelect.appendChild(opt);
+      clsSelect.appendChild(option(c));
     }
   }
   if (info.class) clsSelect.value = info.class;
   const preset = $("preset");
   preset.innerHTML = '<option value="">Preset…</option>';
   for (const name of Object.keys(info.presets)) {
-    const opt = document.createElement("option");
-    opt.value = name; opt.textContent = name;
-    preset.appendChild(opt);
+    preset.appendChild(option(name));
   }
   preset.disabled = Object.keys(info.presets).length === 0;
   const sameModel = previous && previous.model === info.model && previous.resolution === info.resolution;
@@ -354,11 +354,7 @@ function buildMethods() {
   const select = $("method");
   select.replaceChildren();
   for (const m of state.config.methods) {
-    const opt = document.createElement("option");
-    opt.value = m.name;
-    opt.textContent = m.name;
-    opt.title = m.summary;
-    select.append(opt);
+    select.append(option(m.name, m.name, m.summary));
   }
   buildParams();
 }
@@ -376,10 +372,7 @@ function buildParams() {
     if (p.choices.length) {
       input = document.createElement("select");
       for (const c of p.choices) {
-        const opt = document.createElement("option");
-        opt.value = c;
-        opt.textContent = c;
-        input.append(opt);
+        input.append(option(c));
       }
       input.value = p.default;
     } else {
@@ -696,10 +689,8 @@ async function loadFacePresets() {
     state.facePresets = data.presets;
     state.facePresetSeed = forSeed;
     for (const name of Object.keys(data.presets).reverse()) {
-      const opt = document.createElement("option");
-      opt.value = `face:${name}`;
-      opt.textContent = `${name} (this face)`;
-      opt.title = `${data.specs[name]}: laid out on seed ${forSeed}'s own eyes and mouth`;
+      const opt = option(`face:${name}`, `${name} (this face)`,
+                         `${data.specs[name]}: laid out on seed ${forSeed}'s own eyes and mouth`);
       select.insertBefore(opt, select.options[1] || null);
     }
     select.disabled = select.options.length <= 1;
