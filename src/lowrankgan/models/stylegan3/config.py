@@ -14,8 +14,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.signal
-import scipy.special
 import torch
 
 from ...errors import LowRankGANError
@@ -199,6 +197,9 @@ def design_lowpass_filter(numtaps: int, cutoff: float, width: float, fs: float,
     (config R). ``None`` for one tap (identity)."""
     if numtaps <= 1:
         return None
+    # Imported here: scipy.signal takes about 1 s to import, which every CLI call would pay.
+    import scipy.signal
+    import scipy.special
     if not radial:
         f = scipy.signal.firwin(numtaps=numtaps, cutoff=cutoff, width=width, fs=fs)
         return torch.as_tensor(f, dtype=torch.float32)
