@@ -2,6 +2,9 @@
 device's free memory (and halved on out-of-memory), Grams formed on the model's device, the
 precision switch, robust PCA side by side, the batched leak measurement."""
 
+import subprocess
+import sys
+
 import pytest
 import torch
 from torch import nn
@@ -182,3 +185,21 @@ def test_near_degenerate_directions_are_ordered_by_their_span_only():
     assert torch.allclose(a[2], canonical_sign(V[2:3])[0])
     energy = torch.einsum("kd,de,ke->k", a[:2], B, a[:2])
     assert energy[0] <= energy[1]  # least secondary energy first inside the run
+
+
+def test_cli_start_up_imports_no_heavy_optional_modules():
+    # scipy.signal alone took about 1 s of every CLI call's start-up; the StyleGAN3 filter design
+    # that needs it imports it when a StyleGAN3 model is built.
+    code = ("import sys, lowrankgan.cli; "
+            "bad = [m for m in ('scipy.signal', 'scipy.special', 'matplotlib', 'flask', 'ray', 'skimage') "
+            "if m in sys.modules]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_source_leak_is_measured_only_when_asked(faces):
+    plain = api.find_directions(faces, 2, "eyes", top_k=2, progress=False)
+    assert "leak_source_top1" not in plain.meta
+    probed = api.find_directions(faces, 2, "eyes", top_k=2, progress=False, leak_images=1)
+    assert probed.meta["leak_images"] == ["seed 2"]
+    assert probed.meta["leak_source_top1"] == round(api.direction_leaks(faces, probed, 2, "eyes")[0].leak, 4)
+    assert torch.equal(torch.from_numpy(plain.vectors), torch.from_numpy(probed.vectors))

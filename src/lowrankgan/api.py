@@ -172,7 +172,7 @@ def find_directions(model: ModelLike, seeds: Seeds, region: str | Region,
                     method: str = DEFAULT_METHOD, space: str | None = None,
                     layers: Sequence[int] | None = None, analysis_size: int | None = None,
                     top_k: int | None = 10, trunc: float = 1.0, cache: bool = True,
-                    progress: bool = True, leak_images: int = LEAK_IMAGES, ray: str | None = None,
+                    progress: bool = True, leak_images: int = 0, ray: str | None = None,
                     precision: str = DEFAULT_PRECISION, chunk_size: int | None = None, **params) -> DirectionSet:
     """Local editing directions for ``region`` found on the image(s) of ``seeds`` (or of codes:
     a ``Latents`` from ``invert`` / ``load_latents``, or a tensor / array).
@@ -180,7 +180,8 @@ def find_directions(model: ModelLike, seeds: Seeds, region: str | Region,
     Several seeds average the region Grams over their images, which makes the directions carry
     over to other images. ``params`` go to the method (``METHODS[method].params``). The top
     direction's leak (DESIGN §4) on up to ``leak_images`` of the source images is recorded as
-    ``meta["leak_source_top1"]`` (median; 0 images skips it). ``ray`` (a cluster address, ``auto``
+    ``meta["leak_source_top1"]`` (median) when asked: it costs forward passes that the directions
+    themselves do not need (``lowrankgan directions`` asks for ``LEAK_IMAGES``). ``ray`` (a cluster address, ``auto``
     or ``local``) computes the Jacobians on Ray workers (``distributed``); ``meta["ray"]`` records how.
     ``precision`` (strict | tf32) and ``chunk_size`` go to the Jacobians.
     """

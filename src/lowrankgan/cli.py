@@ -160,7 +160,8 @@ def cmd_directions(args: argparse.Namespace) -> int:
     gen = _model(args)
     dirset = api.find_directions(gen, seeds, args.region, args.method, args.space, api.parse_layers(args.layers),
                                  args.analysis_size, top_k=args.top_k, trunc=args.trunc, cache=not args.no_cache,
-                                 ray=args.ray, precision=args.precision, **_method_params(args, args.method))
+                                 ray=args.ray, precision=args.precision, leak_images=api.LEAK_IMAGES,
+                                 **_method_params(args, args.method))
     save_directions(dirset, args.out)
     meta, info = dirset.meta, dirset.meta["info"]
     ranks = f", ranks region/rest {info['rank_region']}/{info['rank_rest']}" if "rank_region" in info else ""
