@@ -130,13 +130,20 @@ def robust_pca_many(mats: list[torch.Tensor], lam: float | None = None, **kwargs
 
 
 def _idle_cores() -> int:
-    """Cores not busy by the 1-minute load average: threads on a machine already oversubscribed made
-    the pair slower (0.35 s against 0.24 s one after the other at load 14 on 2 cores)."""
+    """Cores that no other runnable thread is using right now: threads on a machine already
+    oversubscribed made the pair slower (0.35 s against 0.24 s one after the other at load 14 on
+    2 cores). Linux's instantaneous run-queue length (/proc/loadavg, this thread included) is used
+    rather than the 1-minute average, which counts this process's own Jacobian work just before."""
     cores = os.cpu_count() or 1
     try:
-        return max(1, int(cores - os.getloadavg()[0] + 0.5))
-    except (AttributeError, OSError):  # no load average on this platform
-        return cores
+        with open("/proc/loadavg") as f:
+            running = int(f.read().split()[3].split("/")[0]) - 1
+    except (OSError, ValueError, IndexError):
+        try:
+            running = int(os.getloadavg()[0] + 0.5)
+        except (AttributeError, OSError):  # no load average on this platform
+            return cores
+    return max(1, cores - running)
 
 
 def _robust_pca(M: torch.Tensor, lam: float | None, tol: float, max_iter: int, rho: float,
