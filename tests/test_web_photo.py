@@ -20,7 +20,7 @@ from PIL import Image
 pytest.importorskip("flask")
 
 from lowrankgan import api  # noqa: E402
-from lowrankgan.web.photos import Photo, PhotoStore  # noqa: E402
+from lowrankgan.web.photos import PAGE_STEPS, Photo, PhotoStore  # noqa: E402
 from lowrankgan.web.server import create_app  # noqa: E402
 from lowrankgan.web.session import Workspace  # noqa: E402
 from test_web import ROOT, browser, live_server, page_pixels  # noqa: E402,F401  (fixtures)
@@ -257,15 +257,22 @@ def test_browser_upload_invert_slide_and_back(browser, live_server, faces, tmp_p
     page.wait_for_selector("#progress.error", timeout=60_000)
     assert page.text_content("#progress-stage") == NO_FACE and not page.evaluate("window.lrg.state.photo")
 
-    Image.fromarray(face_photo(faces, 2300)).save(tmp_path / "me.png")
-    page.select_option("#photo-align", "center")
+    shots = ROOT / "docs" if os.environ.get("LOWRANKGAN_SCREENSHOT") == "1" else None
+    if shots:  # the README's picture: a real photo at the page's default steps (needs scikit-image)
+        from skimage import data
+        photo, steps, align = data.astronaut(), PAGE_STEPS, "auto"
+    else:
+        photo, steps, align = face_photo(faces, 2300), 20, "center"
+    Image.fromarray(photo).save(tmp_path / "me.png")
+    page.select_option("#photo-steps", str(steps))
+    page.select_option("#photo-align", align)
     page.set_input_files("#photo-file", str(tmp_path / "me.png"))
     page.wait_for_function("window.lrg.state.photo && window.lrg.idle() && "
-                           "document.getElementById('photo-aligned').naturalWidth > 0", timeout=120_000)
+                           "document.getElementById('photo-aligned').naturalWidth > 0", timeout=300_000)
     assert page.is_visible("#photo-view") and "PSNR" in page.text_content("#photo-info")
     assert page.evaluate("document.getElementById('image').src === window.lrg.state.originalUrl")
     info = page.evaluate("window.lrg.state.photo")
-    assert info["steps"] == 20 and info["width"] == 256
+    assert info["steps"] == steps and (info["width"], info["height"]) == (photo.shape[1], photo.shape[0])
 
     page.select_option("#preset", "eyes")
     page.click("#compute")
@@ -280,15 +287,15 @@ def test_browser_upload_invert_slide_and_back(browser, live_server, faces, tmp_p
     href = page.get_attribute("#dl-photo", "href")
     assert "disabled" not in page.get_attribute("#dl-photo", "class") and href.startswith("/api/paste?")
     resp = page.request.get(live_server + href)
-    assert resp.ok and Image.open(io.BytesIO(resp.body())).size == (256, 256)
-    shots = ROOT / "docs" if os.environ.get("LOWRANKGAN_SCREENSHOT") == "1" else tmp_path
+    assert resp.ok and Image.open(io.BytesIO(resp.body())).size == (photo.shape[1], photo.shape[0])
+    shots = shots or tmp_path
     page.screenshot(path=str(shots / "serve-photo.png"))
     page.set_viewport_size({"width": 360, "height": 740})
     page.evaluate("window.scrollTo(0, 0)")
     img = page.locator("#canvas-wrap").bounding_box()
     assert img["width"] <= 360 and page.evaluate("document.documentElement.scrollWidth") <= 360
     page.locator("#photo-section").scroll_into_view_if_needed()
-    page.screenshot(path=str(shots / "serve-photo-narrow.png"))
+    page.screenshot(path=str(tmp_path / "serve-photo-narrow.png"))
     page.set_viewport_size({"width": 1400, "height": 940})
 
     # Back to the seed: the seed's image again, the photo's directions stale, no photo download.
