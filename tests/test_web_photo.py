@@ -105,6 +105,9 @@ def test_size_is_checked_before_the_body_is_read(client, workspace):
                        environ_overrides={"CONTENT_LENGTH": str(api.MAX_PHOTO_BYTES + 1)})
     assert resp.status_code == 413 and resp.get_json()["error"] == "the photo is 64.0 MB; at most 64 MB"
     assert workspace._computing is None
+    short = client.post("/api/photo", data=b"x" * 100, content_type="image/png", environ_overrides={"CONTENT_LENGTH": "1000"})
+    assert short.status_code == 400 and "arrived incomplete (100 of 1000 bytes)" in short.get_json()["error"]
+    assert workspace._computing is None
 
 
 @pytest.mark.parametrize("data, params, status, message", [
