@@ -7,7 +7,7 @@ The CLI (``cli.py``) and the page (``web/``) import this module, ``errors``, ``d
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from .models import (BIGGAN_NAMES, DEFAULT_MODEL, PRESETS, ZOO, GeneratorAdapter
 from .models.zoo import cached, fetch
 from .limits import parse_json, printable
 from .pathedit import check_path_steps, path_codes, path_settings, path_sweep_codes
-from .photo import Alignment, load_photo
+from .photo import MAX_PHOTO_BYTES, MAX_PHOTO_PIXELS, Alignment, decode_photo, load_photo
 from .photoinvert import ALIGNS, PhotoInversion, invert_photo, paste_images, save_inversion
 from .regions import Region, parse_region
 
@@ -46,7 +46,7 @@ __all__ = [
     "edit", "edit_setup", "find_directions", "get_method", "load_model", "locality", "median",
     "model_catalog", "parse_layers", "parse_seeds", "parse_strengths", "path_edit", "prepare_jacobian",
     "refetch_model", "resolve_device", "sample", "sample_codes", "check_seed", "check_path_steps", "check_truncation",
-    "parse_json", "printable", "set_cache_limit",
+    "parse_json", "printable", "set_cache_limit", "decode_photo", "MAX_PHOTO_BYTES", "MAX_PHOTO_PIXELS",
 ]
 
 ModelLike = GeneratorAdapter | str | None
@@ -280,12 +280,12 @@ def direction_report(model: ModelLike, dirset: DirectionSet, seed: int, region: 
     return out
 
 
-def face_presets(gen: GeneratorAdapter, model_name: str, seed: int, trunc: float = 1.0) -> dict[str, str]:
-    """Presets that follow the face of ``seed``'s image (``facelandmarks``) for models whose images
-    are faces; empty when the model has none or the face's landmarks fail their checks."""
+def face_presets(gen: GeneratorAdapter, model_name: str, seed: int | Latents, trunc: float = 1.0) -> dict[str, str]:
+    """Presets that follow the face of ``seed``'s image, or a code's (``facelandmarks``), for models
+    whose images are faces; empty when the model has none or the face's landmarks fail their checks."""
     if model_name not in FACE_MODELS:
         return {}
-    image = sample(gen, [seed], trunc=trunc)[0].cpu().numpy()
+    image = sample(gen, seed if _is_codes(seed) else [seed], trunc=trunc)[0].cpu().numpy()
     return image_face_presets(image) or {}
 
 
@@ -464,14 +464,15 @@ def format_evaluation(summary: dict) -> str:
 
 def invert(model: ModelLike, photo: str | Path | np.ndarray, space: str | None = None, steps: int = 300,
            restarts: int = 4, align: str = "auto", crop_box: tuple[float, float, float] | None = None,
-           landmarks: Sequence[Sequence[float]] | None = None, seed: int = 0, progress: bool = True) -> PhotoInversion:
+           landmarks: Sequence[Sequence[float]] | None = None, seed: int = 0, progress: bool = True,
+           on_step: Callable[[int, int], None] | None = None) -> PhotoInversion:
     """A photo's code: the photo (a file, or RGB ``uint8 [H, W, 3]``) aligned as the model was
     trained (``align``: auto / face / center, or ``crop_box`` = left, top, side), cropped to the
     model's resolution and inverted. ``result.latents()`` goes wherever seeds go;
-    ``save_inversion`` writes it for ``--latent``."""
+    ``save_inversion`` writes it for ``--latent``. ``on_step(done, steps)``: progress callback."""
     gen = as_model(model)
     marks = None if landmarks is None else np.asarray(landmarks, np.float64)
-    return invert_photo(gen, photo, space, steps, restarts, align, crop_box, marks, seed, progress)
+    return invert_photo(gen, photo, space, steps, restarts, align, crop_box, marks, seed, progress, on_step)
 
 
 def paste_edits(photo: str | Path | np.ndarray, latents: Latents | PhotoInversion, images: torch.Tensor,

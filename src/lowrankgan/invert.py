@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -139,8 +140,9 @@ def _w_std(gen: GeneratorAdapter, space: str) -> float:
 
 def invert_image(gen: GeneratorAdapter, target: torch.Tensor, space: str | None = None, steps: int = 300,
                  restarts: int = 4, lr: float | None = None, seed: int = 0, progress: bool = True,
-                 z_prior: float = 1e-3) -> Inversion:
+                 z_prior: float = 1e-3, on_step: Callable[[int, int], None] | None = None) -> Inversion:
     """Invert ``target`` (``[1, 3, R, R]`` in [-1, 1], R the model's resolution) into ``space``.
+    ``on_step(done, steps)`` is called after each step (the page's progress bar; it may raise to stop).
 
     ``z_prior`` keeps z codes near the shell |z|² ≈ d where a Gaussian's samples lie: far from it
     a DCGAN's images still match pixels but edits behave unlike on the model's own images."""
@@ -166,6 +168,8 @@ def invert_image(gen: GeneratorAdapter, target: torch.Tensor, space: str | None 
         run.step(step / steps)
         bar.update(1)
         bar.set_postfix(loss=f"{run.curve[-1]:.4f}", refresh=False)
+        if on_step is not None:
+            on_step(step + 1, steps)
     bar.close()
     return _finish(gen, target, run.best, space, run.curve, t0, steps, restarts, run.lr)
 

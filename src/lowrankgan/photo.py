@@ -9,6 +9,7 @@ two are exact inverses of each other whatever the alignment (centre crop, FFHQ q
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from dataclasses import dataclass
@@ -74,28 +75,42 @@ def load_photo(path: str | Path) -> np.ndarray:
         raise LowRankGANError(f"photo {path} does not exist or is not a file")
     if path.stat().st_size > MAX_PHOTO_BYTES:
         raise LowRankGANError(f"photo {path} is {path.stat().st_size >> 20} MB; at most {MAX_PHOTO_BYTES >> 20} MB")
+    return _decode(path, f"photo {path}")
+
+
+def decode_photo(data: bytes, label: str = "the uploaded photo") -> np.ndarray:
+    """Image file bytes (an upload) as ``load_photo`` reads a file: the byte size and the pixel
+    count from the header are checked before anything is decoded."""
+    if len(data) > MAX_PHOTO_BYTES:
+        raise LowRankGANError(f"{label} is {len(data) >> 20} MB; at most {MAX_PHOTO_BYTES >> 20} MB")
+    if not data:
+        raise LowRankGANError(f"{label} is empty; give a PNG, JPEG or other image file")
+    return _decode(io.BytesIO(data), label)
+
+
+def _decode(source: Path | io.BytesIO, label: str) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:  # reads the header only
-                _check_size(path, *im.size)
+            with Image.open(source) as im:  # reads the header only
+                _check_size(label, *im.size)
                 im = ImageOps.exif_transpose(im)
                 return to_rgb(im)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         # PIL's own guard (from the header too) fires first for the very largest claims
-        raise LowRankGANError(f"photo {path} is larger than {MAX_PHOTO_PIXELS // 1_000_000} megapixels; "
+        raise LowRankGANError(f"{label} is larger than {MAX_PHOTO_PIXELS // 1_000_000} megapixels; "
                               "scale it down first") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
-        raise LowRankGANError(f"cannot read photo {path} ({first}); give a PNG, JPEG or other image file") from None
+        raise LowRankGANError(f"cannot read {label} ({first}); give a PNG, JPEG or other image file") from None
 
 
-def _check_size(path: Path, width: int, height: int) -> None:
+def _check_size(label: str, width: int, height: int) -> None:
     if width * height > MAX_PHOTO_PIXELS:
-        raise LowRankGANError(f"photo {path} is {width}x{height}, larger than {MAX_PHOTO_PIXELS // 1_000_000} "
+        raise LowRankGANError(f"{label} is {width}x{height}, larger than {MAX_PHOTO_PIXELS // 1_000_000} "
                               "megapixels; scale it down first")
     if min(width, height) < MIN_PHOTO_SIDE:
-        raise LowRankGANError(f"photo {path} is {width}x{height}; it needs at least {MIN_PHOTO_SIDE} pixels a side")
+        raise LowRankGANError(f"{label} is {width}x{height}; it needs at least {MIN_PHOTO_SIDE} pixels a side")
 
 
 def to_rgb(im: Image.Image) -> np.ndarray:

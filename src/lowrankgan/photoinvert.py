@@ -4,6 +4,7 @@ with everything needed to paste edits back into the photo."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,13 +86,15 @@ def align_photo(gen: GeneratorAdapter, photo: np.ndarray, align: str = "auto",
 
 def invert_photo(gen: GeneratorAdapter, photo: str | Path | np.ndarray, space: str | None = None, steps: int = 300,
                  restarts: int = 4, align: str = "auto", crop_box: tuple[float, float, float] | None = None,
-                 landmarks: np.ndarray | None = None, seed: int = 0, progress: bool = True) -> PhotoInversion:
-    """Read (a path) or take (RGB ``uint8 [H, W, 3]``) a photo, align, crop and invert it."""
+                 landmarks: np.ndarray | None = None, seed: int = 0, progress: bool = True,
+                 on_step: Callable[[int, int], None] | None = None) -> PhotoInversion:
+    """Read (a path) or take (RGB ``uint8 [H, W, 3]``) a photo, align, crop and invert it
+    (``on_step``: ``invert_image``'s progress callback)."""
     name = Path(photo).name if isinstance(photo, (str, Path)) else ""
     image = load_photo(photo) if isinstance(photo, (str, Path)) else _check_array(photo)
     al = align_photo(gen, image, align, crop_box, landmarks)
     target = crop(image, al)
-    inv = invert_image(gen, target, space, steps, restarts, seed=seed, progress=progress)
+    inv = invert_image(gen, target, space, steps, restarts, seed=seed, progress=progress, on_step=on_step)
     return PhotoInversion(inv, target, al, gen.model_id, gen.model_family, name)
 
 

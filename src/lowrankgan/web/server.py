@@ -22,6 +22,9 @@ costs one Jacobian and one robust PCA; path renders run one at a time.
 directions`` writes), the region as ``region.png`` and the sliders (``edit --alphas recorded``)
 ``GET /api/face-presets?model&class&seed``  presets that follow this seed's face (face models)
 
+Every ``seed`` above may be ``photo=<id>`` instead: an uploaded photo's code (``photo_routes``:
+``POST /api/photo`` inverts a photo as a job, ``GET /api/paste`` pastes an edit back into it).
+
 ``/api/render`` answers the RMS change inside / outside the region in ``X-Change-Inside`` /
 ``X-Change-Outside``; a compute result carries each direction's leak and calibrated slider ends.
 """
@@ -43,7 +46,8 @@ from werkzeug.exceptions import HTTPException
 from .. import api
 from ..errors import LowRankGANError
 from ..regions import parse_region, region_from_mask
-from .session import Busy, Workspace, png_bytes, slider_max, uint8_png
+from .photos import Photo
+from .session import Busy, Workspace, as_seeds, png_bytes, slider_max, uint8_png
 
 MAX_BODY_BYTES = 256 * 1024  # a 128x128 mask is 16 KB of '0'/'1'
 MAX_SEED = 2**31 - 1
@@ -87,6 +91,25 @@ def parse_seed(value, name: str = "seed") -> int:
     if not 0 <= seed <= MAX_SEED:
         raise BadRequest(f"{name} {seed} is out of range 0..{MAX_SEED}")
     return seed
+
+
+def parse_subject(workspace: Workspace, source, model: str, gen: api.GeneratorAdapter,
+                  default: int | Photo | None = None) -> int | Photo:
+    """The image a request is about: ``photo=<id>`` (an uploaded photo's code, for the model and
+    class it was inverted with), else ``seed`` (else ``default``). ``source``: query or JSON body."""
+    photo_id = source.get("photo") or None
+    if photo_id is None:
+        if isinstance(default, Photo) and source.get("seed") in (None, ""):
+            return default
+        return parse_seed(source.get("seed", default))
+    try:
+        photo = workspace.photos.get(_text(photo_id, "photo", 64))
+    except KeyError:
+        raise _NotFound(f"this photo is no longer on the server (it keeps the latest {workspace.photos.max_photos}); "
+                        "upload it again") from None
+    if (photo.model, photo.class_name) != (model, gen.class_name):
+        raise BadRequest(f"this photo was inverted with model {photo.model}; upload it again to edit it with {model}")
+    return photo
 
 
 def parse_seeds(value: str | None, limit: int = MAX_STRIP) -> list[int]:
@@ -228,6 +251,8 @@ def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None, toke
     _install_guards(app, allowed_hosts, token)
     _model_routes(app, workspace)
     _result_routes(app, workspace)
+    from .photo_routes import add_photo_routes  # here: photo_routes builds on this module's parsers
+    add_photo_routes(app, workspace)
     return app
 
 
@@ -293,7 +318,8 @@ def _model_routes(app: Flask, workspace: Workspace) -> None:
                        default_model=workspace.models[0], default_class=workspace.default_class,
                        methods=[d for d in api.method_descriptions() if d["name"] in WEB_METHODS],
                        limits={"top_k": MAX_TOP_K, "strip": MAX_STRIP, "seed": MAX_SEED,
-                               "body_bytes": MAX_BODY_BYTES, "path_steps": MAX_PATH_STEPS})
+                               "body_bytes": MAX_BODY_BYTES, "path_steps": MAX_PATH_STEPS,
+                               "photo_bytes": api.MAX_PHOTO_BYTES, "photo_pixels": api.MAX_PHOTO_PIXELS})
 
     @app.get("/api/model")
     def model():
@@ -302,13 +328,13 @@ def _model_routes(app: Flask, workspace: Workspace) -> None:
     @app.get("/api/image")
     def image():
         name, cls = _model_args(workspace)
-        seed = parse_seed(request.args.get("seed"))
         gen = workspace.model(name, cls)
-        data = uint8_png(workspace.image(gen, [seed])[0])
+        seed = parse_subject(workspace, request.args, name or workspace.models[0], gen)
+        data = uint8_png(workspace.image(gen, as_seeds(seed))[0])
         if not _flag(request.args.get("nowarm")):
             workspace.warm(name or workspace.models[0], gen, seed)
         resp = Response(data, mimetype="image/png")
-        resp.headers["X-Seed"] = str(seed)
+        resp.headers["X-Seed"] = str(seed) if isinstance(seed, int) else ""
         return resp
 
     @app.get("/api/face-presets")
@@ -316,10 +342,10 @@ def _model_routes(app: Flask, workspace: Workspace) -> None:
         """Presets that follow this seed's face (empty where the model has no faces or the
         landmarks fail their checks: the fixed presets remain)."""
         name, cls = _model_args(workspace)
-        seed = parse_seed(request.args.get("seed"))
         gen = workspace.model(name, cls)
+        seed = parse_subject(workspace, request.args, name or workspace.models[0], gen)
         with workspace.render_slot():
-            specs = api.face_presets(gen, name or workspace.models[0], seed)
+            specs = api.face_presets(gen, name or workspace.models[0], seed if isinstance(seed, int) else seed.latents)
         return jsonify(presets={k: "".join("1" if v else "0" for v in
                                            parse_region(spec, gen.resolution).mask.ravel())
                                 for k, spec in specs.items()}, specs=specs)
@@ -330,7 +356,6 @@ def _model_routes(app: Flask, workspace: Workspace) -> None:
         name = body.get("model") or None
         name = None if name is None else _text(name, "model", 300)
         cls = parse_class(name or workspace.models[0], body.get("class") or None)
-        seed = parse_seed(body.get("seed"))
         method = _text(body.get("method") or "lowrankgan", "method", 40)
         if method not in WEB_METHODS:
             others = [m for m in api.METHODS if m not in WEB_METHODS]
@@ -338,6 +363,7 @@ def _model_routes(app: Flask, workspace: Workspace) -> None:
                              + (f" (the CLI also has {', '.join(others)})" if others else ""))
         top_k = parse_top_k(body.get("top_k"))
         gen = workspace.model(name, cls)
+        seed = parse_subject(workspace, body, name or workspace.models[0], gen)
         params = parse_params(method, body.get("params"))
         region = region_from_mask(parse_mask(body.get("mask"), gen.resolution), api.analysis_size(gen))
         job = workspace.start_compute(name or workspace.models[0], gen, seed, region, method, top_k, params)
@@ -360,6 +386,10 @@ def _result_routes(app: Flask, workspace: Workspace) -> None:
         except KeyError:
             raise _NotFound(f"no job '{job_id[:20]}' (the server keeps the latest 64)") from None
 
+    def result_subject(res):
+        """The request's seed or photo (default: the one the directions were found on)."""
+        return parse_subject(workspace, request.args, res.model, workspace.model(res.model, res.class_name), res.seed)
+
     def _edit_args(res):
         """The sliders' values and the path steps of an edit request."""
         gen = workspace.model(res.model, res.class_name)
@@ -369,15 +399,16 @@ def _result_routes(app: Flask, workspace: Workspace) -> None:
     @app.get("/api/render")
     def render_png():
         res = result_or_404(request.args.get("result"))
-        seed = parse_seed(request.args.get("seed", res.seed))
+        seed = result_subject(res)
         alphas, steps = _edit_args(res)
-        edited = workspace.edited(res, [seed], alphas, steps)[0]
+        edited = workspace.edited(res, as_seeds(seed), alphas, steps)[0]
         suffix = f"-path{steps}" if steps else ""
-        name = f"lowrankgan-seed{seed}-edited{suffix}.png" if _flag(request.args.get("download")) else None
+        label = f"seed{seed}" if isinstance(seed, int) else "photo"
+        name = f"lowrankgan-{label}-edited{suffix}.png" if _flag(request.args.get("download")) else None
         resp = _attachment(uint8_png(edited), "image/png", name)
         # The live readout beside the sliders: RMS change inside / outside the region (the leak's measure).
         gen = workspace.model(res.model, res.class_name)
-        inside, outside = api.change_inside_outside(workspace.image(gen, [seed])[0], edited, res.region.mask)
+        inside, outside = api.change_inside_outside(workspace.image(gen, as_seeds(seed))[0], edited, res.region.mask)
         resp.headers["X-Change-Inside"], resp.headers["X-Change-Outside"] = f"{inside:.5f}", f"{outside:.5f}"
         return resp
 
@@ -392,18 +423,20 @@ def _result_routes(app: Flask, workspace: Workspace) -> None:
     @app.get("/api/gif")
     def gif():
         res = result_or_404(request.args.get("result"))
-        seed = parse_seed(request.args.get("seed", res.seed))
+        seed = result_subject(res)
         alphas, steps = _edit_args(res)
         data = workspace.gif(res, seed, alphas, _flag(request.args.get("outline")), steps=steps)
         suffix = f"-path{steps}" if steps else ""
-        return _attachment(data, "image/gif", f"lowrankgan-seed{seed}-sweep{suffix}.gif")
+        label = f"seed{seed}" if isinstance(seed, int) else "photo"
+        return _attachment(data, "image/gif", f"lowrankgan-{label}-sweep{suffix}.gif")
 
     @app.get("/api/directions")
     def directions():
         res = result_or_404(request.args.get("result"))
         alphas, steps = _edit_args(res)
+        label = f"seed{res.seed}" if isinstance(res.seed, int) else "photo"
         return _attachment(workspace.direction_zip(res, alphas, steps), "application/zip",
-                           f"lowrankgan-directions-seed{res.seed}.zip")
+                           f"lowrankgan-directions-{label}.zip")
 
 
 def _add_page_and_token(app: Flask, token: str) -> None:
@@ -437,7 +470,7 @@ def make_server(app: Flask, host: str, port: int, threads: int = 6):
     from waitress import create_server
     try:
         return create_server(app, host=host, port=port, threads=threads, connection_limit=64,
-                             max_request_body_size=MAX_BODY_BYTES, channel_timeout=60,
+                             max_request_body_size=max(MAX_BODY_BYTES, api.MAX_PHOTO_BYTES), channel_timeout=60,
                              ident="lowrankgan", clear_untrusted_proxy_headers=True)
     except OSError as exc:
         reason = exc.strerror or str(exc)

@@ -29,6 +29,7 @@ from ..directionfile import DirectionSet, save_directions
 from ..errors import LowRankGANError
 from ..regions import DRAWN_MASK_NAME, Region, parse_region
 from ..report import gif_bytes, gif_frames, grid_image, to_uint8
+from .photos import Photo, PhotoStore, subject_key, subject_label
 
 slider_max = api.slider_span  # the sliders' range ±span: the model's default edit strengths
 
@@ -50,7 +51,7 @@ class Result:
     model: str
     class_name: str | None
     dirset: DirectionSet
-    seed: int
+    seed: int | Photo  # the image the directions were found on: a seed, or an uploaded photo's code
     region: Region
     space: str
     layers: list[int] | None
@@ -67,10 +68,13 @@ class Job:
     finished: float | None = None
     result: dict | None = None
     error: str | None = None
+    fraction: float | None = None  # how far a job that counts its steps is (an inversion), 0..1
 
     def public(self) -> dict:
         end = self.finished if self.finished is not None else time.perf_counter()
         out = {"job": self.id, "state": self.state, "stage": self.stage, "elapsed_s": round(end - self.started, 3)}
+        if self.fraction is not None:
+            out["fraction"] = round(self.fraction, 4)
         if self.result is not None:
             out["result"] = self.result
         if self.error is not None:
@@ -80,6 +84,15 @@ class Job:
 
 class Busy(Exception):
     """Another computation holds the slot; the server answers 429."""
+
+
+def as_seeds(subject: int | Photo) -> list[int] | api.Latents:
+    """What the API takes for one image: a seed as a one-element list, a photo as its code."""
+    return [subject] if isinstance(subject, int) else subject.latents
+
+
+def subject_json(subject: int | Photo) -> dict:
+    return {"seed": subject, "photo": None} if isinstance(subject, int) else {"seed": None, "photo": subject.id}
 
 
 def _lru_put(store: OrderedDict, key, value, limit: int) -> None:
@@ -121,6 +134,7 @@ class Workspace:
         self._warm_event = threading.Event()
         self._warm_thread = threading.Thread(target=self._warm_loop, name="lowrankgan-warm", daemon=True)
         self._warm_thread.start()
+        self.photos = PhotoStore()
 
     def close(self, timeout: float = 30.0) -> None:
         """Wait (up to ``timeout``) for a running computation, so that the process never exits
@@ -157,9 +171,9 @@ class Workspace:
                 "classes": list(gen.classes), "class": gen.class_name, "presets": presets,
                 "slider_max": span, "analysis_size": api.analysis_size(gen)}
 
-    def image(self, gen: GeneratorAdapter, seeds: Sequence[int]) -> torch.Tensor:
+    def image(self, gen: GeneratorAdapter, seeds: Sequence[int] | api.Latents) -> torch.Tensor:
         with self.render_slot():
-            return api.sample(gen, list(seeds))
+            return api.sample(gen, _listed(seeds))
 
     def render_slot(self, timeout: float = 10.0):
         return _Slot(self.render_slots, timeout)
@@ -169,18 +183,18 @@ class Workspace:
                      "the server is following another edit path; try again")
 
     # Jacobian warm-up -------------------------------------------------------------------------
-    def warm(self, name: str, gen: GeneratorAdapter, seed: int) -> None:
-        """Compute the Jacobian of ``seed`` in the background (latest request wins)."""
+    def warm(self, name: str, gen: GeneratorAdapter, seed: int | Photo) -> None:
+        """Compute the Jacobian of ``seed`` (or a photo's code) in the background (latest request wins)."""
         key = (name, gen.class_name)
         with self._lock:
-            if (*key, seed) in self._warmed:
+            if (*key, subject_key(seed)) in self._warmed:
                 return
             self._warm_next = (key, seed)
         self._warm_event.set()
 
-    def is_warm(self, name: str, gen: GeneratorAdapter, seed: int) -> bool:
+    def is_warm(self, name: str, gen: GeneratorAdapter, seed: int | Photo) -> bool:
         with self._lock:
-            return (name, gen.class_name, seed) in self._warmed
+            return (name, gen.class_name, subject_key(seed)) in self._warmed
 
     def _warm_loop(self) -> None:
         while True:
@@ -195,9 +209,9 @@ class Workspace:
                 gen = self.model(name, class_name)
                 with self.cpu_lock:
                     if not self.is_warm(name, gen, seed):
-                        api.prepare_jacobian(gen, seed)
+                        api.prepare_jacobian(gen, as_seeds(seed))
                         with self._lock:
-                            self._warmed.add((name, gen.class_name, seed))
+                            self._warmed.add((name, gen.class_name, subject_key(seed)))
             except Exception:  # a failed warm-up only costs time later; the compute reports errors
                 traceback.print_exc()
 
@@ -218,36 +232,48 @@ class Workspace:
         threading.Thread(target=work, name="lowrankgan-warmup", daemon=True).start()
 
     # compute jobs -----------------------------------------------------------------------------
-    def start_compute(self, name: str, gen: GeneratorAdapter, seed: int, region: Region, method: str,
-                      top_k: int, params: dict) -> Job:
+    def begin_job(self, kind: str) -> Job:
+        """A new job holding the one computation slot (``Busy`` while another holds it); the job's
+        worker gives it back with ``end_job``."""
         with self._lock:
             if self._computing is not None:
                 raise Busy("another computation is running; wait for it to finish")
-            job = Job(secrets.token_hex(8), "compute")
+            job = Job(secrets.token_hex(8), kind)
             self._computing = job
             _lru_put(self.jobs, job.id, job, 64)
+        return job
+
+    def end_job(self, job: Job) -> None:
+        job.finished = time.perf_counter()
+        with self._lock:
+            if self._computing is job:
+                self._computing = None
+
+    def start_compute(self, name: str, gen: GeneratorAdapter, seed: int | Photo, region: Region, method: str,
+                      top_k: int, params: dict) -> Job:
+        job = self.begin_job("compute")
         thread = threading.Thread(target=self._compute, args=(job, name, gen, seed, region, method, top_k, params),
                                   name=f"lowrankgan-compute-{job.id}", daemon=True)
         thread.start()
         return job
 
-    def _compute(self, job: Job, name: str, gen: GeneratorAdapter, seed: int, region: Region, method: str,
+    def _compute(self, job: Job, name: str, gen: GeneratorAdapter, seed: int | Photo, region: Region, method: str,
                  top_k: int, params: dict) -> None:
         try:
             job.state, job.stage = "running", "waiting for the CPU"
             with self.cpu_lock:
                 cached = self.is_warm(name, gen, seed)
                 job.stage = (f"finding directions ({method}, Jacobian cached)" if cached else
-                             f"computing the Jacobian of seed {seed}, then directions ({method})")
+                             f"computing the Jacobian of {subject_label(seed)}, then directions ({method})")
                 # The top direction's source leak comes from the report below (the same calibration).
-                dirset = api.find_directions(gen, seed, region, method=method, top_k=top_k, progress=False,
+                dirset = api.find_directions(gen, as_seeds(seed), region, method=method, top_k=top_k, progress=False,
                                              leak_images=0, **params)
                 with self._lock:
-                    self._warmed.add((name, gen.class_name, seed))
+                    self._warmed.add((name, gen.class_name, subject_key(seed)))
                 job.stage = "measuring each direction's leak and slider range"
-                report = api.direction_report(gen, dirset, seed, region)
+                report = api.direction_report(gen, dirset, as_seeds(seed), region)
                 if report:
-                    api.record_source_leak(dirset, [report[0].detail], api.seed_labels([seed]))
+                    api.record_source_leak(dirset, [report[0].detail], api.seed_labels(as_seeds(seed)))
             space, layers = dirset.meta["latent_space"], dirset.meta.get("layers")
             ends = [e for r in report for e in r.ends if e is not None]
             result = Result(secrets.token_hex(8), name, gen.class_name, dirset, seed, region, space, layers,
@@ -258,7 +284,7 @@ class Workspace:
             job.result = {"result": result.id, "k": int(dirset.vectors.shape[0]), "method": dirset.meta["method"],
                           "params": dirset.meta.get("params", {}),
                           "info": {k: v for k, v in info.items() if isinstance(v, (int, float, str, bool))},
-                          "seed": seed, "region": region.spec, "timing_s": dirset.meta.get("timing_s", {}),
+                          **subject_json(seed), "region": region.spec, "timing_s": dirset.meta.get("timing_s", {}),
                           "directions": [{"leak": _finite(r.leak), "plus": r.ends[0], "minus": r.ends[1]}
                                          for r in report],
                           "slider_target": api.SLIDER_TARGET, "warnings": result_warnings(region, dirset, top_k)}
@@ -269,9 +295,7 @@ class Workspace:
             traceback.print_exc()
             job.state, job.stage, job.error = "error", "failed", f"internal error: {type(exc).__name__}: {exc}"
         finally:
-            job.finished = time.perf_counter()
-            with self._lock:
-                self._computing = None
+            self.end_job(job)
 
     def job(self, job_id: str) -> Job:
         with self._lock:
@@ -300,12 +324,12 @@ class Workspace:
             stack.enter_context(self.render_slot())
             yield
 
-    def edited(self, res: Result, seeds: Sequence[int], alphas: Sequence[float], steps: int = 0) -> torch.Tensor:
+    def edited(self, res: Result, seeds: Sequence[int] | api.Latents, alphas: Sequence[float], steps: int = 0) -> torch.Tensor:
         """Images ``[n, 3, H, W]``: each seed's image with the sliders' edit (path-following when
         ``steps`` > 0)."""
         gen = self.model(res.model, res.class_name)
         with self._slots(steps):
-            return api.composed_edit(gen, res.dirset, list(seeds), alphas, steps, res.region)
+            return api.composed_edit(gen, res.dirset, _listed(seeds), alphas, steps, res.region)
 
     def strip(self, res: Result, seeds: Sequence[int], alphas: Sequence[float], outline: bool,
               steps: int = 0) -> Image.Image:
@@ -315,13 +339,13 @@ class Workspace:
             images = api.composed_edit(gen, res.dirset, list(seeds), alphas, steps, res.region, with_originals=True)
         return grid_image(images, mask=res.region.mask if outline else None)
 
-    def gif(self, res: Result, seed: int, alphas: Sequence[float], outline: bool, frames: int = 9,
+    def gif(self, res: Result, seed: int | Photo, alphas: Sequence[float], outline: bool, frames: int = 9,
             steps: int = 0) -> bytes:
         """The current edit swept from −1× to +1× (direction 1 at the model's default strengths
         when every slider is at zero), there and back; along paths when ``steps`` > 0."""
         gen = self.model(res.model, res.class_name)
         with self._slots(steps):
-            images = api.composed_sweep(gen, res.dirset, seed, alphas, frames, steps, res.region)
+            images = api.composed_sweep(gen, res.dirset, as_seeds(seed), alphas, frames, steps, res.region)
         return gif_bytes(gif_frames(images, res.region.mask if outline else None))
 
     def direction_zip(self, res: Result, alphas: Sequence[float] = (), steps: int = 0) -> bytes:
@@ -332,7 +356,7 @@ class Workspace:
         buf = io.BytesIO()
         meta = {**res.dirset.meta, "region": DRAWN_MASK_NAME, "region_boxes": res.region.spec,
                 "slider_alphas": [float(a) for a in alphas], "slider_path_steps": int(steps),
-                "slider_seed": int(res.seed)}
+                "slider_seed": res.seed if isinstance(res.seed, int) else None}
         dirset = DirectionSet(res.dirset.vectors, meta, res.dirset.latents)
         with tempfile.TemporaryDirectory(prefix="lowrankgan-web-") as tmp:
             out = save_directions(dirset, Path(tmp) / "directions")
@@ -383,6 +407,10 @@ class _Slot:
     def __exit__(self, *exc):
         self.sem.release()
         return False
+
+
+def _listed(seeds: Sequence[int] | api.Latents) -> list[int] | api.Latents:
+    return seeds if isinstance(seeds, api.Latents) else list(seeds)
 
 
 def uint8_png(images: torch.Tensor) -> bytes:

@@ -12,6 +12,7 @@ const state = {
   erase: false,
   dirty: true,         // region drawn since the last compute
   result: null,        // {result, k, ...} from the compute job
+  photo: null,         // the uploaded photo being edited instead of a seed (photo.js)
   alphas: [],
   originalUrl: null,
   shownAlphas: "",     // alphas of the image on screen ("" = the original)
@@ -73,6 +74,14 @@ function modelParams() {
 
 function seed() {
   return Number($("seed").value);  // validateInputs() has checked it before any use
+}
+
+// The image being edited: the seed, or an uploaded photo's code (photo.js); every request names it.
+function subject() {
+  return state.photo ? { photo: state.photo.photo } : { seed: seed() };
+}
+function subjectKey(s = subject()) {
+  return s.photo ? `photo:${s.photo}` : `seed:${s.seed}`;
 }
 
 function alphaText() {
@@ -154,9 +163,9 @@ async function loadModel(keepClass = false) {
 
 async function loadSeed() {
   if (!validateInputs()) return;
-  if (state.result && seed() !== state.result.seed) staleBecause("Seed");
+  if (state.result && subjectKey() !== subjectKey(state.result)) staleBecause(state.photo ? "Photo" : "Seed");
   loadFacePresets();
-  const url = `/api/image?${query({ ...modelParams(), seed: seed() })}`;
+  const url = `/api/image?${query({ ...modelParams(), ...subject() })}`;
   const resp = await api(url);
   if (state.originalUrl) URL.revokeObjectURL(state.originalUrl);
   state.originalUrl = URL.createObjectURL(await resp.blob());
@@ -419,7 +428,7 @@ async function compute() {
   progress("sending the region…", 0);
   try {
     const body = {
-      ...modelParams(), seed: seed(), mask: Array.prototype.join.call(state.mask, ""),
+      ...modelParams(), ...subject(), mask: Array.prototype.join.call(state.mask, ""),
       method: $("method").value, top_k: parseInt($("top-k").value, 10) || 5, params: methodParams(),
     };
     let job = await (await api("/api/compute", {
@@ -522,7 +531,7 @@ function showResult(result, seconds) {
   const info = result.info || {};
   const ranks = info.rank_region !== undefined ? ` · ranks region/rest ${info.rank_region}/${info.rank_rest}` : "";
   $("result-info").textContent =
-    `${result.k} directions (${result.method}) from seed ${result.seed}${ranks} · ${seconds.toFixed(2)} s. ` +
+    `${result.k} directions (${result.method}) from ${result.photo ? "the photo" : `seed ${result.seed}`}${ranks} · ${seconds.toFixed(2)} s. ` +
     `Slider ends change the region by RMS ${result.slider_target}; double-click resets.`;
   const warn = $("warnings");
   warn.replaceChildren(...(result.warnings || []).map((w) => {
@@ -557,11 +566,11 @@ $("path-steps").addEventListener("change", () => {
 
 // ---------------------------------------------------------------------------------- rendering
 function renderUrl(extra = {}) {
-  return `/api/render?${query({ result: state.result.result, seed: seed(), alphas: alphaText(), ...extra })}`;
+  return `/api/render?${query({ result: state.result.result, ...subject(), alphas: alphaText(), ...extra })}`;
 }
 
 function renderKey(steps) {
-  return `${seed()}|${alphaText()}|${steps}`;
+  return `${subjectKey()}|${alphaText()}|${steps}`;
 }
 
 // One render at a time; a request during a render waits (pending) for it, except that a newer
@@ -659,12 +668,13 @@ $("strip-seeds").addEventListener("keydown", (e) => { if (e.key === "Enter" && s
 function updateDownloads() {
   const on = !!state.result && !state.stale;
   for (const id of ["dl-png", "dl-gif", "dl-dirs"]) $(id).classList.toggle("disabled", !on);
+  if (typeof photoDownloads === "function") photoDownloads(on);
   if (!on) return;
   const outline = $("outline").checked ? 1 : 0;
   const steps = pathSteps() || "";  // the downloads follow the path when path steps > 0
   $("dl-png").href = renderUrl({ download: 1, path_steps: steps });
   $("dl-gif").href = `/api/gif?${query({
-    result: state.result.result, seed: seed(), alphas: alphaText(), outline, path_steps: steps,
+    result: state.result.result, ...subject(), alphas: alphaText(), outline, path_steps: steps,
   })}`;
   $("dl-dirs").href = `/api/directions?${query({ result: state.result.result, alphas: alphaText(), path_steps: steps })}`;
 }
@@ -676,21 +686,21 @@ for (const ev of ["pointerup", "pointerleave"]) $("compare").addEventListener(ev
 // Presets that follow this seed's face (face models): added to the preset list as "… (this face)".
 async function loadFacePresets() {
   const ticket = (state.faceTicket = (state.faceTicket || 0) + 1);  // the latest seed's answer wins
-  const forSeed = seed();
+  const forSeed = state.photo ? subjectKey() : seed();
   state.facePresets = {};
   state.facePresetSeed = null;
   const select = $("preset");
   // The previous face's entries stay (disabled) until this face's arrive: the list keeps its size.
   for (const opt of select.options) if (opt.value.startsWith("face:")) opt.disabled = true;
   try {
-    const data = await (await api(`/api/face-presets?${query({ ...modelParams(), seed: forSeed })}`)).json();
+    const data = await (await api(`/api/face-presets?${query({ ...modelParams(), ...subject() })}`)).json();
     if (ticket !== state.faceTicket) return;
     for (const opt of [...select.options]) if (opt.value.startsWith("face:")) opt.remove();
     state.facePresets = data.presets;
     state.facePresetSeed = forSeed;
     for (const name of Object.keys(data.presets).reverse()) {
       const opt = option(`face:${name}`, `${name} (this face)`,
-                         `${data.specs[name]}: laid out on seed ${forSeed}'s own eyes and mouth`);
+                         `${data.specs[name]}: laid out on ${state.photo ? "the photo" : `seed ${forSeed}`}'s own eyes and mouth`);
       select.insertBefore(opt, select.options[1] || null);
     }
     select.disabled = select.options.length <= 1;

@@ -1,0 +1,132 @@
+"""The page's photo endpoints (``photos`` holds the state, ``server`` the parsers they share):
+
+``POST /api/photo?model&class[&steps&align&name]``  the photo file as the request body (any image
+type) -> 202 ``{job}``; the job's result is ``{photo, psnr, ssim, width, height, ...}``. The byte
+size is checked from ``Content-Length`` before the body is read, the pixel count from the image
+header before it is decoded (the CLI's limits: ``api.MAX_PHOTO_BYTES``, ``api.MAX_PHOTO_PIXELS``).
+``GET /api/photo/<id>``          the photo's inversion (as the job's result)
+``GET /api/photo/<id>/aligned``  PNG: the aligned crop the code reproduces (the model's view of the photo)
+``GET /api/paste?result&photo&alphas[&path_steps]``  PNG: the edit pasted back into the photo at
+its own resolution (only the change from the reconstruction, as ``edit --photo --paste delta``)
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask, jsonify, request
+
+from .. import api
+from ..errors import LowRankGANError
+from .photos import ALIGNS, MAX_PAGE_STEPS, PAGE_STEPS, Photo, pasted, start_inversion
+from .server import BadRequest, _attachment, _model_args, _NotFound, _text, parse_alphas, parse_path_steps, parse_subject
+from .session import Workspace, slider_max, uint8_png
+
+
+class TooLarge(LowRankGANError):
+    """Answered 413."""
+
+
+class LengthRequired(LowRankGANError):
+    """Answered 411."""
+
+
+def parse_steps(value: str | None) -> int:
+    text = _text(value or "", "steps", 20).strip()
+    if not text:
+        return PAGE_STEPS
+    try:
+        steps = int(text)
+    except ValueError:
+        raise BadRequest(f"bad steps '{text}': give an integer 10..{MAX_PAGE_STEPS}") from None
+    if not 10 <= steps <= MAX_PAGE_STEPS:
+        raise BadRequest(f"steps {steps} is out of range 10..{MAX_PAGE_STEPS}")
+    return steps
+
+
+def check_upload_size() -> int:
+    """The photo's size from ``Content-Length``, checked before a byte of it is read."""
+    size = request.content_length
+    if size is None:
+        raise LengthRequired("send the photo as the request body, with its size (a Content-Length header)")
+    if size > api.MAX_PHOTO_BYTES:
+        raise TooLarge(f"the photo is {size / (1 << 20):.1f} MB; at most {api.MAX_PHOTO_BYTES >> 20} MB")
+    if size == 0:
+        raise BadRequest("no photo in the request: send the image file as the request body")
+    return size
+
+
+def read_body(size: int) -> bytes:
+    """The ``size`` bytes of the body. Read from the WSGI input: the app's ``MAX_CONTENT_LENGTH``
+    (which ``request.get_data`` enforces) is meant for the small JSON bodies of the other routes."""
+    data = request.environ["wsgi.input"].read(size)
+    if len(data) != size:
+        raise BadRequest(f"the photo arrived incomplete ({len(data)} of {size} bytes); upload it again")
+    return data
+
+
+def add_photo_routes(app: Flask, workspace: Workspace) -> None:
+    @app.errorhandler(TooLarge)
+    def too_large(exc: TooLarge):
+        return jsonify(error=str(exc)), 413
+
+    @app.errorhandler(LengthRequired)
+    def length_required(exc: LengthRequired):
+        return jsonify(error=str(exc)), 411
+
+    def photo_or_404(photo_id: str) -> Photo:
+        try:
+            return workspace.photos.get(photo_id[:64])
+        except KeyError:
+            raise _NotFound("this photo is no longer on the server (it keeps the latest "
+                            f"{workspace.photos.max_photos}); upload it again") from None
+
+    @app.post("/api/photo")
+    def upload():
+        name, cls = _model_args(workspace)
+        name = name or workspace.models[0]
+        steps = parse_steps(request.args.get("steps"))
+        align = _text(request.args.get("align") or "auto", "align", 20)
+        if align not in ALIGNS:
+            raise BadRequest(f"align '{align}': use one of {', '.join(ALIGNS)}")
+        label = api.printable(_text(request.args.get("name") or "", "name", 200), 80)
+        gen = workspace.model(name, cls)
+        size = check_upload_size()
+        job = workspace.begin_job("invert")  # Busy (429) before the body is read
+        try:
+            image = api.decode_photo(read_body(size), f"the photo {label}" if label else "the uploaded photo")
+        except BaseException as exc:
+            job.state, job.stage, job.error = "error", "failed", f"the upload was refused: {exc}"
+            workspace.end_job(job)
+            raise
+        start_inversion(workspace, job, name, gen, image, label, steps, align)
+        return jsonify(job.public()), 202
+
+    @app.get("/api/photo/<photo_id>")
+    def photo_info(photo_id: str):
+        return jsonify(photo_or_404(photo_id).public())
+
+    @app.get("/api/photo/<photo_id>/aligned")
+    def aligned(photo_id: str):
+        return _attachment(uint8_png(photo_or_404(photo_id).inversion.target[0]), "image/png", None)
+
+    @app.get("/api/paste")
+    def paste():
+        try:
+            res = workspace.result(_text(request.args.get("result") or "", "result", 64))
+        except KeyError:
+            raise _NotFound("these directions are no longer on the server; press Compute again") from None
+        gen = workspace.model(res.model, res.class_name)
+        photo = parse_subject(workspace, request.args, res.model, gen, res.seed)
+        if not isinstance(photo, Photo):
+            raise BadRequest("the edited photo needs a photo: upload one (or give photo=<id>)")
+        alphas = parse_alphas(request.args.get("alphas"), res.dirset.vectors.shape[0], max(slider_max(gen), res.span))
+        steps = parse_path_steps(request.args.get("path_steps"))
+        edited = workspace.edited(res, photo.latents, alphas, steps)
+        try:
+            with workspace.render_slot():
+                data = uint8_png(pasted(photo, gen, edited))
+        except KeyError:
+            raise _NotFound("this photo is no longer on the server; upload it again") from None
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", photo.name.rsplit(".", 1)[0])[:60] or "photo"
+        return _attachment(data, "image/png", f"{stem}-edited{f'-path{steps}' if steps else ''}.png")
