@@ -7,12 +7,16 @@ Endpoints (JSON unless noted; errors are ``{"error": message}`` with status 400/
 ``GET /``                          the page (``static/index.html``)
 ``GET /api/config``                models offered, methods and their parameters, limits
 ``GET /api/model?model&class``     resolution, classes, presets (as masks), slider range
-``GET /api/image?model&class&seed``  PNG of a seed's image; warms its Jacobian in the background
-``POST /api/compute``              ``{model, class, seed, mask, method, top_k, params}`` -> 202 ``{job}``
+``GET /api/image?model&class&seed[&translate&rotate]``  PNG of a seed's image; warms its Jacobian
+``POST /api/compute``              ``{model, class, seed, mask, method, top_k, params[, translate, rotate]}`` -> 202
 ``GET /api/jobs/<job>``            ``{state, stage, elapsed_s, result|error}``
 ``GET /api/render?result&seed&alphas[&path_steps][&download]``   PNG of the edited image
 ``GET /api/strip?result&seeds&alphas[&path_steps][&outline]``    PNG: originals over edited images
 ``GET /api/gif?result&seed&alphas[&path_steps][&outline]``       GIF sweep of the edit
+
+``translate`` (``TX,TY``, image widths/heights within ±1) and ``rotate`` (degrees within ±360):
+StyleGAN3's input transform, moving / turning the picture first (other models: absent or zero).
+A result's renders, strip, GIF and ZIP use the transform its directions were computed at.
 
 ``path_steps`` (0..8, default 0): 0 moves along the straight line ``c + Σ α_i v_i``; N > 0 follows
 the path (``lowrankgan.pathedit``, as ``lowrankgan edit --path-steps N``) along ``v/|v|`` to
@@ -128,6 +132,25 @@ def parse_path_steps(value: str | None) -> int:
     if not 0 <= steps <= MAX_PATH_STEPS:
         raise BadRequest(f"path_steps {steps} is out of range 0..{MAX_PATH_STEPS} (0 = straight line)")
     return steps
+
+
+def parse_transform(translate, rotate, gen: api.GeneratorAdapter, name: str) -> api.Transform:
+    """StyleGAN3's input transform: ``translate`` as ``"TX,TY"`` (or a JSON pair), ``rotate`` in
+    degrees; absent or empty means none. Models without one accept only none."""
+    if isinstance(translate, str):
+        translate = _text(translate, "translate", 60).split(",") if translate.strip() else None
+    if translate is None:
+        translate = [0.0, 0.0]
+    if isinstance(rotate, str):
+        rotate = _text(rotate, "rotate", 30).strip() or None
+    if (not isinstance(translate, list) or len(translate) != 2
+            or any(isinstance(v, (bool, dict, list)) or v is None for v in (*translate, rotate or 0))):
+        raise BadRequest("bad 'translate' / 'rotate': give translate as TX,TY (image widths/heights) and rotate in degrees")
+    transform = api.check_transform(translate, 0.0 if rotate is None else rotate)
+    if transform != api.NO_TRANSFORM and not api.supports_input_transform(gen):
+        raise BadRequest(f"model {name[:80]} has no input transform: translate / rotate need a StyleGAN3 model; "
+                         "leave them at 0")
+    return transform
 
 
 def parse_mask(value, resolution: int) -> np.ndarray:
@@ -293,7 +316,8 @@ def _model_routes(app: Flask, workspace: Workspace) -> None:
                        default_model=workspace.models[0], default_class=workspace.default_class,
                        methods=[d for d in api.method_descriptions() if d["name"] in WEB_METHODS],
                        limits={"top_k": MAX_TOP_K, "strip": MAX_STRIP, "seed": MAX_SEED,
-                               "body_bytes": MAX_BODY_BYTES, "path_steps": MAX_PATH_STEPS})
+                               "body_bytes": MAX_BODY_BYTES, "path_steps": MAX_PATH_STEPS,
+                               "translate": api.MAX_PAGE_TRANSLATE, "rotate": api.MAX_PAGE_ROTATE})
 
     @app.get("/api/model")
     def model():
@@ -304,9 +328,11 @@ def _model_routes(app: Flask, workspace: Workspace) -> None:
         name, cls = _model_args(workspace)
         seed = parse_seed(request.args.get("seed"))
         gen = workspace.model(name, cls)
-        data = uint8_png(workspace.image(gen, [seed])[0])
+        transform = parse_transform(request.args.get("translate"), request.args.get("rotate"), gen,
+                                    name or workspace.models[0])
+        data = uint8_png(workspace.image(gen, [seed], transform)[0])
         if not _flag(request.args.get("nowarm")):
-            workspace.warm(name or workspace.models[0], gen, seed)
+            workspace.warm(name or workspace.models[0], gen, seed, transform)
         resp = Response(data, mimetype="image/png")
         resp.headers["X-Seed"] = str(seed)
         return resp
@@ -339,8 +365,9 @@ def _model_routes(app: Flask, workspace: Workspace) -> None:
         top_k = parse_top_k(body.get("top_k"))
         gen = workspace.model(name, cls)
         params = parse_params(method, body.get("params"))
+        transform = parse_transform(body.get("translate"), body.get("rotate"), gen, name or workspace.models[0])
         region = region_from_mask(parse_mask(body.get("mask"), gen.resolution), api.analysis_size(gen))
-        job = workspace.start_compute(name or workspace.models[0], gen, seed, region, method, top_k, params)
+        job = workspace.start_compute(name or workspace.models[0], gen, seed, region, method, top_k, params, transform)
         return jsonify(job.public()), 202
 
 
@@ -377,7 +404,8 @@ def _result_routes(app: Flask, workspace: Workspace) -> None:
         resp = _attachment(uint8_png(edited), "image/png", name)
         # The live readout beside the sliders: RMS change inside / outside the region (the leak's measure).
         gen = workspace.model(res.model, res.class_name)
-        inside, outside = api.change_inside_outside(workspace.image(gen, [seed])[0], edited, res.region.mask)
+        original = workspace.image(gen, [seed], res.transform or api.NO_TRANSFORM)[0]
+        inside, outside = api.change_inside_outside(original, edited, res.region.mask)
         resp.headers["X-Change-Inside"], resp.headers["X-Change-Outside"] = f"{inside:.5f}", f"{outside:.5f}"
         return resp
 
