@@ -173,8 +173,12 @@ def test_compute_render_zip_and_edit_alphas_recorded(client, reference, ckpt, tm
     # The page's render is the API's composed edit on the moved picture ...
     api_edit = expected(reference, MOVE, lambda g: api.composed_edit(g, dirset, [SEED], [1.5, -1, 0.5])[0])
     assert (page == api_edit).all()
-    # ... its directions come from the moved picture's Jacobian (not the unmoved one's) ...
+    # (path-following too: each step's Jacobian is the moved picture's)
+    path = png(client.get(f"/api/render?result={rid}&seed={SEED}&alphas={alphas}&path_steps=1").data)
     region = str(folder / "region.png")
+    assert (path == expected(reference, MOVE, lambda g: api.composed_edit(
+        g, dirset, [SEED], [1.5, -1, 0.5], path_steps=1, region=region)[0])).all()
+    # ... its directions come from the moved picture's Jacobian (not the unmoved one's) ...
     moved = with_transform(reference, MOVE, lambda g: api.find_directions(g, SEED, region, top_k=1, progress=False,
                                                                          leak_images=0).vectors)
     still = api.find_directions(reference, SEED, region, top_k=1, progress=False, leak_images=0).vectors
