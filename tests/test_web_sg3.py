@@ -20,6 +20,7 @@ pytest.importorskip("flask")
 from lowrankgan import api  # noqa: E402
 from lowrankgan.cli import main  # noqa: E402
 from lowrankgan.directionfile import load_directions  # noqa: E402
+from lowrankgan.errors import LowRankGANError  # noqa: E402
 from lowrankgan.models.stylegan3 import build_generator  # noqa: E402
 from lowrankgan.report import grid_image, to_uint8  # noqa: E402
 from lowrankgan.web.server import create_app, make_server  # noqa: E402
@@ -212,6 +213,33 @@ def test_recorded_transform_is_checked(tmp_path, ckpt, capsys):
                      "--out", str(tmp_path / "x.png")]) == 2
         err = capsys.readouterr().err
         assert "slider_translate" in err and err.count("\n") == 1 and not (tmp_path / "x.png").exists()
+
+
+def test_input_transform_scope_nests_and_stays_in_its_thread(reference, workspace):
+    gen = reference
+    gen.set_input_transform((0.1, 0.0), 0.0)  # the process-wide one (the CLI's)
+    try:
+        seen = []
+        with api.input_transform(gen, (0.2, 0.0), 5.0):
+            other = threading.Thread(target=lambda: seen.append((gen.input_transform(), gen.cache_key())))
+            other.start()
+            other.join()
+            with pytest.raises(RuntimeError), api.input_transform(gen, (0.3, 0.0), 0.0):
+                assert gen.input_transform() == ((0.3, 0.0), 0.0)
+                raise RuntimeError
+            assert gen.input_transform() == ((0.2, 0.0), 5.0) and "rotate=5.0" in gen.cache_key()
+        assert gen.input_transform() == ((0.1, 0.0), 0.0)
+        assert seen[0][0] == ((0.1, 0.0), 0.0) and "translate=(0.1, 0.0)|rotate=0.0" in seen[0][1]
+    finally:
+        gen.set_input_transform((0.0, 0.0), 0.0)
+    faces = workspace.model("dcgan-faces")
+    assert not api.supports_input_transform(faces) and api.supports_input_transform(gen)
+    with api.input_transform(faces, (0.0, 0.0), 0.0):
+        pass
+    with pytest.raises(LowRankGANError, match="StyleGAN3"), api.input_transform(faces, (0.1, 0.0), 0.0):
+        pass
+    with pytest.raises(LowRankGANError, match="translate"):
+        api.check_transform([10**400, 0], 0)
 
 
 def test_concurrent_requests_with_different_transforms(workspace, reference):

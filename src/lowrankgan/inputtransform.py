@@ -39,7 +39,7 @@ def check_transform(translate: Sequence[float], rotate: float, max_translate: fl
     try:
         tx, ty = (float(v) for v in translate)
         deg = float(rotate)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise LowRankGANError("translate takes two numbers TX,TY (image widths/heights) and rotate one "
                               "number (degrees)") from None
     if not all(math.isfinite(v) for v in (tx, ty)) or max(abs(tx), abs(ty)) > max_translate:

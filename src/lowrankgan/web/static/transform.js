@@ -24,10 +24,13 @@ function transformReadout() {
   document.getElementById("rotate-value").textContent = String(deg);
 }
 
-// A new model: controls where it has an input transform, back at none either way.
+// A model loaded: controls where it has an input transform; another model starts at none (another
+// class of the same model keeps the transform).
+let transformModel = null;
 function showTransform(info) {
   document.getElementById("transform-field").hidden = !info.input_transform;
-  for (const id of TRANSFORM_IDS) document.getElementById(id).value = 0;
+  if (info.model !== transformModel) for (const id of TRANSFORM_IDS) document.getElementById(id).value = 0;
+  transformModel = info.model;
   transformReadout();
 }
 
