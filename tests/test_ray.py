@@ -21,6 +21,8 @@ from lowrankgan.evaluation import log as evlog
 from lowrankgan.jacobian import region_gram_pair
 from lowrankgan.methods import find
 
+from test_stylegan2 import fake_modules  # noqa: F401
+
 SEEDS = [0, 1, 2, 3, 4]
 EVAL = dict(regions=["eyes"], seeds=[0, 1], methods=["lowrankgan", "random"], per_image=True, cross=True,
             top_k=1, targets=[0.1], mse_strength=2.0, progress=False, device="cpu", examples=1)
@@ -138,3 +140,19 @@ def test_a_model_a_worker_cannot_load_is_one_clear_error(cluster, faces, tmp_pat
         ray_region_grams("local", str(tmp_path / "only-on-the-driver.pt"), faces, [0], faces.sample([0], "z"), region,
                          "z", None, 64, cache=False, progress=False, workers=1)
     assert type(caught.value) is LowRankGANError  # not Ray's wrapper: the CLI prints it as one line
+
+
+@pytest.mark.slow
+def test_stylegan3_transform_reaches_the_workers(cluster, tmp_path, fake_modules):
+    """`directions --translate/--rotate --ray`: the workers' Jacobians are of the moved picture too."""
+    from lowrankgan.models.stylegan3 import build_generator
+    from test_stylegan3 import _cfg, write_sg3_pkl
+    ckpt = tmp_path / "sg3.pkl"
+    write_sg3_pkl(ckpt, build_generator(_cfg(), seed=3), fake_modules)
+    gen = api.load_model(str(ckpt), device="cpu")
+    kwargs = dict(cache=False, progress=False, leak_images=0, top_k=1)
+    still = api.find_directions(gen, [0, 1], "box:8,8,12,12", **kwargs).vectors[0]
+    with api.input_transform(gen, (0.125, 0.0), 15.0):
+        moved = api.find_directions(gen, [0, 1], "box:8,8,12,12", **kwargs).vectors[0]
+        on_ray = api.find_directions(gen, [0, 1], "box:8,8,12,12", ray="local", **kwargs).vectors[0]
+    assert abs(float(moved @ on_ray)) >= 0.999 and abs(float(still @ on_ray)) < 0.99

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from . import __version__
-from .directionfile import DirectionSet, check_compatible, load_directions, recorded_alphas, region_beside
+from .directionfile import DirectionSet, check_compatible, load_directions, recorded_alphas, recorded_transform, region_beside
 from .distributed import evaluate_on_ray, ray_region_grams  # Ray itself is imported only when used
 from .facelandmarks import FACE_MODELS, image_face_presets
 from .edit import check_seed, parse_int_list, parse_strengths, render, shift_codes, sweep
@@ -25,6 +25,7 @@ from .jacobian import compute_jacobian, default_analysis_size, embed_direction, 
 from .latents import Latents, check_codes, load_latents
 from .methods import DEFAULT_METHOD, METHODS, Directions, Method, find, get_method
 from .metrics import Leak, calibrate, change_inside_outside, leak_from, measure_leaks, median
+from .inputtransform import MAX_PAGE_ROTATE, MAX_PAGE_TRANSLATE, NO_TRANSFORM, Transform, check_transform, input_transform, supports_input_transform
 from .precision import DEFAULT_PRECISION
 from .models.base import check_truncation
 from .models import (BIGGAN_NAMES, DEFAULT_MODEL, PRESETS, ZOO, GeneratorAdapter, load_model,
@@ -47,6 +48,8 @@ __all__ = [
     "model_catalog", "parse_layers", "parse_seeds", "parse_strengths", "path_edit", "prepare_jacobian",
     "refetch_model", "resolve_device", "sample", "sample_codes", "check_seed", "check_path_steps", "check_truncation",
     "parse_json", "printable", "set_cache_limit", "decode_photo", "MAX_PHOTO_BYTES", "MAX_PHOTO_PIXELS",
+    "MAX_PAGE_ROTATE", "MAX_PAGE_TRANSLATE", "NO_TRANSFORM", "Transform",
+    "check_transform", "input_transform", "recorded_transform", "supports_input_transform",
 ]
 
 ModelLike = GeneratorAdapter | str | None

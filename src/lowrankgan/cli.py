@@ -26,23 +26,27 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _transform_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--translate", default=None, metavar="TX,TY",
                    help="StyleGAN3: move the image by TX,TY image widths/heights (right, down) first")
-    p.add_argument("--rotate", type=float, default=0.0, metavar="DEG",
+    p.add_argument("--rotate", type=float, default=None, metavar="DEG",
                    help="StyleGAN3: turn the image by DEG degrees (counter-clockwise) first")
 
 
-def _input_transform(args) -> tuple[tuple[float, float], float]:
+def _input_transform(args, recorded: tuple[tuple[float, float], float] | None = None) -> tuple[tuple[float, float], float]:
+    """The user's --translate / --rotate; where neither is given, ``recorded`` (the page's), else none."""
+    if args.translate is None and args.rotate is None and recorded is not None:
+        return recorded
+    rotate = 0.0 if args.rotate is None else args.rotate
     if args.translate is None:
-        return (0.0, 0.0), args.rotate
+        return (0.0, 0.0), rotate
     try:
         tx, ty = (float(v) for v in args.translate.split(","))
     except ValueError:
         raise LowRankGANError(f"--translate {args.translate}: give TX,TY in image widths/heights, "
                               "e.g. 0.1,-0.05") from None
-    return (tx, ty), args.rotate
+    return (tx, ty), rotate
 
 
-def _model(args: argparse.Namespace) -> api.GeneratorAdapter:
-    translate, rotate = _input_transform(args)  # bad values fail before the model loads
+def _model(args: argparse.Namespace, recorded: tuple[tuple[float, float], float] | None = None) -> api.GeneratorAdapter:
+    translate, rotate = _input_transform(args, recorded)  # bad values fail before the model loads
     gen = api.as_model(args.model, args.device, args.class_name)
     gen.set_input_transform(translate, rotate)
     return gen
@@ -187,7 +191,8 @@ def cmd_edit_composed(args: argparse.Namespace) -> int:
     steps = args.path_steps if args.path_steps is not None else (rec_steps or 0)
     api.check_path_steps(steps)
     seeds = api.parse_seeds(args.seeds) if args.seeds else [rec_seed if rec_seed is not None else 0]
-    gen = _model(args)
+    recorded = api.recorded_transform(dirset) if args.alphas.strip().lower() == "recorded" else None
+    gen = _model(args, recorded)
     images = api.composed_edit(gen, dirset, seeds, alphas, steps, region=args.region, space=args.space,
                                layers=api.parse_layers(args.layers), trunc=args.trunc)
     save_png(Image.fromarray(np.concatenate(list(to_uint8(images)), axis=1)), out)

@@ -293,3 +293,13 @@ def recorded_alphas(dirset: DirectionSet, text: str) -> tuple[list[float], int |
     if len(alphas) > dirset.vectors.shape[0] or not all(np.isfinite(alphas)):
         raise LowRankGANError(f"--alphas: give at most {dirset.vectors.shape[0]} finite numbers, one per direction")
     return alphas, None, None
+
+
+def recorded_transform(dirset: DirectionSet) -> tuple[tuple[float, float], float] | None:
+    """The StyleGAN3 input transform the page rendered with (``slider_translate``, ``slider_rotate``,
+    checked on loading), for ``edit --alphas recorded``; None where the file records none."""
+    translate, rotate = dirset.meta.get("slider_translate"), dirset.meta.get("slider_rotate")
+    if translate is None and rotate is None:
+        return None
+    tx, ty = translate if translate is not None else (0.0, 0.0)
+    return (float(tx), float(ty)), float(rotate or 0.0)

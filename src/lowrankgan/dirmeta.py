@@ -13,7 +13,8 @@ from typing import Any, Callable
 from .errors import LowRankGANError
 from .factorize import ORDERS
 from .regions import MASK_IMAGE_SUFFIXES
-from .limits import MAX_LATENT_DIM, MAX_SEED, MAX_SEEDS, check_float, check_int, printable
+from .limits import (MAX_LATENT_DIM, MAX_PAGE_ROTATE, MAX_PAGE_TRANSLATE, MAX_SEED, MAX_SEEDS, check_float, check_int,
+                     printable)
 
 FORMAT_VERSION = 1
 MAX_TEXT = 1_000_000  # the longest region spec parse_region accepts
@@ -139,6 +140,7 @@ def check_meta(meta: Any, where: str, folder: Path) -> dict:
         out["region_fraction"] = check_float(meta["region_fraction"], "region_fraction", 0.0, 1.0, where)
     if meta.get("leak_source_top1") is not None:
         out["leak_source_top1"] = check_float(meta["leak_source_top1"], "leak_source_top1", 0.0, 1e12, where)
+    _check_slider_transform(meta, out, where)
     for name in ("timing_s",):
         if meta.get(name) is not None:
             out[name] = _number_map(meta[name], name, where)
@@ -148,6 +150,19 @@ def check_meta(meta: Any, where: str, folder: Path) -> dict:
     if region is not None:
         out["region"] = resolve_region_paths(region, folder, where)
     return out
+
+
+def _check_slider_transform(meta: dict, out: dict, where: str) -> None:
+    """The page's StyleGAN3 input transform (``slider_translate`` [tx, ty], ``slider_rotate`` degrees),
+    within the page's bounds."""
+    if meta.get("slider_translate") is not None:
+        value = meta["slider_translate"]
+        if not isinstance(value, list) or len(value) != 2:
+            raise LowRankGANError(f"{where}: field 'slider_translate' must be a list of two numbers [tx, ty]")
+        out["slider_translate"] = [check_float(v, f"slider_translate[{i}]", -MAX_PAGE_TRANSLATE, MAX_PAGE_TRANSLATE, where)
+                                   for i, v in enumerate(value)]
+    if meta.get("slider_rotate") is not None:
+        out["slider_rotate"] = check_float(meta["slider_rotate"], "slider_rotate", -MAX_PAGE_ROTATE, MAX_PAGE_ROTATE, where)
 
 
 def resolve_region_paths(spec: str, folder: Path, where: str) -> str:

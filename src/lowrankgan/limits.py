@@ -46,6 +46,8 @@ MAX_MODEL_PARAMS = 1 << 28  # 1 GB of float32 weights (StyleGAN2 config-f 1024²
 # Arguments.
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes at most a 64-bit integer
 MAX_SEEDS = 10_000
+MAX_PAGE_TRANSLATE = 1.0  # StyleGAN3's input transform on the page: a full image width either way ...
+MAX_PAGE_ROTATE = 360.0  # ... and a full turn either way
 
 
 def check_int(value: Any, name: str, low: int, high: int, where: str = "") -> int:

@@ -28,7 +28,7 @@ def evaluate_on_ray(address: str, model: GeneratorAdapter | str | None, regions,
     run = prepare(model, regions, seeds, methods, device, class_name, **options)
     gen, cfg = run.gen, run.cfg
     t_start = time.perf_counter()
-    spec = WorkerSpec(model_source(model, gen), gen.model_id, gen.class_name, cfg.trunc)
+    spec = WorkerSpec(model_source(model, gen), gen.model_id, gen.class_name, cfg.trunc, gen.input_transform())
     with connect(address) as ray:
         use_gpu = wants_gpus(ray, gen.device.type)
         pool = ActorPool(ray, spec, pool_size(ray, use_gpu, workers), use_gpu,

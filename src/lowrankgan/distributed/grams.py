@@ -50,7 +50,7 @@ def ray_region_grams(address: str, model: GeneratorAdapter | str | None, gen: Ge
     if len(seeds) != len(codes):
         raise LowRankGANError(f"{len(seeds)} seeds but {len(codes)} codes")
     fg, _ = check_analysis_masks(region, analysis_size)
-    spec = WorkerSpec(model_source(model, gen), gen.model_id, gen.class_name, trunc)
+    spec = WorkerSpec(model_source(model, gen), gen.model_id, gen.class_name, trunc, gen.input_transform())
     codes_np = codes.detach().float().cpu().numpy()
     fg_np = fg.numpy()
     layers = list(layers) if layers is not None else None

@@ -29,6 +29,7 @@ class WorkerSpec:
     model_id: str
     class_name: str | None = None
     trunc: float = 1.0
+    transform: tuple[tuple[float, float], float] = ((0.0, 0.0), 0.0)  # StyleGAN3: the driver's --translate / --rotate
 
 
 class Worker:
@@ -42,6 +43,7 @@ class Worker:
         if self.gen is None:
             self.gen = load_model(self.spec.model, device=self.device, class_name=self.spec.class_name)
             self.gen.set_truncation(self.spec.trunc)
+            self.gen.set_input_transform(*self.spec.transform)
         return os.getpid(), socket.gethostname(), self.gen.model_id
 
     def grams(self, codes: np.ndarray, fg: np.ndarray, space: str, layers: list[int] | None, size: int,

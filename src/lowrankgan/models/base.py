@@ -7,10 +7,11 @@ Codes are float32 tensors: ``[n, d]`` in ``z`` / ``w``, ``[n, L, d]`` in ``w+``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 
@@ -44,6 +45,7 @@ class GeneratorAdapter(ABC):
     presets: dict[str, str] = {}  # region preset name -> region spec in output pixels
     default_strengths: str = "-6:6:7"  # what `edit` sweeps when the user names no strengths
     device: torch.device = torch.device("cpu")
+    supports_input_transform: bool = False  # StyleGAN3: the whole image can be moved / turned
 
     @property
     def default_layers(self) -> list[int]:
@@ -78,6 +80,18 @@ class GeneratorAdapter(ABC):
         if any(float(v) != 0.0 for v in (*translate, rotate)):
             raise LowRankGANError(f"--translate / --rotate need a StyleGAN3 model; {self.model_id} "
                                   "has no input transform")
+
+    def input_transform(self) -> tuple[tuple[float, float], float]:
+        """The transform in effect for the calling thread: ((tx, ty), degrees)."""
+        return (0.0, 0.0), 0.0
+
+    @contextlib.contextmanager
+    def scoped_input_transform(self, translate: Sequence[float] = (0.0, 0.0),
+                               rotate: float = 0.0) -> Iterator["GeneratorAdapter"]:
+        """``set_input_transform`` for the calling thread only, undone on leaving: threads that
+        share the adapter each render with their own transform."""
+        self.set_input_transform(translate, rotate)  # here: only checks that it is none
+        yield self
 
     def sefa_weight(self, space: str, layers: Sequence[int] | None = None) -> torch.Tensor:
         """SeFa's ``A`` ``[out, d]``: the weight of the first layer(s) acting on codes of ``space``."""

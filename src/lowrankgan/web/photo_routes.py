@@ -19,7 +19,8 @@ from flask import Flask, jsonify, request
 from .. import api
 from ..errors import LowRankGANError
 from .photos import ALIGNS, MAX_PAGE_STEPS, PAGE_STEPS, Photo, pasted, start_inversion
-from .server import BadRequest, _attachment, _model_args, _NotFound, _text, parse_alphas, parse_path_steps, parse_subject
+from .parse import (BadRequest, _attachment, _model_args, _NotFound, _text, parse_alphas, parse_path_steps,
+                    parse_subject)
 from .session import Workspace, slider_max, uint8_png
 
 

@@ -7,12 +7,16 @@ Endpoints (JSON unless noted; errors are ``{"error": message}`` with status 400/
 ``GET /``                          the page (``static/index.html``)
 ``GET /api/config``                models offered, methods and their parameters, limits
 ``GET /api/model?model&class``     resolution, classes, presets (as masks), slider range
-``GET /api/image?model&class&seed``  PNG of a seed's image; warms its Jacobian in the background
-``POST /api/compute``              ``{model, class, seed, mask, method, top_k, params}`` -> 202 ``{job}``
+``GET /api/image?model&class&seed[&translate&rotate]``  PNG of a seed's image; warms its Jacobian
+``POST /api/compute``              ``{model, class, seed, mask, method, top_k, params[, translate, rotate]}`` -> 202
 ``GET /api/jobs/<job>``            ``{state, stage, elapsed_s, result|error}``
 ``GET /api/render?result&seed&alphas[&path_steps][&download]``   PNG of the edited image
 ``GET /api/strip?result&seeds&alphas[&path_steps][&outline]``    PNG: originals over edited images
 ``GET /api/gif?result&seed&alphas[&path_steps][&outline]``       GIF sweep of the edit
+
+``translate`` (``TX,TY``, image widths/heights within ±1) and ``rotate`` (degrees within ±360):
+StyleGAN3's input transform, moving / turning the picture first (other models: absent or zero).
+A result's renders, strip, GIF and ZIP use the transform its directions were computed at.
 
 ``path_steps`` (0..8, default 0): 0 moves along the straight line ``c + Σ α_i v_i``; N > 0 follows
 the path (``lowrankgan.pathedit``, as ``lowrankgan edit --path-steps N``) along ``v/|v|`` to
@@ -32,208 +36,27 @@ Every ``seed`` above may be ``photo=<id>`` instead: an uploaded photo's code (``
 from __future__ import annotations
 
 import hmac
-import math
-import random
-import re
 import secrets
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from .. import api
 from ..errors import LowRankGANError
 from ..regions import parse_region, region_from_mask
-from .photos import Photo
+from .parse import (MAX_BODY_BYTES, MAX_PATH_STEPS, MAX_SEED, MAX_STRIP, MAX_TOP_K, WEB_METHODS, BadRequest,
+                    _attachment, _flag, _model_args, _NotFound, _text, parse_alphas, parse_body, parse_class, parse_mask,
+                    parse_params, parse_path_steps, parse_seeds, parse_subject, parse_top_k, parse_transform)
+from .photo_routes import add_photo_routes
 from .session import Busy, Workspace, as_seeds, png_bytes, slider_max, uint8_png
 
-MAX_BODY_BYTES = 256 * 1024  # a 128x128 mask is 16 KB of '0'/'1'
-MAX_SEED = 2**31 - 1
-MAX_TOP_K = 20
-MAX_STRIP = 12
-MAX_PATH_STEPS = 8
-WEB_METHODS = tuple(name for name, m in api.METHODS.items() if m.uses_region)  # the page draws a region
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
 STATIC_DIR = Path(str(resources.files("lowrankgan.web") / "static"))
 TOKEN_HEADER = "X-LowRankGAN-Token"
 TOKEN_PLACEHOLDER = "__LOWRANKGAN_TOKEN__"
-MAX_JSON_DEPTH = 8
 
-
-class BadRequest(LowRankGANError):
-    pass
-
-
-# --------------------------------------------------------------------------------------------
-# request parsing: every field is checked here, before the workspace sees it
-
-def _text(value, name: str, limit: int = 200) -> str:
-    if not isinstance(value, str):
-        raise BadRequest(f"'{name}' must be a string")
-    if len(value) > limit:
-        raise BadRequest(f"'{name}' is too long (at most {limit} characters)")
-    return value
-
-
-def parse_seed(value, name: str = "seed") -> int:
-    if value is None or value == "":
-        raise BadRequest(f"'{name}' is missing: give an integer 0..{MAX_SEED} or 'random'")
-    if isinstance(value, str) and value.strip().lower() == "random":
-        return random.randint(0, 99999)
-    if isinstance(value, bool):
-        raise BadRequest(f"bad {name} {value!r}: give an integer 0..{MAX_SEED}")
-    try:
-        seed = int(str(value).strip()) if not isinstance(value, int) else value
-    except ValueError:
-        raise BadRequest(f"bad {name} '{str(value)[:40]}': give an integer 0..{MAX_SEED} or 'random'") from None
-    if not 0 <= seed <= MAX_SEED:
-        raise BadRequest(f"{name} {seed} is out of range 0..{MAX_SEED}")
-    return seed
-
-
-def parse_subject(workspace: Workspace, source, model: str, gen: api.GeneratorAdapter,
-                  default: int | Photo | None = None) -> int | Photo:
-    """The image a request is about: ``photo=<id>`` (an uploaded photo's code, for the model and
-    class it was inverted with), else ``seed`` (else ``default``). ``source``: query or JSON body."""
-    photo_id = source.get("photo") or None
-    if photo_id is None:
-        if isinstance(default, Photo) and source.get("seed") in (None, ""):
-            return default
-        return parse_seed(source.get("seed", default))
-    try:
-        photo = workspace.photos.get(_text(photo_id, "photo", 64))
-    except KeyError:
-        raise _NotFound(f"this photo is no longer on the server (it keeps the latest {workspace.photos.max_photos}); "
-                        "upload it again") from None
-    if (photo.model, photo.class_name) != (model, gen.class_name):
-        raise BadRequest(f"this photo was inverted with model {photo.model}; upload it again to edit it with {model}")
-    return photo
-
-
-def parse_seeds(value: str | None, limit: int = MAX_STRIP) -> list[int]:
-    text = _text(value or "", "seeds", 400)
-    parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
-    if not parts:
-        raise BadRequest("'seeds' is empty: give a comma list such as 1,2,3")
-    if len(parts) > limit:
-        raise BadRequest(f"too many seeds ({len(parts)}); at most {limit}")
-    return [parse_seed(p, "seed") for p in parts]
-
-
-def parse_alphas(value: str | None, k: int, span: float) -> list[float]:
-    text = _text(value or "", "alphas", 40 * MAX_TOP_K)
-    if not text.strip():
-        return [0.0] * k
-    try:
-        alphas = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise BadRequest("bad 'alphas': give a comma list of numbers, one per direction") from None
-    if len(alphas) > k:
-        raise BadRequest(f"{len(alphas)} slider values for {k} directions")
-    limit = 4 * span
-    if any(not math.isfinite(a) or abs(a) > limit for a in alphas):
-        raise BadRequest(f"slider values must be finite numbers within ±{limit:g}")
-    return alphas
-
-
-def parse_path_steps(value: str | None) -> int:
-    """Path-following steps: 0 (the straight line, default) .. MAX_PATH_STEPS."""
-    text = _text(value or "", "path_steps", 20).strip()
-    if not text:
-        return 0
-    try:
-        steps = int(text)
-    except ValueError:
-        raise BadRequest(f"bad path_steps '{text}': give an integer 0..{MAX_PATH_STEPS} "
-                         "(0 = straight line)") from None
-    if not 0 <= steps <= MAX_PATH_STEPS:
-        raise BadRequest(f"path_steps {steps} is out of range 0..{MAX_PATH_STEPS} (0 = straight line)")
-    return steps
-
-
-def parse_mask(value, resolution: int) -> np.ndarray:
-    """The drawn region: a string of '0'/'1', row-major, ``resolution²`` long."""
-    text = _text(value, "mask", resolution * resolution)
-    if len(text) != resolution * resolution:
-        raise BadRequest(f"'mask' has {len(text)} values; the model's images are {resolution}x{resolution} "
-                         f"({resolution * resolution} values)")
-    if text.strip("01"):
-        raise BadRequest("'mask' may hold only the characters 0 and 1")
-    return (np.frombuffer(text.encode("ascii"), np.uint8) == ord("1")).reshape(resolution, resolution)
-
-
-def parse_params(method: str, params) -> dict:
-    """The method's parameters checked against the registry (type, range, choices); empty fields
-    take the defaults."""
-    if params is None:
-        return {}
-    if not isinstance(params, dict):
-        raise BadRequest("'params' must be an object")
-    given = {str(k)[:40]: v for k, v in params.items() if v is not None and v != ""}
-    try:
-        return api.get_method(method).check_params(given)
-    except LowRankGANError as exc:
-        raise BadRequest(str(exc)) from None
-
-
-def parse_top_k(value) -> int:
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        k = int(str(value if value is not None else 5))
-    except ValueError:
-        raise BadRequest(f"top_k must be an integer 1..{MAX_TOP_K}") from None
-    if not 1 <= k <= MAX_TOP_K:
-        raise BadRequest(f"top_k {k} is out of range 1..{MAX_TOP_K}")
-    return k
-
-
-def parse_class(model: str, value) -> str | None:
-    """The class as the model names it, before any model is looked up: ``0``, ``00`` and ``000``
-    are one class (and one loaded model), and a zoo model's unknown class costs no load."""
-    if value is None or value == "":
-        return None
-    key = _text(value, "class", 64).strip().lower()
-    if re.fullmatch(r"[0-9]{1,9}", key):
-        key = str(int(key))
-    entry = next((row for row in api.model_catalog() if row["name"] == model and row["source"] == "zoo"), None)
-    if entry is None:
-        return key
-    classes = entry["classes"]
-    if not classes:
-        raise BadRequest(f"model {model} is not class-conditional; leave 'class' empty")
-    if key.isdigit() and int(key) < len(classes):
-        return classes[int(key)]
-    if key not in classes:
-        raise BadRequest(f"unknown class '{key[:40]}' for model {model}; use one of: {', '.join(classes)}")
-    return key
-
-
-def parse_body() -> dict:
-    """The request's JSON object: bounded in size (by the server) and in nesting before parsing."""
-    if not request.is_json:
-        raise BadRequest("send a JSON object (Content-Type: application/json): {model, class, seed, mask, ...}")
-    body = api.parse_json(request.get_data(cache=False), "the request body", max_depth=MAX_JSON_DEPTH)
-    if not isinstance(body, dict):
-        raise BadRequest("send a JSON object: {model, class, seed, mask, method, top_k, params}")
-    return body
-
-
-def _flag(value: str | None) -> bool:
-    return (value or "").lower() in ("1", "true", "yes", "on")
-
-
-def _attachment(data: bytes, mimetype: str, filename: str | None) -> Response:
-    resp = Response(data, mimetype=mimetype)
-    if filename:
-        resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
-
-
-# --------------------------------------------------------------------------------------------
 
 def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None, token: str | None = None) -> Flask:
     """The Flask app over ``workspace``. ``allowed_hosts``: Host header names accepted (None: any);
@@ -251,16 +74,8 @@ def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None, toke
     _install_guards(app, allowed_hosts, token)
     _model_routes(app, workspace)
     _result_routes(app, workspace)
-    from .photo_routes import add_photo_routes  # here: photo_routes builds on this module's parsers
     add_photo_routes(app, workspace)
     return app
-
-
-def _model_args(workspace: Workspace):
-    name = request.args.get("model") or None
-    name = None if name is None else _text(name, "model", 300)
-    return name, parse_class(name or workspace.models[0], request.args.get("class"))
-
 
 
 def _install_guards(app: Flask, allowed_hosts: set[str] | None, token: str | None) -> None:
@@ -319,7 +134,8 @@ def _model_routes(app: Flask, workspace: Workspace) -> None:
                        methods=[d for d in api.method_descriptions() if d["name"] in WEB_METHODS],
                        limits={"top_k": MAX_TOP_K, "strip": MAX_STRIP, "seed": MAX_SEED,
                                "body_bytes": MAX_BODY_BYTES, "path_steps": MAX_PATH_STEPS,
-                               "photo_bytes": api.MAX_PHOTO_BYTES, "photo_pixels": api.MAX_PHOTO_PIXELS})
+                               "photo_bytes": api.MAX_PHOTO_BYTES, "photo_pixels": api.MAX_PHOTO_PIXELS,
+                               "translate": api.MAX_PAGE_TRANSLATE, "rotate": api.MAX_PAGE_ROTATE})
 
     @app.get("/api/model")
     def model():
@@ -330,9 +146,11 @@ def _model_routes(app: Flask, workspace: Workspace) -> None:
         name, cls = _model_args(workspace)
         gen = workspace.model(name, cls)
         seed = parse_subject(workspace, request.args, name or workspace.models[0], gen)
-        data = uint8_png(workspace.image(gen, as_seeds(seed))[0])
+        transform = parse_transform(request.args.get("translate"), request.args.get("rotate"), gen,
+                                    name or workspace.models[0])
+        data = uint8_png(workspace.image(gen, as_seeds(seed), transform)[0])
         if not _flag(request.args.get("nowarm")):
-            workspace.warm(name or workspace.models[0], gen, seed)
+            workspace.warm(name or workspace.models[0], gen, seed, transform)
         resp = Response(data, mimetype="image/png")
         resp.headers["X-Seed"] = str(seed) if isinstance(seed, int) else ""
         return resp
@@ -365,8 +183,9 @@ def _model_routes(app: Flask, workspace: Workspace) -> None:
         gen = workspace.model(name, cls)
         seed = parse_subject(workspace, body, name or workspace.models[0], gen)
         params = parse_params(method, body.get("params"))
+        transform = parse_transform(body.get("translate"), body.get("rotate"), gen, name or workspace.models[0])
         region = region_from_mask(parse_mask(body.get("mask"), gen.resolution), api.analysis_size(gen))
-        job = workspace.start_compute(name or workspace.models[0], gen, seed, region, method, top_k, params)
+        job = workspace.start_compute(name or workspace.models[0], gen, seed, region, method, top_k, params, transform)
         return jsonify(job.public()), 202
 
 
@@ -408,7 +227,8 @@ def _result_routes(app: Flask, workspace: Workspace) -> None:
         resp = _attachment(uint8_png(edited), "image/png", name)
         # The live readout beside the sliders: RMS change inside / outside the region (the leak's measure).
         gen = workspace.model(res.model, res.class_name)
-        inside, outside = api.change_inside_outside(workspace.image(gen, as_seeds(seed))[0], edited, res.region.mask)
+        original = workspace.image(gen, as_seeds(seed), res.transform or api.NO_TRANSFORM)[0]
+        inside, outside = api.change_inside_outside(original, edited, res.region.mask)
         resp.headers["X-Change-Inside"], resp.headers["X-Change-Outside"] = f"{inside:.5f}", f"{outside:.5f}"
         return resp
 
@@ -459,10 +279,6 @@ def _add_page_and_token(app: Flask, token: str) -> None:
         resp = Response(page, mimetype="text/html")
         resp.headers["Cache-Control"] = "no-store"  # the token lives as long as this server
         return resp
-
-
-class _NotFound(LowRankGANError):
-    pass
 
 
 def make_server(app: Flask, host: str, port: int, threads: int = 6):

@@ -56,6 +56,11 @@ class Result:
     space: str
     layers: list[int] | None
     span: float = 0.0  # the largest calibrated slider end (the renders accept up to 4x)
+    transform: api.Transform | None = None  # StyleGAN3's input transform (None: the model has none)
+
+    def scope(self, gen: GeneratorAdapter):
+        """Renders of this result use the transform its directions were computed at."""
+        return api.input_transform(gen, *(self.transform or api.NO_TRANSFORM))
 
 
 @dataclass
@@ -129,8 +134,8 @@ class Workspace:
         self.path_wait_s = 20.0  # how long a path render waits for the one before it
         self.max_loaded, self.max_results = max_loaded, max_results
         self._computing: Job | None = None
-        self._warmed: set[tuple[str, str | None, int]] = set()
-        self._warm_next: tuple[tuple[str, str | None], int] | None = None
+        self._warmed: set[tuple[str, str | None, int, api.Transform]] = set()
+        self._warm_next: tuple[tuple[str, str | None], int, api.Transform] | None = None
         self._warm_event = threading.Event()
         self._warm_thread = threading.Thread(target=self._warm_loop, name="lowrankgan-warm", daemon=True)
         self._warm_thread.start()
@@ -169,10 +174,12 @@ class Workspace:
         return {"model": name or self.models[0], "description": api.model_description(name or self.models[0]),
                 "resolution": gen.resolution, "latent_dim": gen.latent_dim, "space": gen.default_space,
                 "classes": list(gen.classes), "class": gen.class_name, "presets": presets,
-                "slider_max": span, "analysis_size": api.analysis_size(gen)}
+                "slider_max": span, "analysis_size": api.analysis_size(gen),
+                "input_transform": api.supports_input_transform(gen)}
 
-    def image(self, gen: GeneratorAdapter, seeds: Sequence[int] | api.Latents) -> torch.Tensor:
-        with self.render_slot():
+    def image(self, gen: GeneratorAdapter, seeds: Sequence[int] | api.Latents,
+              transform: api.Transform = api.NO_TRANSFORM) -> torch.Tensor:
+        with self.render_slot(), api.input_transform(gen, *transform):
             return api.sample(gen, _listed(seeds))
 
     def render_slot(self, timeout: float = 10.0):
@@ -183,18 +190,21 @@ class Workspace:
                      "the server is following another edit path; try again")
 
     # Jacobian warm-up -------------------------------------------------------------------------
-    def warm(self, name: str, gen: GeneratorAdapter, seed: int | Photo) -> None:
-        """Compute the Jacobian of ``seed`` (or a photo's code) in the background (latest request wins)."""
+    def warm(self, name: str, gen: GeneratorAdapter, seed: int | Photo,
+             transform: api.Transform = api.NO_TRANSFORM) -> None:
+        """Compute the Jacobian of ``seed``'s image (or a photo's code), moved / turned by
+        ``transform``, in the background (latest request wins)."""
         key = (name, gen.class_name)
         with self._lock:
-            if (*key, subject_key(seed)) in self._warmed:
+            if (*key, subject_key(seed), transform) in self._warmed:
                 return
-            self._warm_next = (key, seed)
+            self._warm_next = (key, seed, transform)
         self._warm_event.set()
 
-    def is_warm(self, name: str, gen: GeneratorAdapter, seed: int | Photo) -> bool:
+    def is_warm(self, name: str, gen: GeneratorAdapter, seed: int | Photo,
+                transform: api.Transform = api.NO_TRANSFORM) -> bool:
         with self._lock:
-            return (name, gen.class_name, subject_key(seed)) in self._warmed
+            return (name, gen.class_name, subject_key(seed), transform) in self._warmed
 
     def _warm_loop(self) -> None:
         while True:
@@ -204,14 +214,14 @@ class Workspace:
                 task, self._warm_next = self._warm_next, None
             if task is None:
                 continue
-            (name, class_name), seed = task
+            (name, class_name), seed, transform = task
             try:
                 gen = self.model(name, class_name)
-                with self.cpu_lock:
-                    if not self.is_warm(name, gen, seed):
+                with self.cpu_lock, api.input_transform(gen, *transform):
+                    if not self.is_warm(name, gen, seed, transform):
                         api.prepare_jacobian(gen, as_seeds(seed))
                         with self._lock:
-                            self._warmed.add((name, gen.class_name, subject_key(seed)))
+                            self._warmed.add((name, gen.class_name, subject_key(seed), transform))
             except Exception:  # a failed warm-up only costs time later; the compute reports errors
                 traceback.print_exc()
 
@@ -226,7 +236,7 @@ class Workspace:
                     api.find_directions(gen, seed, box, top_k=1, progress=False)
                     api.find_directions(gen, seed, box, method="resefa", top_k=1, progress=False)
                     with self._lock:
-                        self._warmed.add((name, gen.class_name, seed))
+                        self._warmed.add((name, gen.class_name, seed, api.NO_TRANSFORM))
             except Exception:
                 traceback.print_exc()
         threading.Thread(target=work, name="lowrankgan-warmup", daemon=True).start()
@@ -250,26 +260,27 @@ class Workspace:
                 self._computing = None
 
     def start_compute(self, name: str, gen: GeneratorAdapter, seed: int | Photo, region: Region, method: str,
-                      top_k: int, params: dict) -> Job:
+                      top_k: int, params: dict, transform: api.Transform = api.NO_TRANSFORM) -> Job:
         job = self.begin_job("compute")
-        thread = threading.Thread(target=self._compute, args=(job, name, gen, seed, region, method, top_k, params),
+        thread = threading.Thread(target=self._compute, args=(job, name, gen, seed, region, method, top_k, params,
+                                                             transform),
                                   name=f"lowrankgan-compute-{job.id}", daemon=True)
         thread.start()
         return job
 
     def _compute(self, job: Job, name: str, gen: GeneratorAdapter, seed: int | Photo, region: Region, method: str,
-                 top_k: int, params: dict) -> None:
+                 top_k: int, params: dict, transform: api.Transform) -> None:
         try:
             job.state, job.stage = "running", "waiting for the CPU"
-            with self.cpu_lock:
-                cached = self.is_warm(name, gen, seed)
+            with self.cpu_lock, api.input_transform(gen, *transform):  # the Jacobian of the moved image
+                cached = self.is_warm(name, gen, seed, transform)
                 job.stage = (f"finding directions ({method}, Jacobian cached)" if cached else
                              f"computing the Jacobian of {subject_label(seed)}, then directions ({method})")
                 # The top direction's source leak comes from the report below (the same calibration).
                 dirset = api.find_directions(gen, as_seeds(seed), region, method=method, top_k=top_k, progress=False,
                                              leak_images=0, **params)
                 with self._lock:
-                    self._warmed.add((name, gen.class_name, subject_key(seed)))
+                    self._warmed.add((name, gen.class_name, subject_key(seed), transform))
                 job.stage = "measuring each direction's leak and slider range"
                 report = api.direction_report(gen, dirset, as_seeds(seed), region)
                 if report:
@@ -277,7 +288,7 @@ class Workspace:
             space, layers = dirset.meta["latent_space"], dirset.meta.get("layers")
             ends = [e for r in report for e in r.ends if e is not None]
             result = Result(secrets.token_hex(8), name, gen.class_name, dirset, seed, region, space, layers,
-                            max(ends, default=0.0))
+                            max(ends, default=0.0), transform if api.supports_input_transform(gen) else None)
             with self._lock:
                 _lru_put(self.results, result.id, result, self.max_results)
             info = dirset.meta.get("info", {})
@@ -287,7 +298,8 @@ class Workspace:
                           **subject_json(seed), "region": region.spec, "timing_s": dirset.meta.get("timing_s", {}),
                           "directions": [{"leak": _finite(r.leak), "plus": r.ends[0], "minus": r.ends[1]}
                                          for r in report],
-                          "slider_target": api.SLIDER_TARGET, "warnings": result_warnings(region, dirset, top_k)}
+                          "slider_target": api.SLIDER_TARGET, "warnings": result_warnings(region, dirset, top_k),
+                          "translate": list(transform[0]), "rotate": transform[1]}
             job.state, job.stage = "done", "done"
         except LowRankGANError as exc:
             job.state, job.stage, job.error = "error", "failed", str(exc)
@@ -328,14 +340,14 @@ class Workspace:
         """Images ``[n, 3, H, W]``: each seed's image with the sliders' edit (path-following when
         ``steps`` > 0)."""
         gen = self.model(res.model, res.class_name)
-        with self._slots(steps):
+        with self._slots(steps), res.scope(gen):
             return api.composed_edit(gen, res.dirset, _listed(seeds), alphas, steps, res.region)
 
     def strip(self, res: Result, seeds: Sequence[int], alphas: Sequence[float], outline: bool,
               steps: int = 0) -> Image.Image:
         """Originals (top row) and edited images (bottom row) for ``seeds``."""
         gen = self.model(res.model, res.class_name)
-        with self._slots(steps):
+        with self._slots(steps), res.scope(gen):
             images = api.composed_edit(gen, res.dirset, list(seeds), alphas, steps, res.region, with_originals=True)
         return grid_image(images, mask=res.region.mask if outline else None)
 
@@ -344,7 +356,7 @@ class Workspace:
         """The current edit swept from −1× to +1× (direction 1 at the model's default strengths
         when every slider is at zero), there and back; along paths when ``steps`` > 0."""
         gen = self.model(res.model, res.class_name)
-        with self._slots(steps):
+        with self._slots(steps), res.scope(gen):
             images = api.composed_sweep(gen, res.dirset, as_seeds(seed), alphas, frames, steps, res.region)
         return gif_bytes(gif_frames(images, res.region.mask if outline else None))
 
@@ -352,11 +364,14 @@ class Workspace:
         """``directions.npy``, ``directions.json``, ``latent.npy`` as ``lowrankgan directions``
         writes them, plus the drawn region as ``region.png`` (which ``directions.json`` names, so that
         ``edit --directions DIR`` reads it back) and the sliders' values and path steps
-        (``slider_alphas``, ``slider_path_steps``, ``slider_seed``: ``edit --alphas recorded``)."""
+        (``slider_alphas``, ``slider_path_steps``, ``slider_seed`` and for StyleGAN3 ``slider_translate``,
+        ``slider_rotate``: ``edit --alphas recorded``)."""
         buf = io.BytesIO()
         meta = {**res.dirset.meta, "region": DRAWN_MASK_NAME, "region_boxes": res.region.spec,
                 "slider_alphas": [float(a) for a in alphas], "slider_path_steps": int(steps),
                 "slider_seed": res.seed if isinstance(res.seed, int) else None}
+        if res.transform is not None:  # StyleGAN3: the picture was moved / turned first
+            meta.update(slider_translate=list(res.transform[0]), slider_rotate=res.transform[1])
         dirset = DirectionSet(res.dirset.vectors, meta, res.dirset.latents)
         with tempfile.TemporaryDirectory(prefix="lowrankgan-web-") as tmp:
             out = save_directions(dirset, Path(tmp) / "directions")

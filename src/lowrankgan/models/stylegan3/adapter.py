@@ -3,10 +3,12 @@ transform (translate / rotate the Fourier features) as adapter state."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -45,19 +47,24 @@ def make_transform(translate: tuple[float, float], rotate: float) -> torch.Tenso
     return torch.linalg.inv(m).float()
 
 
+_SCOPED = threading.local()  # {id(adapter): ((tx, ty), deg)} set by scoped_input_transform
+
+
 class StyleGAN3Adapter(StyleGAN2Adapter):
     """A StyleGAN3 generator; W+ row 0 drives the input transform, row ``i + 1`` layer ``L{i}``.
 
     State beyond StyleGAN2's: ``translate`` (tx, ty) and ``rotate`` (degrees) of the input
     Fourier features — the whole image moves or turns, then edits apply as usual.
+    ``scoped_input_transform`` sets them for one thread (the page's concurrent requests).
     """
+
+    supports_input_transform = True
 
     def __init__(self, generator: StyleGAN3Generator, model_id: str = "stylegan3",
                  source: str | os.PathLike | None = None, kind: str = "random") -> None:
         super().__init__(generator, model_id=model_id, source=source, kind=kind)  # type: ignore[arg-type]
         self._file_transform = generator.synthesis.input.transform.detach().clone()
-        self.translate: tuple[float, float] = (0.0, 0.0)
-        self.rotate = 0.0
+        self._shared: tuple[tuple[float, float], float] = ((0.0, 0.0), 0.0)  # set_input_transform's
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> "StyleGAN3Adapter":
@@ -73,14 +80,48 @@ class StyleGAN3Adapter(StyleGAN2Adapter):
     def set_input_transform(self, translate: Sequence[float] = (0.0, 0.0), rotate: float = 0.0) -> None:
         """Move the image by ``translate`` = (tx, ty) image widths/heights (positive: right, down)
         and turn it by ``rotate`` degrees; (0, 0), 0 restores the checkpoint's own transform."""
+        (tx, ty), rotate = self._checked(translate, rotate)
+        self._shared = ((tx, ty), rotate)
+        self.generator.set_user_transform(self._matrix((tx, ty), rotate))
+
+    @contextlib.contextmanager
+    def scoped_input_transform(self, translate: Sequence[float] = (0.0, 0.0),
+                               rotate: float = 0.0) -> Iterator["StyleGAN3Adapter"]:
+        checked = self._checked(translate, rotate)
+        table = _SCOPED.__dict__.setdefault("transforms", {})
+        previous = table.get(id(self))
+        table[id(self)] = checked
+        try:
+            with self.generator.thread_transform(self._matrix(*checked)):
+                yield self
+        finally:
+            if previous is None:
+                table.pop(id(self), None)
+            else:
+                table[id(self)] = previous
+
+    def input_transform(self) -> tuple[tuple[float, float], float]:
+        return getattr(_SCOPED, "transforms", {}).get(id(self), self._shared)
+
+    @property
+    def translate(self) -> tuple[float, float]:
+        return self.input_transform()[0]
+
+    @property
+    def rotate(self) -> float:
+        return self.input_transform()[1]
+
+    @staticmethod
+    def _checked(translate: Sequence[float], rotate: float) -> tuple[tuple[float, float], float]:
         tx, ty = (float(v) for v in translate)
         rotate = float(rotate)
         if not all(math.isfinite(v) for v in (tx, ty, rotate)) or max(abs(tx), abs(ty)) > MAX_TRANSLATE:
             raise LowRankGANError(f"--translate {tx},{ty} / --rotate {rotate}: use finite numbers, "
                                   f"|tx|, |ty| <= {MAX_TRANSLATE:g} image widths")
-        self.translate, self.rotate = (tx, ty), rotate
-        user = make_transform((tx, ty), rotate).to(self._file_transform)
-        self.generator.set_user_transform(user @ self._file_transform)
+        return (tx, ty), rotate
+
+    def _matrix(self, translate: tuple[float, float], rotate: float) -> torch.Tensor:
+        return make_transform(translate, rotate).to(self._file_transform) @ self._file_transform
 
     def sefa_weight(self, space: str, layers: Sequence[int] | None = None) -> torch.Tensor:
         """The style-affine weights of the modulated convs (W+ rows 1..L-2; row 0 predicts the input

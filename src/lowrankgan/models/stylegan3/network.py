@@ -10,7 +10,9 @@ no ``.item()``, no control flow on tensor values.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 
 import numpy as np
 import torch
@@ -23,6 +25,9 @@ from .ops import filtered_lrelu, modulated_conv
 
 _LRELU_SLOPE = 0.2
 _LRELU_GAIN = math.sqrt(2.0)
+# Input transforms set for the calling thread only ({id(SynthesisInput): 3x3}): the page renders
+# several transforms of one generator at once, which a shared buffer would mix up.
+_SCOPED = threading.local()
 
 
 class SynthesisInput(nn.Module):
@@ -52,7 +57,8 @@ class SynthesisInput(nn.Module):
         m = torch.stack([torch.stack([c, -s, s * ty - c * tx], 1),
                          torch.stack([s, c, -s * tx - c * ty], 1),
                          torch.stack([zero, zero, one], 1)], 1)
-        m = m @ self.transform.to(m.dtype)
+        scoped = getattr(_SCOPED, "transforms", {}).get(id(self))
+        m = m @ (self.transform if scoped is None else scoped).to(m.dtype)
         phases = self.phases + (self.freqs @ m[:, :2, 2:]).squeeze(2)  # [n, C]
         freqs = self.freqs @ m[:, :2, :2]  # [n, C, 2]
         # Fade out frequencies that the user's transform pushed outside the band.
@@ -144,6 +150,22 @@ class StyleGAN3Generator(nn.Module):
         """The input layer's ``transform`` buffer (3x3, inverse transform of the image)."""
         with torch.no_grad():
             self.synthesis.input.transform.copy_(matrix.to(self.synthesis.input.transform))
+
+    @contextlib.contextmanager
+    def thread_transform(self, matrix: torch.Tensor):
+        """Use ``matrix`` instead of the ``transform`` buffer in this thread while inside; other
+        threads keep seeing the buffer (or their own scoped matrix)."""
+        table = _SCOPED.__dict__.setdefault("transforms", {})
+        key = id(self.synthesis.input)
+        previous = table.get(key)
+        table[key] = matrix.detach().to(self.synthesis.input.transform).clone()
+        try:
+            yield
+        finally:
+            if previous is None:
+                table.pop(key, None)
+            else:
+                table[key] = previous
 
 
 def build_generator(cfg: StyleGAN3Config, seed: int = 0) -> StyleGAN3Generator:

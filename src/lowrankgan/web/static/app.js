@@ -69,7 +69,7 @@ function query(params) {
 
 function modelParams() {
   const cls = $("class-field").hidden ? "" : $("class").value;
-  return { model: $("model").value, class: cls };
+  return { model: $("model").value, class: cls, ...transformParams() };  // transform.js
 }
 
 function seed() {
@@ -133,6 +133,7 @@ async function loadModel(keepClass = false) {
   const previous = state.info;
   const info = await (await api(`/api/model?${query(params)}`)).json();
   state.info = info;
+  showTransform(info);
   const clsSelect = $("class");
   $("class-field").hidden = info.classes.length === 0;
   if (info.classes.length) {
