@@ -28,7 +28,8 @@ try:
 except ImportError:  # run from a checkout that is not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from lowrankgan.factorize import lowrankgan_directions, resefa_directions, stable_order
+from lowrankgan.factorize import stable_order
+from lowrankgan.methods import lowrankgan_directions, resefa_directions
 from lowrankgan.jacobian import analysis_image, auto_chunk, averaged_region_grams, compute_jacobian, region_grams
 from lowrankgan.models.stylegan2 import build_random_stylegan2
 from lowrankgan.precision import DEFAULT_PRECISION, precision_mode

@@ -5,19 +5,22 @@ most locally.
     python benchmarks/bench_stylegan3.py cost --resolution 1024 --channel-base 4096 --channel-max 64
     python benchmarks/bench_stylegan3.py cost --device cuda   # full 1024² T, all 512 tangents
     python benchmarks/bench_stylegan3.py layers               # W+ span scan on a small random model
+    python benchmarks/bench_stylegan3.py layers --model stylegan3-t-ffhqu-256x256.pkl   # on your file
 
 cost: forward pass (batch 1) against jvp under vmap per tangent, time and memory side by side,
 and what ``lowrankgan.jacobian.auto_chunk`` (StyleGAN2's memory logic) estimates per tangent. On
 CPU only a few tangents are pushed and the full-Jacobian time is extrapolated (the output says so).
 
-layers: for each span of W+ rows, LowRankGAN directions for two regions on a few seeds and the
-median leak of the top direction (RMS change outside / inside, lower = more local). RANDOM WEIGHTS:
-this says how the architecture spreads an edit, not what a trained model's edits look like.
+layers: for each span of W+ rows, LowRankGAN directions for two regions on a few tuning seeds and
+the median leak of the top direction (RMS change outside / inside, lower = more local); then the
+best span, the shipped default and all of W+ on held-out seeds. RANDOM WEIGHTS unless ``--model``:
+that says how the architecture spreads an edit, not what a trained model's edits look like.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import os
 import platform
 import statistics
@@ -33,10 +36,63 @@ try:
 except ImportError:  # run from a checkout that is not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from bench_stylegan2 import PeakMemory, analysis_fn, jacobian, timed  # noqa: E402
-
-from lowrankgan.jacobian import _activation_bytes  # noqa: E402
+from lowrankgan.jacobian import _activation_bytes, analysis_image  # noqa: E402
 from lowrankgan.models.stylegan3 import build_random_stylegan3  # noqa: E402
+
+
+# ----------------------------------------------------------------------------- measuring
+
+def timed(fn, device: torch.device) -> tuple[float, object]:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    out = fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - t0, out
+
+
+def _peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # Linux reports KiB
+
+
+class PeakMemory:
+    """Peak memory of one phase: the CUDA allocator's peak, or the process's RSS high-water mark
+    (monotone: a phase that needs less than an earlier one shows no growth)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        self.before = _peak_rss_gib()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.type == "cuda":
+            self.peak = torch.cuda.max_memory_allocated(self.device) / 2 ** 30
+            self.text = f"{self.peak:.2f} GiB CUDA peak allocated"
+        else:
+            self.peak = _peak_rss_gib()
+            grew = self.peak - self.before
+            self.text = f"{self.peak:.2f} GiB process peak RSS" + (f" (+{grew:.2f} GiB here)" if grew > 0.005 else "")
+
+
+def analysis_fn(adapter, size: int):
+    """w [1, d] -> the analysis image as a vector [size*size] (as the pipeline's Jacobian sees it)."""
+    return lambda w: analysis_image(adapter.synthesize(w, "w"), size).reshape(-1)
+
+
+def jacobian(f, w: torch.Tensor, tangents: int, chunk: int) -> torch.Tensor:
+    """The first ``tangents`` columns of the Jacobian, ``chunk`` JVPs under one vmap at a time."""
+    d = w.shape[-1]
+    cols = []
+    for start in range(0, tangents, chunk):
+        basis = torch.eye(d, device=w.device, dtype=w.dtype)[start:min(start + chunk, tangents)]
+        push = lambda v: torch.func.jvp(f, (w,), (v.reshape(w.shape),))[1]  # noqa: E731
+        cols.append(torch.func.vmap(push)(basis))
+    return torch.cat(cols).t()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,7 +106,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--channel-max", type=int, default=None, help="cost: 512; layers: 64")
     p.add_argument("--analysis-size", type=int, default=None, help="cost: min(resolution, 256)")
     p.add_argument("--tangents", type=int, default=None, help="cost: 4 on CPU, all on CUDA")
-    p.add_argument("--seeds", type=int, default=3, help="layers: images per span")
+    p.add_argument("--seeds", type=int, default=3, help="layers: tuning images per span (seeds 0..)")
+    p.add_argument("--heldout", type=int, default=3, help="layers: held-out images (seeds 10000..)")
+    p.add_argument("--model", default=None, help="layers: a StyleGAN3 file (trained weights) instead of a random model")
     p.add_argument("--widths", default="2,4", help="layers: span widths scanned")
     p.add_argument("--threads", type=int, default=None)
     return p.parse_args(argv)
@@ -109,46 +167,79 @@ def cost(args: argparse.Namespace, device: torch.device) -> None:
 
 # ----------------------------------------------------------------------------- layer spans
 
-def layers(args: argparse.Namespace, device: torch.device) -> None:
+def _span_leaks(a, span: list[int], regions: dict[str, str], seeds, target_of) -> dict[str, float]:
+    """Median leak of the top LowRankGAN direction per region over ``seeds`` for one W+ span."""
     from lowrankgan import api
     from lowrankgan.metrics import measure_leak
 
-    res, w_dim = args.resolution or 64, args.w_dim or 64
-    base, cmax = args.channel_base or 1024, args.channel_max or 64
-    a = build_random_stylegan3(res, w_dim, base, cmax, config=args.config).to(device)
+    leaks = {}
+    for name, region in regions.items():
+        mask = torch.from_numpy(api.as_region(a, region).mask)
+        vals = []
+        for seed in seeds:
+            d = api.find_directions(a, seed, region, space="w+", layers=span, top_k=1, progress=False, cache=False)
+            code = a.sample([seed], "w+")[0]
+            vals.append(measure_leak(a, code, torch.from_numpy(d.vectors[0]), mask, "w+", span,
+                                     target=target_of(code), max_strength=100.0).leak)
+        leaks[name] = statistics.median(vals)
+    return leaks
+
+
+def layers(args: argparse.Namespace, device: torch.device) -> None:
+    """Every span scanned on the tuning seeds (0..); the best span, the shipped default and the
+    whole of W+ then measured on held-out seeds (10000..) that played no part in the choice."""
+    from lowrankgan import api
+    from lowrankgan.protocol import HELDOUT_FIRST_SEED
+
+    if args.model:
+        a = api.as_model(args.model, device=str(device))
+        res = a.resolution
+        what = f"{args.model} (trained weights)"
+
+        def target_of(code):
+            return 0.1
+    else:
+        res, w_dim = args.resolution or 64, args.w_dim or 64
+        base, cmax = args.channel_base or 1024, args.channel_max or 64
+        a = build_random_stylegan3(res, w_dim, base, cmax, config=args.config).to(device)
+        what = f"config {args.config}: {res}² channel_base {base} channel_max {cmax} w_dim {w_dim}, RANDOM weights"
+
+        def target_of(code):
+            # Random weights give faint images: calibrate to the same fraction of the image's
+            # contrast that 0.1 is of a trained model's (std about 0.5 in [-1, 1]).
+            return 0.1 * float(a.synthesize(code[None], "w+").std()) / 0.5
     L = a.num_layers
     q = res // 4
     regions = {"centre": f"box:{q + q // 2},{q + q // 2},{q},{q}", "corner": f"box:{q // 2},{res - 2 * q},{q},{q}"}
-    print(f"config {args.config}: {res}² channel_base {base} channel_max {cmax} w_dim {w_dim}, {L} W+ rows, "
-          f"RANDOM weights; regions {regions}; seeds 0-{args.seeds - 1}")
-    print("median leak of the top LowRankGAN direction (lower = more local):")
+    tuning = list(range(args.seeds))
+    heldout = list(range(HELDOUT_FIRST_SEED, HELDOUT_FIRST_SEED + args.heldout))
+    print(f"{what}; {L} W+ rows; regions {regions}; tuning seeds 0-{args.seeds - 1}, "
+          f"held-out seeds {heldout[0]}-{heldout[-1]}")
+    print("median leak of the top LowRankGAN direction (lower = more local), tuning seeds:")
     print(f"{'rows':>8s} " + " ".join(f"{r:>8s}" for r in regions) + f" {'both':>8s}")
     spans = [list(range(s, s + wd)) for wd in map(int, args.widths.split(",")) for s in range(0, L - wd + 1)]
     spans.append(list(range(L)))
     results = []
     t0 = time.perf_counter()
     for span in spans:
-        leaks = {}
-        for name, region in regions.items():
-            mask = torch.from_numpy(api.as_region(a, region).mask)
-            vals = []
-            for seed in range(args.seeds):
-                d = api.find_directions(a, seed, region, space="w+", layers=span, top_k=1,
-                                        progress=False, cache=False)
-                code = a.sample([seed], "w+")[0]
-                # Random weights give faint images: calibrate to the same fraction of the image's
-                # contrast that 0.1 is of a trained model's (std about 0.5 in [-1, 1]).
-                target = 0.1 * float(a.synthesize(code[None], "w+").std()) / 0.5
-                vals.append(measure_leak(a, code, torch.from_numpy(d.vectors[0]), mask, "w+", span,
-                                         target=target, max_strength=100.0).leak)
-            leaks[name] = statistics.median(vals)
+        leaks = _span_leaks(a, span, regions, tuning, target_of)
         both = statistics.median(list(leaks.values()))
         results.append((both, span))
-        label = f"{span[0]}-{span[-1]}"
-        print(f"{label:>8s} " + " ".join(f"{v:8.3f}" for v in leaks.values()) + f" {both:8.3f}", flush=True)
-    best = min(results)
-    print(f"most local span: rows {best[1][0]}-{best[1][-1]} of {L} (median leak {best[0]:.3f}); "
+        print(f"{span[0]:>5d}-{span[-1]:<2d} " + " ".join(f"{v:8.3f}" for v in leaks.values()) + f" {both:8.3f}",
+              flush=True)
+    best = min(results)[1]
+    default = a.resolve_layers("w+", None)
+    print(f"most local span on the tuning seeds: rows {best[0]}-{best[-1]} of {L}; "
           f"{time.perf_counter() - t0:.0f} s")
+    print("held-out seeds (not used above):")
+    print(f"{'span':>22s} " + " ".join(f"{r:>8s}" for r in regions) + f" {'both':>8s}")
+    checked = {"best on tuning": best, "shipped default": default, "all of W+": list(range(L))}
+    for label, span in checked.items():
+        leaks = _span_leaks(a, span, regions, heldout, target_of)
+        both = statistics.median(list(leaks.values()))
+        name = f"{label} {span[0]}-{span[-1]}"
+        print(f"{name:>22s} " + " ".join(f"{v:8.3f}" for v in leaks.values()) + f" {both:8.3f}", flush=True)
+    print(f"total {time.perf_counter() - t0:.0f} s")
 
 
 def main(argv: list[str] | None = None) -> None:
