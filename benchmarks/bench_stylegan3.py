@@ -25,6 +25,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -107,6 +108,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--analysis-size", type=int, default=None, help="cost: min(resolution, 256)")
     p.add_argument("--tangents", type=int, default=None, help="cost: 4 on CPU, all on CUDA")
     p.add_argument("--seeds", type=int, default=3, help="layers: tuning images per span (seeds 0..)")
+    p.add_argument("--stride", type=int, default=1, help="layers: first rows of the spans scanned, every N-th")
     p.add_argument("--heldout", type=int, default=3, help="layers: held-out images (seeds 10000..)")
     p.add_argument("--model", default=None, help="layers: a StyleGAN3 file (trained weights) instead of a random model")
     p.add_argument("--widths", default="2,4", help="layers: span widths scanned")
@@ -177,7 +179,8 @@ def _span_leaks(a, span: list[int], regions: dict[str, str], seeds, target_of) -
         mask = torch.from_numpy(api.as_region(a, region).mask)
         vals = []
         for seed in seeds:
-            d = api.find_directions(a, seed, region, space="w+", layers=span, top_k=1, progress=False, cache=False)
+            # cache=True (in a temporary home, see ``layers``): the second region reuses the Jacobian.
+            d = api.find_directions(a, seed, region, space="w+", layers=span, top_k=1, progress=False)
             code = a.sample([seed], "w+")[0]
             vals.append(measure_leak(a, code, torch.from_numpy(d.vectors[0]), mask, "w+", span,
                                      target=target_of(code), max_strength=100.0).leak)
@@ -217,8 +220,8 @@ def layers(args: argparse.Namespace, device: torch.device) -> None:
           f"held-out seeds {heldout[0]}-{heldout[-1]}")
     print("median leak of the top LowRankGAN direction (lower = more local), tuning seeds:")
     print(f"{'rows':>8s} " + " ".join(f"{r:>8s}" for r in regions) + f" {'both':>8s}")
-    spans = [list(range(s, s + wd)) for wd in map(int, args.widths.split(",")) for s in range(0, L - wd + 1)]
-    spans.append(list(range(L)))
+    spans = [list(range(s, s + wd)) for wd in map(int, args.widths.split(","))
+             for s in range(0, L - wd + 1, args.stride)]
     results = []
     t0 = time.perf_counter()
     for span in spans:
@@ -250,7 +253,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     header(args, device)
-    (cost if args.what == "cost" else layers)(args, device)
+    with tempfile.TemporaryDirectory() as home:  # a private Jacobian cache, gone afterwards
+        models = Path(os.environ.get("LOWRANKGAN_HOME") or Path.home() / ".cache" / "lowrankgan") / "models"
+        if models.is_dir():
+            os.symlink(models, Path(home) / "models")
+        os.environ["LOWRANKGAN_HOME"] = home
+        (cost if args.what == "cost" else layers)(args, device)
 
 
 if __name__ == "__main__":

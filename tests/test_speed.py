@@ -2,14 +2,16 @@
 device's free memory (and halved on out-of-memory), Grams formed on the model's device, the
 precision switch, robust PCA side by side, the batched leak measurement."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from lowrankgan import api
+from lowrankgan import api, jacobian
 from lowrankgan.errors import LowRankGANError
 from lowrankgan.factorize import canonical_sign, robust_pca, robust_pca_many, stable_order
 from lowrankgan.jacobian import (_activation_bytes, _by_torch_func, auto_chunk, averaged_region_grams,
@@ -66,19 +68,33 @@ def test_unknown_layer_falls_back_to_torch_func():
     assert torch.allclose(J, torch.autograd.functional.jacobian(f, code), atol=1e-5, rtol=1e-4)
 
 
-def test_chunk_comes_from_the_given_free_memory(faces):
+def test_chunk_comes_from_the_given_free_memory(faces, monkeypatch):
     code = faces.sample([0])[0]
     per_tangent = 3 * _activation_bytes(faces, code, "z")
+    gpu = torch.device("cuda")
     # A GPU's free memory (given here, as torch.cuda.mem_get_info would report it): half is used.
-    assert memory_budget(torch.device("cuda"), free_bytes=10 * 2**30) == 5 * 2**30
-    assert auto_chunk(faces, code, "z", 100, free_bytes=2 * 7 * per_tangent) == 7
-    assert auto_chunk(faces, code, "z", 100, free_bytes=2 * 10**6 * per_tangent) == 64  # capped
-    assert auto_chunk(faces, code, "z", 100, free_bytes=1) == 1
-    # No free-memory figure (the CPU): the fixed budget, uncapped; an explicit budget wins over both.
-    assert memory_budget(torch.device("cpu")) == 1024 * 2**20
+    assert memory_budget(gpu, free_bytes=10 * 2**30) == 5 * 2**30
+    assert auto_chunk(faces, code, "z", 100, free_bytes=2 * 7 * per_tangent, device=gpu) == 7
+    assert auto_chunk(faces, code, "z", 100, free_bytes=2 * 10**6 * per_tangent, device=gpu) == 64  # capped
+    assert auto_chunk(faces, code, "z", 100, free_bytes=1, device=gpu) == 1
+    # The CPU: a quarter of the available memory within 1-8 GiB, uncapped; 1 GiB when unknown.
+    cpu = torch.device("cpu")
+    assert memory_budget(cpu, free_bytes=16 * 2**30) == 4 * 2**30
+    assert memory_budget(cpu, free_bytes=2**30) == 2**30 and memory_budget(cpu, free_bytes=2**40) == 8 * 2**30
+    monkeypatch.setattr(jacobian, "_cpu_available_bytes", lambda: None)
+    assert memory_budget(cpu) == 1024 * 2**20
     assert auto_chunk(faces, code, "z", 100) == 100  # one chunk: 1 GiB holds all 100 tangents
-    assert memory_budget(torch.device("cuda"), budget_mb=100, free_bytes=10 * 2**30) == 100 * 2**20
+    # An explicit budget wins over both.
+    assert memory_budget(gpu, budget_mb=100, free_bytes=10 * 2**30) == 100 * 2**20
+    assert auto_chunk(faces, code, "z", 100, budget_mb=per_tangent * 3 / 2**20) == 3
     assert chunk_for_memory(1000, 5, 10**9) == 5
+
+
+def test_cpu_budget_reads_the_available_memory():
+    available = jacobian._cpu_available_bytes()
+    if Path("/proc/meminfo").exists():
+        assert available is not None and 0 < available <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        assert memory_budget(torch.device("cpu")) == min(max(available / 4, 2**30), 8 * 2**30)
 
 
 class _SmallMemory(DCGANAdapter):
