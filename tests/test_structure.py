@@ -5,6 +5,7 @@ page's ZIP read back by the CLI, evaluate's cross matrix)."""
 import ast
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -57,6 +58,31 @@ def test_sizes_stay_readable():
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 assert node.end_lineno - node.lineno < 80, f"{path.name}:{node.name} is over 80 lines"
+
+
+def test_page_scripts_stay_readable():
+    scripts = sorted((SRC / "web" / "static").glob("*.js"))
+    assert len(scripts) > 1
+    for path in scripts:
+        assert path.read_text().count("\n") <= 400, f"{path.name} is over 400 lines: split it by job"
+
+
+def test_page_scripts_load_in_one_scope_without_clashes():
+    """The page's scripts are classic scripts sharing one global scope: index.html loads every one
+    of them, and no two declare the same top-level name (a second `function f` silently replaces
+    the first; a second `const` stops the page)."""
+    static = SRC / "web" / "static"
+    loaded = re.findall(r'<script src="/static/([\w.-]+)"></script>', (static / "index.html").read_text())
+    assert sorted(loaded) == sorted(p.name for p in static.glob("*.js")), loaded
+    assert loaded.index("app.js") == len(loaded) - 2, "app.js wires the others: photo.js alone comes after it"
+    owner: dict[str, str] = {}
+    for name in loaded:
+        for found in re.finditer(r"^(?:async\s+)?(?:function\*?|const|let|var|class)\s+([\w$]+)",
+                                 (static / name).read_text(), re.MULTILINE):
+            declared = found.group(1)
+            assert declared not in owner, f"{declared} is declared in both {owner[declared]} and {name}"
+            owner[declared] = name
+    assert {"state", "api", "drawOverlay", "validateInputs", "requestRender"} <= owner.keys()
 
 
 def test_cli_options_come_from_the_registry(capsys):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -185,7 +186,9 @@ def test_config_and_model(client):
 
 
 def test_page_uses_no_external_resources(client):
-    for path in ("/", "/static/app.js", "/static/style.css"):
+    scripts = re.findall(r'<script src="(/static/[\w.-]+)"></script>', client.get("/").get_data(as_text=True))
+    assert "/static/app.js" in scripts and len(scripts) > 2
+    for path in ("/", "/static/style.css", *scripts):
         text = client.get(path).get_data(as_text=True)
         assert "http://" not in text and "https://" not in text and "//cdn" not in text, path
 
@@ -615,6 +618,7 @@ def test_browser_spill_state_and_widths(browser, live_server, tmp_path):
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.goto(live_server + "/")
     page.wait_for_function("window.lrg && window.lrg.state.info && document.getElementById('image').naturalWidth > 0")
     page.fill("#seed", str(SEED))

@@ -288,6 +288,7 @@ def test_browser_transform_controls(browser, workspace, tmp_path):
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
         page.goto(f"http://127.0.0.1:{server.effective_port}/")
         page.wait_for_function("window.lrg && window.lrg.state.info && "
                                "document.getElementById('image').src.startsWith('blob:')")

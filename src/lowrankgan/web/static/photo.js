@@ -1,10 +1,11 @@
 // lowrankgan serve: your own photo. Upload it, the server inverts it (a job, with its progress),
-// and its code becomes the image being edited in place of a seed (app.js's subject()); "Edited
-// photo" downloads the edit pasted back into the photo. Uses app.js's helpers ($, api, query, state).
+// and its code becomes the image being edited in place of a seed (image.js's subject()); "Edited
+// photo" downloads the edit pasted back into the photo. Uses the other scripts' helpers ($, api,
+// query, state).
 "use strict";
 
 function photoProgress(fraction) {
-  // The inversion counts its steps: a filling bar. null: app.js's moving bar (Compute).
+  // The inversion counts its steps: a filling bar. null: the moving bar (Compute).
   const el = $("progress");
   el.classList.toggle("determinate", fraction !== null);
   el.querySelector(".bar div").style.width = fraction === null ? "" : `${(100 * fraction).toFixed(1)}%`;
@@ -76,7 +77,7 @@ function dropPhoto() {
   updateDownloads();
 }
 
-function photoDownloads(on) {  // called by app.js's updateDownloads
+function photoDownloads(on) {  // called by render.js's updateDownloads
   const link = $("dl-photo");
   link.hidden = !state.photo;
   const ready = on && !!state.photo && !!state.result && state.result.photo === state.photo.photo;
@@ -91,6 +92,6 @@ function photoDownloads(on) {  // called by app.js's updateDownloads
 $("photo-file").addEventListener("change", () => uploadPhoto($("photo-file").files[0]));
 $("photo-back").addEventListener("click", () => { dropPhoto(); guarded(loadSeed); });
 // A seed or model chosen (typed, stepped, random, another model or class) leaves the photo: the
-// capture phase runs before app.js's own handlers load the seed.
+// capture phase runs before image.js's own handlers load the seed.
 $("image-section").addEventListener("change", dropPhoto, true);
 $("image-section").addEventListener("click", (e) => { if (e.target.closest("button")) dropPhoto(); }, true);

@@ -1,6 +1,6 @@
 // StyleGAN3's input transform on the page: Translate X / Y (fractions of the image) and Rotate
-// (degrees), shown where the model has one (/api/model's input_transform). Loaded before app.js;
-// app.js's functions (loadSeed, staleBecause, setStale, guarded) are called from event handlers only.
+// (degrees), shown where the model has one (/api/model's input_transform). Loaded before the other
+// scripts; their functions (loadSeed, staleBecause, setStale, guarded) are called from event handlers only.
 "use strict";
 
 const TRANSFORM_IDS = ["translate-x", "translate-y", "rotate"];
@@ -9,8 +9,8 @@ function transformValues() {
   return TRANSFORM_IDS.map((id) => Number(document.getElementById(id).value));
 }
 
-// The transform as request parameters: none where the model has none or it is zero. app.js adds
-// these to every image and compute request (modelParams).
+// The transform as request parameters: none where the model has none or it is zero. image.js's
+// modelParams adds these to every image and compute request.
 function transformParams() {
   if (document.getElementById("transform-field").hidden) return {};
   const [tx, ty, deg] = transformValues();

@@ -1,0 +1,160 @@
+// lowrankgan serve: Compute. The method and its parameter fields from the server's registry, the
+// inputs checked next to each field before any request, and the compute job with its progress.
+"use strict";
+
+// Method choices and their parameter fields come from the server's method registry (/api/config).
+function buildMethods() {
+  const select = $("method");
+  select.replaceChildren();
+  for (const m of state.config.methods) {
+    select.append(option(m.name, m.name, m.summary));
+  }
+  buildParams();
+}
+
+function buildParams() {
+  const box = $("method-params");
+  box.replaceChildren();
+  const m = state.config.methods.find((x) => x.name === $("method").value);
+  for (const p of (m ? m.params : [])) {
+    const label = document.createElement("label");
+    label.className = "field";
+    label.title = p.help;
+    label.append(p.name);
+    let input;
+    if (p.choices.length) {
+      input = document.createElement("select");
+      for (const c of p.choices) {
+        input.append(option(c));
+      }
+      input.value = p.default;
+    } else {
+      input = document.createElement("input");
+      input.type = "number";
+      input.step = p.type === "int" ? "1" : "any";
+      if (p.low !== null) input.min = p.low;
+      if (p.high !== null) input.max = p.high;
+      input.placeholder = String(p.default);
+    }
+    input.id = `p-${p.name}`;
+    input.dataset.param = p.name;
+    input.dataset.kind = p.type;
+    label.append(input);
+    box.append(label);
+  }
+  validateInputs();
+}
+
+function methodParams() {
+  const params = {};
+  for (const input of $("method-params").querySelectorAll("[data-param]")) {
+    const v = input.value;
+    if (v !== "") params[input.dataset.param] = input.dataset.kind === "str" ? v : Number(v);
+  }
+  return params;
+}
+
+function progress(stage, elapsed, isError = false) {
+  const el = $("progress");
+  el.hidden = false;
+  el.classList.toggle("error", isError);
+  $("progress-stage").textContent = stage;
+  $("progress-time").textContent = elapsed === null ? "" : `${elapsed.toFixed(1)} s`;
+}
+
+async function compute() {
+  if (!validateInputs()) return;
+  const button = $("compute");
+  button.disabled = true;
+  state.computing = true;
+  const t0 = performance.now();
+  progress("sending the region…", 0);
+  try {
+    const body = {
+      ...modelParams(), ...subject(), mask: Array.prototype.join.call(state.mask, ""),
+      method: $("method").value, top_k: parseInt($("top-k").value, 10) || 5, params: methodParams(),
+    };
+    let job = await (await api("/api/compute", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    })).json();
+    while (job.state === "queued" || job.state === "running") {
+      progress(job.stage, (performance.now() - t0) / 1000);
+      await new Promise((r) => setTimeout(r, 100));
+      job = await (await api(`/api/jobs/${job.job}`)).json();
+    }
+    if (job.state === "error") throw new Error(job.error);
+    const seconds = (performance.now() - t0) / 1000;
+    state.computeSeconds = seconds;
+    showResult(job.result, seconds);
+    $("progress").hidden = true;
+  } catch (err) {
+    progress(err.message, null, true);
+  } finally {
+    state.computing = false;
+    validateInputs();
+  }
+}
+
+// Inputs checked in the browser against /api/config's ranges: every problem at once, each next to
+// its field, in the page's words; Compute waits until all are fixed.
+function fieldError(input, text) {
+  let el = input.parentElement.querySelector(".field-error");
+  if (!el) {
+    el = document.createElement("span");
+    el.className = "field-error";
+    el.setAttribute("role", "alert");
+    input.insertAdjacentElement("afterend", el);
+  }
+  el.textContent = text;
+  el.hidden = !text;
+  input.classList.toggle("invalid", !!text);
+  input.setAttribute("aria-invalid", String(!!text));
+  return text ? 1 : 0;
+}
+
+function checkNumber(text, { int = false, low = null, high = null, what = "a number" }) {
+  if (text.trim() === "") return "";
+  const v = Number(text);
+  if (!Number.isFinite(v) || (int && !Number.isInteger(v))) return `Enter ${int ? "a whole number" : "a number"}${what ? "" : ""}.`;
+  if (low !== null && v < low) return `Must be at least ${low}.`;
+  if (high !== null && v > high) return `Must be at most ${high}.`;
+  return "";
+}
+
+function validateInputs() {
+  const lim = state.config ? state.config.limits : { top_k: 20, seed: 2147483647, strip: 12, path_steps: 8 };
+  let bad = 0;
+  const seedText = $("seed").value;
+  bad += fieldError($("seed"), seedText.trim() === "" ? "Enter a seed (a whole number)." :
+    checkNumber(seedText, { int: true, low: 0, high: lim.seed }));
+  const k = $("top-k").value;
+  bad += fieldError($("top-k"), k.trim() === "" ? "" : checkNumber(k, { int: true, low: 1, high: lim.top_k }));
+  const m = state.config && state.config.methods.find((x) => x.name === $("method").value);
+  for (const p of (m ? m.params : [])) {
+    const input = $(`p-${p.name}`);
+    if (!input || p.choices.length) continue;
+    bad += fieldError(input, checkNumber(input.value, { int: p.type === "int", low: p.low, high: p.high }));
+  }
+  bad += fieldError($("path-steps"), checkNumber($("path-steps").value, { int: true, low: 0, high: lim.path_steps }));
+  const parts = $("strip-seeds").value.split(/[,\s]+/).filter((x) => x);
+  let stripErr = parts.length ? "" : "Enter seeds such as 1,2,3.";
+  if (parts.length > lim.strip) stripErr = `At most ${lim.strip} seeds.`;
+  const badSeed = parts.find((x) => checkNumber(x, { int: true, low: 0, high: lim.seed }) !== "");
+  if (badSeed !== undefined) stripErr = `“${badSeed.slice(0, 20)}” is not a seed (a whole number 0–${lim.seed}).`;
+  bad += fieldError($("strip-seeds"), stripErr);
+  $("compute").disabled = bad > 0 || state.computing;
+  $("strip-apply").disabled = !!stripErr || !state.result || state.stale;
+  return bad === 0;
+}
+
+// Compute's inputs (app.js registers these once at start-up). #method's change rebuilds the fields
+// first, then marks the result stale.
+function wireCompute() {
+  $("method").addEventListener("change", buildParams);
+  $("compute").addEventListener("click", compute);
+  $("method").addEventListener("change", () => staleBecause("Method"));
+  $("top-k").addEventListener("input", () => { staleBecause("Top k"); validateInputs(); });
+  $("method-params").addEventListener("input", () => { staleBecause("Parameters"); validateInputs(); });
+  $("method-params").addEventListener("change", () => staleBecause("Parameters"));
+  for (const id of ["seed", "path-steps", "strip-seeds"]) $(id).addEventListener("input", validateInputs);
+}
