@@ -12,7 +12,8 @@ import numpy as np
 from PIL import Image
 
 from . import __version__, api, web
-from .directionfile import DIRECTION_FILES, check_output_dir, check_writable, load_directions, save_directions, staged_dir
+from .directionfile import (DIRECTION_FILES, check_output_dir, check_writable, load_directions, save_directions, staged_dir,
+                            transform_text)
 from .errors import LowRankGANError
 from .report import grid_image, html_report, output_kind, save_gif, save_html, save_png, to_uint8
 
@@ -23,15 +24,16 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA when present")
 
 
-def _transform_options(p: argparse.ArgumentParser) -> None:
+def _transform_options(p: argparse.ArgumentParser, default: str = "") -> None:
     p.add_argument("--translate", default=None, metavar="TX,TY",
-                   help="StyleGAN3: move the image by TX,TY image widths/heights (right, down) first")
+                   help=f"StyleGAN3: move the image by TX,TY image widths/heights (right, down) first{default}")
     p.add_argument("--rotate", type=float, default=None, metavar="DEG",
-                   help="StyleGAN3: turn the image by DEG degrees (counter-clockwise) first")
+                   help=f"StyleGAN3: turn the image by DEG degrees (counter-clockwise) first{default}")
 
 
 def _input_transform(args, recorded: tuple[tuple[float, float], float] | None = None) -> tuple[tuple[float, float], float]:
-    """The user's --translate / --rotate; where neither is given, ``recorded`` (the page's), else none."""
+    """The user's --translate / --rotate; where neither is given, ``recorded`` (the transform a
+    direction file's directions were found at), else none."""
     if args.translate is None and args.rotate is None and recorded is not None:
         return recorded
     rotate = 0.0 if args.rotate is None else args.rotate
@@ -46,8 +48,15 @@ def _input_transform(args, recorded: tuple[tuple[float, float], float] | None = 
 
 
 def _model(args: argparse.Namespace, recorded: tuple[tuple[float, float], float] | None = None) -> api.GeneratorAdapter:
+    """The model, moved / turned by --translate / --rotate, else by ``recorded`` (a direction file's)."""
     translate, rotate = _input_transform(args, recorded)  # bad values fail before the model loads
     gen = api.as_model(args.model, args.device, args.class_name)
+    if recorded is not None and args.translate is None and args.rotate is None:
+        if not api.supports_input_transform(gen):
+            raise LowRankGANError(f"the directions were found on a StyleGAN3 picture moved first ({transform_text(recorded)}); "
+                                  f"model {gen.model_id} has no input transform: edit with the StyleGAN3 model they were found on")
+        print(f"applying the direction file's input transform ({transform_text(recorded)}); "
+              "--translate / --rotate override it")
     gen.set_input_transform(translate, rotate)
     return gen
 
@@ -191,8 +200,7 @@ def cmd_edit_composed(args: argparse.Namespace) -> int:
     steps = args.path_steps if args.path_steps is not None else (rec_steps or 0)
     api.check_path_steps(steps)
     seeds = api.parse_seeds(args.seeds) if args.seeds else [rec_seed if rec_seed is not None else 0]
-    recorded = api.recorded_transform(dirset) if args.alphas.strip().lower() == "recorded" else None
-    gen = _model(args, recorded)
+    gen = _model(args, api.recorded_transform(dirset))
     images = api.composed_edit(gen, dirset, seeds, alphas, steps, region=args.region, space=args.space,
                                layers=api.parse_layers(args.layers), trunc=args.trunc)
     save_png(Image.fromarray(np.concatenate(list(to_uint8(images)), axis=1)), out)
@@ -215,7 +223,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     api.check_path_steps(args.path_steps)
     dirset = load_directions(args.directions)
     args.region = api.region_beside(dirset, args.region)
-    gen = _model(args)
+    gen = _model(args, api.recorded_transform(dirset))
     strengths = api.parse_strengths(args.strengths or gen.default_strengths)
     layers = api.parse_layers(args.layers)
     if args.path_steps:
@@ -354,7 +362,7 @@ def _edit_parser(sub) -> None:
                    help="with --path-steps: re-project the direction at each step (project, the default) or re-derive "
                         "the region's best direction at each step (rederive: more local at strong edits)")
     p.add_argument("--outline", action="store_true", help="outline the region (from the direction file or --region)")
-    _transform_options(p)
+    _transform_options(p, " (default: the transform the directions were found at, from directions.json)")
     p.add_argument("--region", default=None, help="region to outline / measure (default: the direction file's)")
     p.add_argument("--out", required=True, help=".png grid, .gif sweep or .html report")
     p.set_defaults(func=cmd_edit)
