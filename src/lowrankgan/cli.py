@@ -12,8 +12,8 @@ import numpy as np
 from PIL import Image
 
 from . import __version__, api, web
-from .directionfile import (DIRECTION_FILES, check_output_dir, check_writable, load_directions, save_directions, staged_dir,
-                            transform_text)
+from .directionfile import (DIRECTION_FILES, check_output_dir, check_writable, load_directions, save_directions, source_latents,
+                            staged_dir, transform_text)
 from .errors import LowRankGANError
 from .report import grid_image, html_report, output_kind, save_gif, save_html, save_png, to_uint8
 
@@ -167,6 +167,17 @@ def _seeds_or_latent(seed: int | None, seeds: str | None, latent: str | None, de
     return [api.check_seed(seed)] if seed is not None else api.parse_seeds(seeds or default)
 
 
+def _file_codes(args: argparse.Namespace, dirset) -> api.Latents | None:
+    """Where neither --seeds nor --latent is given and the directions were found on codes
+    (``directions --latent``, a photo on the page), those codes (the file's latent.npy), said in one line."""
+    own = source_latents(dirset) if args.seeds is None and args.latent is None else None
+    if own is not None:
+        n = len(own)
+        print(f"editing the {n} code{'s' * (n != 1)} the directions were found on ({own.label}); "
+              "--seeds / --latent edit others")
+    return own
+
+
 def cmd_directions(args: argparse.Namespace) -> int:
     seeds = _seeds_or_latent(args.seed, args.seeds, args.latent)
     check_output_dir(Path(args.out), DIRECTION_FILES)
@@ -192,20 +203,26 @@ def cmd_edit_composed(args: argparse.Namespace) -> int:
     out = _out_file(args.out)
     if output_kind(out) != "png":
         raise LowRankGANError("--alphas writes a .png (the edited images side by side)")
-    if args.strengths or args.index or args.outline:
-        raise LowRankGANError("--alphas sets every direction's strength: leave out --strengths, --index and --outline")
+    if args.strengths or args.index or args.outline or args.photo:
+        raise LowRankGANError("--alphas sets every direction's strength: leave out --strengths, --index, --outline "
+                              "and --photo")
+    seeds = _seeds_or_latent(None, args.seeds, args.latent, default="0")
     dirset = load_directions(args.directions)
     args.region = api.region_beside(dirset, args.region)
     alphas, rec_steps, rec_seed = api.recorded_alphas(dirset, args.alphas)
     steps = args.path_steps if args.path_steps is not None else (rec_steps or 0)
     api.check_path_steps(steps)
-    seeds = api.parse_seeds(args.seeds) if args.seeds else [rec_seed if rec_seed is not None else 0]
+    if args.seeds is None and args.latent is None and rec_seed is not None:
+        seeds = [api.check_seed(rec_seed, "slider_seed")]  # the page's seed
+    else:
+        own = _file_codes(args, dirset)  # a photo's code (the page's ZIP), or `directions --latent`'s codes
+        seeds = seeds if own is None else own
     gen = _model(args, api.recorded_transform(dirset))
     images = api.composed_edit(gen, dirset, seeds, alphas, steps, region=args.region, space=args.space,
                                layers=api.parse_layers(args.layers), trunc=args.trunc)
     save_png(Image.fromarray(np.concatenate(list(to_uint8(images)), axis=1)), out)
-    print(f"wrote {out} (seeds {','.join(map(str, seeds))}, alphas {','.join(f'{a:g}' for a in alphas)}, "
-          f"path steps {steps})")
+    which = f"seeds {','.join(map(str, seeds))}" if isinstance(seeds, list) else ", ".join(api.seed_labels(seeds))
+    print(f"wrote {out} ({which}, alphas {','.join(f'{a:g}' for a in alphas)}, path steps {steps})")
     return 0
 
 
@@ -344,7 +361,8 @@ def _edit_parser(sub) -> None:
     _common(p)
     p.add_argument("--directions", required=True, help="folder from `directions`, or a [k, d] .npy")
     p.add_argument("--index", type=int, default=0)
-    p.add_argument("--seeds", default=None, help="seeds to edit (default 0-3; with --alphas recorded: the page's seed)")
+    p.add_argument("--seeds", default=None, help="seeds to edit (default 0-3, with --alphas 0; with --alphas recorded the "
+                   "page's seed; directions found on codes, such as a photo's, edit those codes)")
     p.add_argument("--alphas", default=None,
                    help="a1,a2,...: apply several directions at once (the page's sliders) and write the edited "
                         "image(s); 'recorded': the slider values and path steps saved in the file by the page")

@@ -21,6 +21,7 @@ import numpy as np
 
 from .dirmeta import FORMAT_VERSION, check_meta
 from .errors import LowRankGANError
+from .latents import Latents
 from .regions import MASK_IMAGE_SUFFIXES
 from .limits import MAX_JSON_BYTES, MAX_NPY_BYTES, open_regular, parse_json, printable, read_regular
 
@@ -272,6 +273,16 @@ def region_beside(dirset: DirectionSet, spec: str | None) -> str | None:
             part = str(folder / path)
         parts.append(part)
     return "+".join(parts)
+
+
+def source_latents(dirset: DirectionSet) -> Latents | None:
+    """The codes the directions were found on, where they were found on codes rather than seeds
+    (``directions --latent``, a photo on the page: ``seeds`` is null) and ``latent.npy`` holds
+    them: what ``edit`` edits when told no seeds. None otherwise."""
+    if dirset.latents is None or dirset.meta.get("seeds") is not None:
+        return None
+    space = dirset.meta.get("latent_space")
+    return Latents(dirset.latents, space, dirset.meta, str(Path(dirset.source).with_name("latent.npy")))
 
 
 def recorded_alphas(dirset: DirectionSet, text: str) -> tuple[list[float], int | None, int | None]:
