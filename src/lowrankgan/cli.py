@@ -240,6 +240,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
     api.check_path_steps(args.path_steps)
     dirset = load_directions(args.directions)
     args.region = api.region_beside(dirset, args.region)
+    own = _file_codes(args, dirset)
+    seeds = seeds if own is None else own
     gen = _model(args, api.recorded_transform(dirset))
     strengths = api.parse_strengths(args.strengths or gen.default_strengths)
     layers = api.parse_layers(args.layers)
