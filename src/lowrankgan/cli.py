@@ -167,7 +167,7 @@ def _seeds_or_latent(seed: int | None, seeds: str | None, latent: str | None, de
     return [api.check_seed(seed)] if seed is not None else api.parse_seeds(seeds or default)
 
 
-def _file_codes(args: argparse.Namespace, dirset) -> api.Latents | None:
+def _file_codes(args: argparse.Namespace, dirset: api.DirectionSet) -> api.Latents | None:
     """Where neither --seeds nor --latent is given and the directions were found on codes
     (``directions --latent``, a photo on the page), those codes (the file's latent.npy), said in one line."""
     own = source_latents(dirset) if args.seeds is None and args.latent is None else None
