@@ -171,3 +171,25 @@ def test_path_following_edit_from_the_command_line(capsys, tmp_path, eyes_dirs):
                  "--path-follow", "rederive", "--out", str(rederived)]) == 0
     c = np.asarray(Image.open(rederived)).astype(int)
     assert np.array_equal(a[:, :half], c[:, :half]) and np.abs(c[:, half:] - b[:, half:]).mean() > 0.5
+
+
+def test_edit_without_seeds_edits_the_codes_the_directions_were_found_on(capsys, tmp_path, faces, eyes_dirs):
+    """`directions --latent FILE` then `edit --directions DIR`: the file's own codes (its latent.npy),
+    not seeds 0-3; here the codes of seeds 5 and 7, so the edit is `edit --seeds 5,7` pixel for pixel."""
+    np.save(tmp_path / "codes.npy", faces.sample([5, 7]).numpy())
+    dirs = tmp_path / "d"
+    code, _, err = run(capsys, "directions", "--latent", tmp_path / "codes.npy", "--region", "eyes", "--top-k", "2",
+                       "--out", dirs)
+    assert code == 0, err
+    for mode in (["--strengths", "-2:2:3"], ["--alphas", "2,-1"]):
+        own, seeds = tmp_path / "own.png", tmp_path / "seeds.png"
+        code, out, err = run(capsys, "edit", "--directions", dirs, *mode, "--out", own)
+        assert code == 0 and f"editing the 2 codes the directions were found on ({dirs / 'latent.npy'})" in out, err
+        assert run(capsys, "edit", "--directions", dirs, *mode, "--seeds", "5,7", "--out", seeds)[0] == 0
+        assert np.array_equal(np.asarray(Image.open(own)), np.asarray(Image.open(seeds)))
+    # Codes given are edited instead, and directions found on a seed keep editing seeds 0-3 (four rows).
+    np.save(tmp_path / "one.npy", faces.sample([5]).numpy())
+    for argv, rows in ((["--directions", dirs, "--latent", tmp_path / "one.npy"], 1), (["--directions", eyes_dirs], 4)):
+        code, out, _ = run(capsys, "edit", *argv, "--strengths", "-2:2:3", "--out", tmp_path / "rows.png")
+        assert code == 0 and "found on" not in out
+        assert np.asarray(Image.open(tmp_path / "rows.png")).shape[0] == rows * 132 + 4

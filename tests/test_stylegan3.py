@@ -427,6 +427,7 @@ def test_cli_pipeline_directions_and_edit(tmp_path, fake_modules, monkeypatch, c
                  "--translate", "0.1,0", "--rotate", "10"]) == 0
     meta = json.loads((out / "directions.json").read_text())
     assert meta["latent_space"] == "w+" and meta["layers"] == [2, 3, 4]
+    assert meta["translate"] == [0.1, 0.0] and meta["rotate"] == 10.0  # edit applies it (test_recorded_transform)
     png = tmp_path / "e.png"
     assert main(["edit", "--model", str(ckpt), "--directions", str(out), "--seeds", "0-1",
                  "--strengths", "-2:2:3", "--translate", "0.1,0", "--rotate", "10",

@@ -20,6 +20,7 @@ from PIL import Image
 pytest.importorskip("flask")
 
 from lowrankgan import api  # noqa: E402
+from lowrankgan.cli import main  # noqa: E402
 from lowrankgan.web.photos import PAGE_STEPS, Photo, PhotoStore  # noqa: E402
 from lowrankgan.web.server import create_app  # noqa: E402
 from lowrankgan.web.session import Workspace  # noqa: E402
@@ -224,6 +225,43 @@ def test_the_photos_code_is_edited_and_pasted_back(client, photo, faces):
     big = np.asarray(Image.fromarray(mask).resize((256, 256), Image.Resampling.NEAREST))
     moved = np.abs(pasted - original).mean(-1)
     assert pasted.shape == (256, 256, 3) and moved[big].mean() > 2 * moved[~big].mean()
+
+
+def test_a_photos_zip_is_reproduced_by_edit_alphas_recorded(client, photo, tmp_path, capsys):
+    """The ZIP of a photo's result records no seed (``slider_seed`` null) and the photo's code in
+    latent.npy: `edit --alphas recorded` edits that code, the page's render pixel for pixel."""
+    pid, mask = photo["result"]["photo"], np.zeros((64, 64), bool)
+    mask[EYES[0]:EYES[0] + EYES[2], EYES[1]:EYES[1] + EYES[3]] = True  # as above: the Jacobian is cached
+    job = wait_job(client, client.post("/api/compute", json={
+        "photo": pid, "mask": "".join("1" if v else "0" for v in mask.ravel()), "top_k": 3}).get_json()["job"])
+    res, alphas = job["result"]["result"], "4,-2.5,1"
+    page = image_of(client.get(f"/api/render?result={res}&alphas={alphas}"))
+    zipfile.ZipFile(io.BytesIO(client.get(f"/api/directions?result={res}&alphas={alphas}").data)).extractall(tmp_path)
+    folder = tmp_path / "directions"
+    assert json.loads((folder / "directions.json").read_text())["slider_seed"] is None
+    capsys.readouterr()
+    out = tmp_path / "recorded.png"
+    assert main(["edit", "--directions", str(folder), "--alphas", "recorded", "--out", str(out), "--device", "cpu"]) == 0
+    said = capsys.readouterr().out
+    assert "editing the 1 code the directions were found on" in said and "code 0, alphas 4,-2.5,1" in said
+    assert (image_of_file(out) == page).all()
+    # The same code given with --latent (the folder's latent.npy), with the alphas typed in.
+    out = tmp_path / "latent.png"
+    assert main(["edit", "--directions", str(folder), "--latent", str(folder), "--alphas", alphas,
+                 "--out", str(out), "--device", "cpu"]) == 0
+    assert (image_of_file(out) == page).all()
+    # What the CLI did before: seed 0's image, another face altogether.
+    out = tmp_path / "seed0.png"
+    assert main(["edit", "--directions", str(folder), "--alphas", "recorded", "--seeds", "0", "--out", str(out),
+                 "--device", "cpu"]) == 0
+    assert np.abs(image_of_file(out) - page).mean() > 10
+    assert main(["edit", "--directions", str(folder), "--latent", str(folder), "--seeds", "0", "--alphas", "1",
+                 "--out", str(tmp_path / "x.png")]) == 2
+    assert "exactly one of" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
+
+
+def image_of_file(path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"), np.float64)
 
 
 def test_a_photo_belongs_to_its_model(client, photo):

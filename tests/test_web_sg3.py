@@ -169,7 +169,7 @@ def test_compute_render_zip_and_edit_alphas_recorded(client, reference, ckpt, tm
     zipfile.ZipFile(io.BytesIO(data)).extractall(tmp_path)
     folder = tmp_path / "directions"
     meta = json.loads((folder / "directions.json").read_text())
-    assert meta["slider_translate"] == [0.125, 0.0625] and meta["slider_rotate"] == 15.0
+    assert meta["translate"] == [0.125, 0.0625] and meta["rotate"] == 15.0 and "slider_translate" not in meta
     dirset = load_directions(folder)
     # The page's render is the API's composed edit on the moved picture ...
     api_edit = expected(reference, MOVE, lambda g: api.composed_edit(g, dirset, [SEED], [1.5, -1, 0.5])[0])

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from . import __version__
-from .directionfile import DirectionSet, check_compatible, load_directions, recorded_alphas, recorded_transform, region_beside
+from .directionfile import (DirectionSet, check_compatible, load_directions, recorded_alphas, recorded_transform, region_beside,
+                            transform_meta)
 from .distributed import evaluate_on_ray, ray_region_grams  # Ray itself is imported only when used
 from .facelandmarks import FACE_MODELS, image_face_presets
 from .edit import check_seed, parse_int_list, parse_strengths, render, shift_codes, sweep
@@ -39,9 +40,7 @@ from .regions import Region, parse_region
 
 __all__ = [
     "DEFAULT_METHOD", "DEFAULT_MODEL", "METHODS", "DirectionSet", "EditSetup", "GeneratorAdapter", "Leak",
-    "DirectionReport", "Method", "Region", "analysis_size",
-    "change_inside_outside", "direction_report", "face_presets", "recorded_alphas", "region_beside",
-    "as_model", "as_region", "composed_edit", "composed_sweep",
+    "DirectionReport", "change_inside_outside", "direction_report", "face_presets", "recorded_alphas", "region_beside",
     "ALIGNS", "Latents", "Method", "PhotoInversion", "Region", "Seeds", "analysis_size", "invert", "load_latents",
     "load_photo", "paste_edits", "save_inversion", "seed_labels", "as_model", "as_region", "composed_edit", "composed_sweep",
     "edit", "edit_setup", "find_directions", "get_method", "load_model", "locality", "median",
@@ -215,7 +214,7 @@ def find_directions(model: ModelLike, seeds: Seeds, region: str | Region,
         "region": reg.spec, "region_fraction": round(reg.fraction, 4),
         "method": dirs.method, "params": dirs.params, "info": dirs.info,
         "seeds": None if _is_codes(seeds) else _seeds(seeds), "trunc": trunc, "analysis_size": size,
-        "precision": precision,
+        "precision": precision, **transform_meta(gen.input_transform()),  # StyleGAN3: the moved picture's directions
         "timing_s": {"jacobian_and_grams": round(t1 - t0, 4), "factorize": round(t2 - t1, 4)},
         **({"ray": ray_info} if ray_info else {}),
     }

@@ -12,7 +12,8 @@ import numpy as np
 from PIL import Image
 
 from . import __version__, api, web
-from .directionfile import DIRECTION_FILES, check_output_dir, check_writable, load_directions, save_directions, staged_dir
+from .directionfile import (DIRECTION_FILES, check_output_dir, check_writable, load_directions, save_directions, source_latents,
+                            staged_dir, transform_text)
 from .errors import LowRankGANError
 from .report import grid_image, html_report, output_kind, save_gif, save_html, save_png, to_uint8
 
@@ -23,15 +24,16 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA when present")
 
 
-def _transform_options(p: argparse.ArgumentParser) -> None:
+def _transform_options(p: argparse.ArgumentParser, default: str = "") -> None:
     p.add_argument("--translate", default=None, metavar="TX,TY",
-                   help="StyleGAN3: move the image by TX,TY image widths/heights (right, down) first")
+                   help=f"StyleGAN3: move the image by TX,TY image widths/heights (right, down) first{default}")
     p.add_argument("--rotate", type=float, default=None, metavar="DEG",
-                   help="StyleGAN3: turn the image by DEG degrees (counter-clockwise) first")
+                   help=f"StyleGAN3: turn the image by DEG degrees (counter-clockwise) first{default}")
 
 
 def _input_transform(args, recorded: tuple[tuple[float, float], float] | None = None) -> tuple[tuple[float, float], float]:
-    """The user's --translate / --rotate; where neither is given, ``recorded`` (the page's), else none."""
+    """The user's --translate / --rotate; where neither is given, ``recorded`` (the transform a
+    direction file's directions were found at), else none."""
     if args.translate is None and args.rotate is None and recorded is not None:
         return recorded
     rotate = 0.0 if args.rotate is None else args.rotate
@@ -46,8 +48,15 @@ def _input_transform(args, recorded: tuple[tuple[float, float], float] | None = 
 
 
 def _model(args: argparse.Namespace, recorded: tuple[tuple[float, float], float] | None = None) -> api.GeneratorAdapter:
+    """The model, moved / turned by --translate / --rotate, else by ``recorded`` (a direction file's)."""
     translate, rotate = _input_transform(args, recorded)  # bad values fail before the model loads
     gen = api.as_model(args.model, args.device, args.class_name)
+    if recorded is not None and args.translate is None and args.rotate is None:
+        if not api.supports_input_transform(gen):
+            raise LowRankGANError(f"the directions were found on a StyleGAN3 picture moved first ({transform_text(recorded)}); "
+                                  f"model {gen.model_id} has no input transform: edit with the StyleGAN3 model they were found on")
+        print(f"applying the direction file's input transform ({transform_text(recorded)}); "
+              "--translate / --rotate override it")
     gen.set_input_transform(translate, rotate)
     return gen
 
@@ -158,6 +167,17 @@ def _seeds_or_latent(seed: int | None, seeds: str | None, latent: str | None, de
     return [api.check_seed(seed)] if seed is not None else api.parse_seeds(seeds or default)
 
 
+def _file_codes(args: argparse.Namespace, dirset: api.DirectionSet) -> api.Latents | None:
+    """Where neither --seeds nor --latent is given and the directions were found on codes
+    (``directions --latent``, a photo on the page), those codes (the file's latent.npy), said in one line."""
+    own = source_latents(dirset) if args.seeds is None and args.latent is None else None
+    if own is not None:
+        n = len(own)
+        print(f"editing the {n} code{'s' * (n != 1)} the directions were found on ({own.label}); "
+              "--seeds / --latent edit others")
+    return own
+
+
 def cmd_directions(args: argparse.Namespace) -> int:
     seeds = _seeds_or_latent(args.seed, args.seeds, args.latent)
     check_output_dir(Path(args.out), DIRECTION_FILES)
@@ -183,21 +203,26 @@ def cmd_edit_composed(args: argparse.Namespace) -> int:
     out = _out_file(args.out)
     if output_kind(out) != "png":
         raise LowRankGANError("--alphas writes a .png (the edited images side by side)")
-    if args.strengths or args.index or args.outline:
-        raise LowRankGANError("--alphas sets every direction's strength: leave out --strengths, --index and --outline")
+    if args.strengths or args.index or args.outline or args.photo:
+        raise LowRankGANError("--alphas sets every direction's strength: leave out --strengths, --index, --outline "
+                              "and --photo")
+    seeds = _seeds_or_latent(None, args.seeds, args.latent, default="0")
     dirset = load_directions(args.directions)
     args.region = api.region_beside(dirset, args.region)
     alphas, rec_steps, rec_seed = api.recorded_alphas(dirset, args.alphas)
     steps = args.path_steps if args.path_steps is not None else (rec_steps or 0)
     api.check_path_steps(steps)
-    seeds = api.parse_seeds(args.seeds) if args.seeds else [rec_seed if rec_seed is not None else 0]
-    recorded = api.recorded_transform(dirset) if args.alphas.strip().lower() == "recorded" else None
-    gen = _model(args, recorded)
+    if args.seeds is None and args.latent is None and rec_seed is not None:
+        seeds = [api.check_seed(rec_seed, "slider_seed")]  # the page's seed
+    else:
+        own = _file_codes(args, dirset)  # a photo's code (the page's ZIP), or `directions --latent`'s codes
+        seeds = seeds if own is None else own
+    gen = _model(args, api.recorded_transform(dirset))
     images = api.composed_edit(gen, dirset, seeds, alphas, steps, region=args.region, space=args.space,
                                layers=api.parse_layers(args.layers), trunc=args.trunc)
     save_png(Image.fromarray(np.concatenate(list(to_uint8(images)), axis=1)), out)
-    print(f"wrote {out} (seeds {','.join(map(str, seeds))}, alphas {','.join(f'{a:g}' for a in alphas)}, "
-          f"path steps {steps})")
+    which = f"seeds {','.join(map(str, seeds))}" if isinstance(seeds, list) else ", ".join(api.seed_labels(seeds))
+    print(f"wrote {out} ({which}, alphas {','.join(f'{a:g}' for a in alphas)}, path steps {steps})")
     return 0
 
 
@@ -215,7 +240,9 @@ def cmd_edit(args: argparse.Namespace) -> int:
     api.check_path_steps(args.path_steps)
     dirset = load_directions(args.directions)
     args.region = api.region_beside(dirset, args.region)
-    gen = _model(args)
+    own = _file_codes(args, dirset)
+    seeds = seeds if own is None else own
+    gen = _model(args, api.recorded_transform(dirset))
     strengths = api.parse_strengths(args.strengths or gen.default_strengths)
     layers = api.parse_layers(args.layers)
     if args.path_steps:
@@ -336,7 +363,8 @@ def _edit_parser(sub) -> None:
     _common(p)
     p.add_argument("--directions", required=True, help="folder from `directions`, or a [k, d] .npy")
     p.add_argument("--index", type=int, default=0)
-    p.add_argument("--seeds", default=None, help="seeds to edit (default 0-3; with --alphas recorded: the page's seed)")
+    p.add_argument("--seeds", default=None, help="seeds to edit (default 0-3, with --alphas 0; with --alphas recorded the "
+                   "page's seed; directions found on codes, such as a photo's, edit those codes)")
     p.add_argument("--alphas", default=None,
                    help="a1,a2,...: apply several directions at once (the page's sliders) and write the edited "
                         "image(s); 'recorded': the slider values and path steps saved in the file by the page")
@@ -354,7 +382,7 @@ def _edit_parser(sub) -> None:
                    help="with --path-steps: re-project the direction at each step (project, the default) or re-derive "
                         "the region's best direction at each step (rederive: more local at strong edits)")
     p.add_argument("--outline", action="store_true", help="outline the region (from the direction file or --region)")
-    _transform_options(p)
+    _transform_options(p, " (default: the transform the directions were found at, from directions.json)")
     p.add_argument("--region", default=None, help="region to outline / measure (default: the direction file's)")
     p.add_argument("--out", required=True, help=".png grid, .gif sweep or .html report")
     p.set_defaults(func=cmd_edit)

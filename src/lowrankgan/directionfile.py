@@ -21,6 +21,7 @@ import numpy as np
 
 from .dirmeta import FORMAT_VERSION, check_meta
 from .errors import LowRankGANError
+from .latents import Latents
 from .regions import MASK_IMAGE_SUFFIXES
 from .limits import MAX_JSON_BYTES, MAX_NPY_BYTES, open_regular, parse_json, printable, read_regular
 
@@ -274,6 +275,16 @@ def region_beside(dirset: DirectionSet, spec: str | None) -> str | None:
     return "+".join(parts)
 
 
+def source_latents(dirset: DirectionSet) -> Latents | None:
+    """The codes the directions were found on, where they were found on codes rather than seeds
+    (``directions --latent``, a photo on the page: ``seeds`` is null) and ``latent.npy`` holds
+    them: what ``edit`` edits when told no seeds. None otherwise."""
+    if dirset.latents is None or dirset.meta.get("seeds") is not None:
+        return None
+    space = dirset.meta.get("latent_space")
+    return Latents(dirset.latents, space, dirset.meta, str(Path(dirset.source).with_name("latent.npy")))
+
+
 def recorded_alphas(dirset: DirectionSet, text: str) -> tuple[list[float], int | None, int | None]:
     """``edit --alphas``: a comma list, or ``recorded`` for the page's sliders saved in the
     direction file (its ``slider_alphas``, ``slider_path_steps`` and ``slider_seed``)."""
@@ -295,11 +306,32 @@ def recorded_alphas(dirset: DirectionSet, text: str) -> tuple[list[float], int |
     return alphas, None, None
 
 
-def recorded_transform(dirset: DirectionSet) -> tuple[tuple[float, float], float] | None:
-    """The StyleGAN3 input transform the page rendered with (``slider_translate``, ``slider_rotate``,
-    checked on loading), for ``edit --alphas recorded``; None where the file records none."""
-    translate, rotate = dirset.meta.get("slider_translate"), dirset.meta.get("slider_rotate")
-    if translate is None and rotate is None:
-        return None
+Transform = tuple[tuple[float, float], float]  # ((tx, ty) image widths/heights, degrees), as inputtransform's
+
+
+def transform_meta(transform: Transform) -> dict:
+    """The metadata fields that record the StyleGAN3 input transform directions are found at
+    (``translate``, ``rotate``); none for no transform, so that other models' files do not change."""
+    (tx, ty), deg = transform
+    if tx == 0.0 and ty == 0.0 and deg == 0.0:
+        return {}
+    return {"translate": [float(tx), float(ty)], "rotate": float(deg)}
+
+
+def recorded_transform(dirset: DirectionSet) -> Transform | None:
+    """The StyleGAN3 input transform the directions were found at (``translate`` / ``rotate``,
+    or ``slider_translate`` / ``slider_rotate`` in page ZIPs written before those fields; checked
+    on loading), which ``edit`` applies unless told otherwise; None where the file records none
+    or a zero one."""
+    meta = dirset.meta
+    prefix = "" if meta.get("translate") is not None or meta.get("rotate") is not None else "slider_"
+    translate, rotate = meta.get(f"{prefix}translate"), meta.get(f"{prefix}rotate")
     tx, ty = translate if translate is not None else (0.0, 0.0)
+    if tx == 0.0 and ty == 0.0 and not rotate:
+        return None
     return (float(tx), float(ty)), float(rotate or 0.0)
+
+
+def transform_text(transform: Transform) -> str:
+    (tx, ty), deg = transform
+    return f"translate {tx:g},{ty:g}, rotate {deg:g} degrees"

@@ -13,8 +13,8 @@ from typing import Any, Callable
 from .errors import LowRankGANError
 from .factorize import ORDERS
 from .regions import MASK_IMAGE_SUFFIXES
-from .limits import (MAX_LATENT_DIM, MAX_PAGE_ROTATE, MAX_PAGE_TRANSLATE, MAX_SEED, MAX_SEEDS, check_float, check_int,
-                     printable)
+from .limits import (MAX_LATENT_DIM, MAX_PAGE_ROTATE, MAX_PAGE_TRANSLATE, MAX_SEED, MAX_SEEDS, MAX_TRANSLATE, check_float,
+                     check_int, printable)
 
 FORMAT_VERSION = 1
 MAX_TEXT = 1_000_000  # the longest region spec parse_region accepts
@@ -140,7 +140,7 @@ def check_meta(meta: Any, where: str, folder: Path) -> dict:
         out["region_fraction"] = check_float(meta["region_fraction"], "region_fraction", 0.0, 1.0, where)
     if meta.get("leak_source_top1") is not None:
         out["leak_source_top1"] = check_float(meta["leak_source_top1"], "leak_source_top1", 0.0, 1e12, where)
-    _check_slider_transform(meta, out, where)
+    _check_transform(meta, out, where)
     for name in ("timing_s",):
         if meta.get(name) is not None:
             out[name] = _number_map(meta[name], name, where)
@@ -152,17 +152,21 @@ def check_meta(meta: Any, where: str, folder: Path) -> dict:
     return out
 
 
-def _check_slider_transform(meta: dict, out: dict, where: str) -> None:
-    """The page's StyleGAN3 input transform (``slider_translate`` [tx, ty], ``slider_rotate`` degrees),
+def _check_transform(meta: dict, out: dict, where: str) -> None:
+    """The StyleGAN3 input transform the directions were found at: ``translate`` [tx, ty] (image
+    widths/heights) and ``rotate`` (degrees) as ``find_directions`` records them, within what the
+    model accepts; page ZIPs before those fields wrote ``slider_translate`` / ``slider_rotate``,
     within the page's bounds."""
-    if meta.get("slider_translate") is not None:
-        value = meta["slider_translate"]
-        if not isinstance(value, list) or len(value) != 2:
-            raise LowRankGANError(f"{where}: field 'slider_translate' must be a list of two numbers [tx, ty]")
-        out["slider_translate"] = [check_float(v, f"slider_translate[{i}]", -MAX_PAGE_TRANSLATE, MAX_PAGE_TRANSLATE, where)
-                                   for i, v in enumerate(value)]
-    if meta.get("slider_rotate") is not None:
-        out["slider_rotate"] = check_float(meta["slider_rotate"], "slider_rotate", -MAX_PAGE_ROTATE, MAX_PAGE_ROTATE, where)
+    for prefix, max_translate, max_rotate in (("", MAX_TRANSLATE, 1e300), ("slider_", MAX_PAGE_TRANSLATE, MAX_PAGE_ROTATE)):
+        name = f"{prefix}translate"
+        if meta.get(name) is not None:
+            value = meta[name]
+            if not isinstance(value, list) or len(value) != 2:
+                raise LowRankGANError(f"{where}: field '{name}' must be a list of two numbers [tx, ty]")
+            out[name] = [check_float(v, f"{name}[{i}]", -max_translate, max_translate, where) for i, v in enumerate(value)]
+        name = f"{prefix}rotate"
+        if meta.get(name) is not None:
+            out[name] = check_float(meta[name], name, -max_rotate, max_rotate, where)
 
 
 def resolve_region_paths(spec: str, folder: Path, where: str) -> str:

@@ -48,6 +48,7 @@ MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes at most a 64-bit integ
 MAX_SEEDS = 10_000
 MAX_PAGE_TRANSLATE = 1.0  # StyleGAN3's input transform on the page: a full image width either way ...
 MAX_PAGE_ROTATE = 360.0  # ... and a full turn either way
+MAX_TRANSLATE = 4.0  # StyleGAN3's input transform anywhere (image widths): beyond it every frequency has left the picture
 
 
 def check_int(value: Any, name: str, low: int, high: int, where: str = "") -> int:

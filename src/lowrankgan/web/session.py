@@ -364,14 +364,13 @@ class Workspace:
         """``directions.npy``, ``directions.json``, ``latent.npy`` as ``lowrankgan directions``
         writes them, plus the drawn region as ``region.png`` (which ``directions.json`` names, so that
         ``edit --directions DIR`` reads it back) and the sliders' values and path steps
-        (``slider_alphas``, ``slider_path_steps``, ``slider_seed`` and for StyleGAN3 ``slider_translate``,
-        ``slider_rotate``: ``edit --alphas recorded``)."""
+        (``slider_alphas``, ``slider_path_steps``, ``slider_seed``: ``edit --alphas recorded``). For
+        StyleGAN3 the transform the picture was moved / turned by is in the directions' own metadata
+        (``translate``, ``rotate``: ``find_directions`` records it), which every ``edit`` applies."""
         buf = io.BytesIO()
         meta = {**res.dirset.meta, "region": DRAWN_MASK_NAME, "region_boxes": res.region.spec,
                 "slider_alphas": [float(a) for a in alphas], "slider_path_steps": int(steps),
                 "slider_seed": res.seed if isinstance(res.seed, int) else None}
-        if res.transform is not None:  # StyleGAN3: the picture was moved / turned first
-            meta.update(slider_translate=list(res.transform[0]), slider_rotate=res.transform[1])
         dirset = DirectionSet(res.dirset.vectors, meta, res.dirset.latents)
         with tempfile.TemporaryDirectory(prefix="lowrankgan-web-") as tmp:
             out = save_directions(dirset, Path(tmp) / "directions")

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from ...errors import LowRankGANError
+from ...limits import MAX_TRANSLATE
 from ..stylegan2.adapter import StyleGAN2Adapter
 from .config import StyleGAN3Config
 from .loader import load_stylegan3
@@ -26,7 +27,6 @@ NVIDIA_STYLEGAN3 = "nvidia-stylegan3"
 # only predicts the global rotation/translation of the Fourier features, so a default that touches
 # it would move the whole picture on a trained model: rows 1-4, the best span without it.
 _DEFAULT_FIRST, _DEFAULT_COUNT, _DEFAULT_ROWS = 1, 4, 16
-MAX_TRANSLATE = 4.0  # image widths; beyond that every frequency has long left the picture
 
 
 def default_layers_for(num_ws: int) -> list[int]:
