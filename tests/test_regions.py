@@ -72,3 +72,13 @@ def test_flat_colour_with_alpha_uses_alpha(tmp_path):
     rgba[5:9, 5:15, 3] = 255
     Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
     assert parse_region(str(tmp_path / "a.png"), 64).mask.sum() == 40
+
+
+def test_face_boxes_near_the_edge_stay_inside_the_image():
+    # Eyes far to the right (a photo's off-centre face): the background's right part would start
+    # past the image; it is left out instead of becoming an invalid box (the page's presets failed).
+    from lowrankgan.models.presets import face_boxes
+    boxes = face_boxes(64, (30, 40), (30, 58), 50)
+    assert "+" not in boxes["background"]
+    for name, spec in boxes.items():
+        assert parse_region(spec, 64).at(64).any(), name

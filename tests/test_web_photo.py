@@ -281,10 +281,7 @@ def _page(browser, live_server, width: int = 1400, height: int = 940):
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    # Known server bug, not the page's: /api/face-presets for a photo's code can answer 400 (a landmark
-    # box outside the image, "box:0,68,64,1"); the page keeps the fixed presets. Any other error counts.
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" and
-            "/api/face-presets?" not in msg.location["url"] else None)
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.goto(live_server + "/")
     page.wait_for_function("window.lrg && window.lrg.state.info && document.getElementById('image').naturalWidth > 0")
     # A step count below the page's choices: the flow, not the quality, is tested here.

@@ -38,21 +38,30 @@ def face_boxes(size: int, left_eye: tuple[int, int], right_eye: tuple[int, int],
     eye_y, d = round((ly + ry) / 2), rx - lx
     cx = (lx + rx) / 2
 
-    def box(top: float, left: float, height: float, width: float) -> str:
+    def box(top: float, left: float, height: float, width: float) -> str | None:
+        # Clipped to the image; None when nothing of it is inside (landmarks near an edge put the
+        # background's far side past the image).
         t, l = max(0, round(top)), max(0, round(left))
         h, w = min(size - t, round(height)), min(size - l, round(width))
-        return f"box:{t},{l},{max(1, h)},{max(1, w)}"
+        if h < 1 or w < 1:
+            return None
+        return f"box:{t},{l},{h},{w}"
+
+    def union(*parts: str | None) -> str | None:
+        inside = [p for p in parts if p is not None]
+        return "+".join(inside) if inside else None
 
     forehead_top = eye_y - 1.5 * d
     side = 1.2 * d
-    return {
+    boxes = {
         "eyes": box(eye_y - 0.4 * d, lx - 0.7 * d, 0.8 * d, d + 1.4 * d),
         "mouth": box(mouth_y - 0.3 * d, cx - 0.65 * d, 0.6 * d, 1.3 * d),
         "nose": box(eye_y + 0.4 * d, cx - 0.4 * d, mouth_y - 0.35 * d - (eye_y + 0.4 * d), 0.8 * d),
         "forehead": box(forehead_top, lx - 0.5 * d, 0.9 * d, d + d),
         "hair": box(0, 0, forehead_top, size),
-        "background": box(0, 0, size, lx - side) + "+" + box(0, rx + side, size, size - (rx + side)),
+        "background": union(box(0, 0, size, lx - side), box(0, rx + side, size, size - (rx + side))),
     }
+    return {name: spec for name, spec in boxes.items() if spec is not None}
 
 
 # Output of derive_face_presets on dcgan-faces (see module docstring); `tests/test_regions.py`
