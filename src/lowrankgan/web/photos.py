@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import secrets
 import threading
-import traceback
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,7 +18,6 @@ import numpy as np
 import torch
 
 from .. import api
-from ..errors import LowRankGANError
 
 if TYPE_CHECKING:  # session imports this module
     from .session import Job, Workspace
@@ -109,7 +107,7 @@ def _invert(workspace: Workspace, job: Job, name: str, gen: api.GeneratorAdapter
         job.fraction = done / total
         job.stage = f"inverting the photo: step {done} of {total} ({PAGE_RESTARTS} starts at once)"
 
-    try:
+    with workspace.job_guard(job):
         with workspace.cpu_lock:
             face = align == "face" or (align == "auto" and name in api.FACE_MODELS)
             job.stage = "finding and aligning the face" if face else "cropping the photo"
@@ -123,13 +121,6 @@ def _invert(workspace: Workspace, job: Job, name: str, gen: api.GeneratorAdapter
         job.result = photo.public()
         job.state, job.stage, job.fraction = "done", "done", 1.0
         workspace.warm(name, gen, photo)  # its Jacobian, so that the first Compute is quick
-    except LowRankGANError as exc:
-        job.state, job.stage, job.error = "error", "failed", str(exc)
-    except Exception as exc:  # pragma: no cover - reported to the page, logged here
-        traceback.print_exc()
-        job.state, job.stage, job.error = "error", "failed", f"internal error: {type(exc).__name__}: {exc}"
-    finally:
-        workspace.end_job(job)
 
 
 def pasted(photo: Photo, gen: api.GeneratorAdapter, edited: torch.Tensor) -> torch.Tensor:

@@ -259,6 +259,20 @@ class Workspace:
             if self._computing is job:
                 self._computing = None
 
+    @contextlib.contextmanager
+    def job_guard(self, job: Job):
+        """A background job's work: a user error becomes the job's one-line message, anything else
+        is logged and reported as internal, and the computation slot is freed either way."""
+        try:
+            yield
+        except LowRankGANError as exc:
+            job.state, job.stage, job.error = "error", "failed", str(exc)
+        except Exception as exc:  # pragma: no cover - reported to the page, logged here
+            traceback.print_exc()
+            job.state, job.stage, job.error = "error", "failed", f"internal error: {type(exc).__name__}: {exc}"
+        finally:
+            self.end_job(job)
+
     def start_compute(self, name: str, gen: GeneratorAdapter, seed: int | Photo, region: Region, method: str,
                       top_k: int, params: dict, transform: api.Transform = api.NO_TRANSFORM) -> Job:
         job = self.begin_job("compute")
@@ -270,7 +284,7 @@ class Workspace:
 
     def _compute(self, job: Job, name: str, gen: GeneratorAdapter, seed: int | Photo, region: Region, method: str,
                  top_k: int, params: dict, transform: api.Transform) -> None:
-        try:
+        with self.job_guard(job):
             job.state, job.stage = "running", "waiting for the CPU"
             with self.cpu_lock, api.input_transform(gen, *transform):  # the Jacobian of the moved image
                 cached = self.is_warm(name, gen, seed, transform)
@@ -301,13 +315,6 @@ class Workspace:
                           "slider_target": api.SLIDER_TARGET, "warnings": result_warnings(region, dirset, top_k),
                           "translate": list(transform[0]), "rotate": transform[1]}
             job.state, job.stage = "done", "done"
-        except LowRankGANError as exc:
-            job.state, job.stage, job.error = "error", "failed", str(exc)
-        except Exception as exc:  # pragma: no cover - reported to the page, logged here
-            traceback.print_exc()
-            job.state, job.stage, job.error = "error", "failed", f"internal error: {type(exc).__name__}: {exc}"
-        finally:
-            self.end_job(job)
 
     def job(self, job_id: str) -> Job:
         with self._lock:
