@@ -498,6 +498,20 @@ PIXELS_JS = """() => {
 }"""
 
 
+def open_page(browser, url: str, width: int = 1400, height: int = 940, ready: str = "naturalWidth > 0"):
+    """A new browser page on ``url`` with every page error and console error collected in
+    ``errors`` (each browser test asserts it stays empty), once the page has loaded its model."""
+    # bypass_csp: Playwright's wait_for_function evaluates strings, which the page's CSP forbids.
+    context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(url)
+    page.wait_for_function(f"window.lrg && window.lrg.state.info && document.getElementById('image').{ready}")
+    return context, page, errors
+
+
 def page_pixels(page) -> np.ndarray:
     data = np.asarray(page.evaluate(PIXELS_JS), np.float32)
     size = int(round((data.size / 4) ** 0.5))
@@ -506,14 +520,7 @@ def page_pixels(page) -> np.ndarray:
 
 @pytest.mark.slow
 def test_browser_draw_compute_slide(browser, live_server, tmp_path):
-    # bypass_csp: Playwright's wait_for_function evaluates strings, which the page's CSP forbids.
-    context = browser.new_context(viewport={"width": 1400, "height": 940}, bypass_csp=True)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.goto(live_server + "/")
-    page.wait_for_function("window.lrg && window.lrg.state.info && document.getElementById('image').naturalWidth > 0")
+    context, page, errors = open_page(browser, live_server + "/")
     page.fill("#seed", str(SEED))
     page.dispatch_event("#seed", "change")
     page.wait_for_function("document.getElementById('image').src.startsWith('blob:') && window.lrg.idle()")
@@ -614,13 +621,7 @@ def test_browser_draw_compute_slide(browser, live_server, tmp_path):
 def test_browser_spill_state_and_widths(browser, live_server, tmp_path):
     """The second pass: leaks and calibrated sliders, the live readout, warnings, stale results,
     undo / redo / Escape, the O key, validation next to each field, and the layout at 800 px."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.goto(live_server + "/")
-    page.wait_for_function("window.lrg && window.lrg.state.info && document.getElementById('image').naturalWidth > 0")
+    context, page, errors = open_page(browser, live_server + "/", height=900)
     page.fill("#seed", str(SEED))
     page.dispatch_event("#seed", "input")
     page.dispatch_event("#seed", "change")

@@ -24,7 +24,7 @@ from lowrankgan.cli import main  # noqa: E402
 from lowrankgan.web.photos import PAGE_STEPS, Photo, PhotoStore  # noqa: E402
 from lowrankgan.web.server import create_app  # noqa: E402
 from lowrankgan.web.session import Workspace  # noqa: E402
-from test_web import ROOT, browser, live_server, page_pixels  # noqa: E402,F401  (fixtures)
+from test_web import ROOT, browser, live_server, open_page, page_pixels  # noqa: E402,F401  (fixtures)
 
 TOKEN = "test-token-0123456789"  # test_web's live server's token
 EYES = (23, 16, 10, 31)
@@ -277,13 +277,7 @@ def test_a_photo_belongs_to_its_model(client, photo):
 # ------------------------------------------------------------------------------------ the browser
 
 def _page(browser, live_server, width: int = 1400, height: int = 940):
-    context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.goto(live_server + "/")
-    page.wait_for_function("window.lrg && window.lrg.state.info && document.getElementById('image').naturalWidth > 0")
+    context, page, errors = open_page(browser, live_server + "/", width, height)
     # A step count below the page's choices: the flow, not the quality, is tested here.
     page.evaluate("(() => { const s = document.getElementById('photo-steps'); const o = document.createElement('option');"
                   " o.value = '20'; o.textContent = '20'; s.append(o); s.value = '20'; })()")

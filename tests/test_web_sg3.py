@@ -28,7 +28,7 @@ from lowrankgan.web.session import Workspace  # noqa: E402
 
 from test_stylegan2 import _one_thread, fake_modules  # noqa: E402,F401
 from test_stylegan3 import _cfg, write_sg3_pkl  # noqa: E402
-from test_web import browser, page_pixels  # noqa: E402,F401
+from test_web import browser, open_page, page_pixels  # noqa: E402,F401
 
 TOKEN = "test-token-sg3"
 RES = 32
@@ -283,15 +283,9 @@ def test_browser_transform_controls(browser, workspace, tmp_path):
     app = create_app(workspace, allowed_hosts={"localhost", "127.0.0.1"}, token=TOKEN)
     server = make_server(app, "127.0.0.1", 0, threads=4)
     threading.Thread(target=server.run, daemon=True).start()
-    context = browser.new_context(viewport={"width": 1400, "height": 940}, bypass_csp=True)
+    context, page, errors = open_page(browser, f"http://127.0.0.1:{server.effective_port}/",
+                                      ready="src.startsWith('blob:')")
     try:
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        page.goto(f"http://127.0.0.1:{server.effective_port}/")
-        page.wait_for_function("window.lrg && window.lrg.state.info && "
-                               "document.getElementById('image').src.startsWith('blob:')")
         assert page.is_visible("#transform-field") and page.is_visible("#rotate")
         before, src = page_pixels(page), page.evaluate("() => document.getElementById('image').src")
         set_range(page, "translate-x", 0.25)
