@@ -81,6 +81,10 @@ def test_chunk_comes_from_the_given_free_memory(faces, monkeypatch):
     cpu = torch.device("cpu")
     assert memory_budget(cpu, free_bytes=16 * 2**30) == 4 * 2**30
     assert memory_budget(cpu, free_bytes=2**30) == 2**30 and memory_budget(cpu, free_bytes=2**40) == 8 * 2**30
+    # Ray workers (one per CPU) share the quarter, down to the old 1 GiB floor.
+    monkeypatch.setattr(jacobian, "_cpu_sharers", 4)
+    assert memory_budget(cpu, free_bytes=64 * 2**30) == 4 * 2**30 and memory_budget(cpu, free_bytes=8 * 2**30) == 2**30
+    monkeypatch.setattr(jacobian, "_cpu_sharers", 1)
     monkeypatch.setattr(jacobian, "_cpu_available_bytes", lambda: None)
     assert memory_budget(cpu) == 1024 * 2**20
     assert auto_chunk(faces, code, "z", 100) == 100  # one chunk: 1 GiB holds all 100 tangents

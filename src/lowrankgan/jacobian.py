@@ -28,6 +28,14 @@ __all__ = ["cache_dir", "cache_limit", "code_fingerprint", "parse_size", "prune_
 DEFAULT_BUDGET_MB = 1024  # CPU: tangents' working set when the available memory is unknown
 CPU_AVAILABLE_SHARE = 0.25  # CPU: share of the available memory (a page server and its renders share it)
 CPU_MAX_BUDGET_MB = 8192  # CPU: past this, bigger chunks buy nothing on a CPU and only hold memory
+_cpu_sharers = 1  # processes on this machine that may compute Jacobians at once (Ray workers: one per CPU)
+
+
+def share_cpu_memory(processes: int) -> None:
+    """Tell this process that ``processes`` Jacobian workers share the machine's memory, so that its
+    CPU budget is its share of the quarter (never below the 1 GiB floor: the old fixed budget)."""
+    global _cpu_sharers
+    _cpu_sharers = max(1, int(processes))
 GPU_FREE_SHARE = 0.5  # GPU: share of the free memory; the rest covers the estimate's error and the Grams
 MAX_CHUNK = 64  # GPU: past this, bigger chunks buy < 10 % on an H200 (issue 12) and cost tens of GiB
 MAX_JACOBIAN_BYTES = 4 << 30  # one Jacobian in memory: analysis_size² · d · 4 bytes
@@ -117,7 +125,8 @@ def memory_budget(device: torch.device, budget_mb: float | None = None, free_byt
         return GPU_FREE_SHARE * (free or 0)
     if free is None:
         return DEFAULT_BUDGET_MB * 2**20
-    return min(max(CPU_AVAILABLE_SHARE * free, DEFAULT_BUDGET_MB * 2**20), CPU_MAX_BUDGET_MB * 2**20)
+    share = CPU_AVAILABLE_SHARE * free / _cpu_sharers
+    return min(max(share, DEFAULT_BUDGET_MB * 2**20), CPU_MAX_BUDGET_MB * 2**20)
 
 
 def auto_chunk(gen: GeneratorAdapter, code: torch.Tensor, space: str, dim: int,

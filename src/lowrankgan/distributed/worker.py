@@ -15,7 +15,7 @@ import torch
 from ..evaluation.config import EvaluationConfig
 from ..evaluation.log import ResultLog
 from ..evaluation.run import Evaluation
-from ..jacobian import gram_sums
+from ..jacobian import gram_sums, share_cpu_memory
 from ..models import GeneratorAdapter, load_model
 from ..regions import Region
 
@@ -41,6 +41,8 @@ class Worker:
         """Loads the model (here, not in ``__init__``, so that a bad model reaches the driver as a
         clear error rather than a dead actor); returns pid, host and the model's id."""
         if self.gen is None:
+            if self.device == "cpu":  # the pool places up to one worker per CPU of this machine
+                share_cpu_memory(os.cpu_count() or 1)
             self.gen = load_model(self.spec.model, device=self.device, class_name=self.spec.class_name)
             self.gen.set_truncation(self.spec.trunc)
             self.gen.set_input_transform(*self.spec.transform)
