@@ -51,8 +51,8 @@ async function doRender() {
     drawHeat();
     const ms = performance.now() - t0;
     (steps > 0 ? state.pathRenders : state.renders).push(ms);
-    $("render-time").textContent = steps > 0 ? `path (${steps} steps) in ${ms.toFixed(0)} ms`
-      : `rendered in ${ms.toFixed(0)} ms`;
+    // Short, so that a three-digit time does not push it onto a line of its own.
+    $("render-time").textContent = steps > 0 ? `path ×${steps}: ${ms.toFixed(0)} ms` : `${ms.toFixed(0)} ms`;
   } catch (err) {
     if (err.name === "AbortError") { /* a newer request superseded it: pending is set */ }
     else if (err.status === 429) state.retry = true;  // render slots busy: try again shortly
