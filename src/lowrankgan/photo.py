@@ -101,7 +101,10 @@ def _decode(source: Path | io.BytesIO, label: str) -> np.ndarray:
         raise LowRankGANError(f"{label} is larger than {MAX_PHOTO_PIXELS // 1_000_000} megapixels; "
                               "scale it down first") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+        if isinstance(exc, UnidentifiedImageError):  # PIL's text names the in-memory buffer's repr
+            first = "not an image format PIL knows"
+        else:
+            first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
         raise LowRankGANError(f"cannot read {label} ({first}); give a PNG, JPEG or other image file") from None
 
 
