@@ -137,6 +137,8 @@ def test_one_computation_at_a_time(client, workspace, faces):
 
 
 def test_unknown_photo_ids_are_404(client):
+    both = client.get("/api/image?seed=1&photo=nope")
+    assert both.status_code == 400 and both.get_json()["error"] == "give 'seed' or 'photo', not both"
     for url in ("/api/image?photo=nope", "/api/face-presets?photo=nope", "/api/photo/nope", "/api/photo/nope/aligned"):
         resp = client.get(url)
         assert resp.status_code == 404 and "upload it again" in resp.get_json()["error"], url

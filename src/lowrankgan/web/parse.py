@@ -64,6 +64,8 @@ def parse_subject(workspace: Workspace, source, model: str, gen: api.GeneratorAd
     """The image a request is about: ``photo=<id>`` (an uploaded photo's code, for the model and
     class it was inverted with), else ``seed`` (else ``default``). ``source``: query or JSON body."""
     photo_id = source.get("photo") or None
+    if photo_id is not None and source.get("seed") not in (None, ""):
+        raise BadRequest("give 'seed' or 'photo', not both")
     if photo_id is None:
         if isinstance(default, Photo) and source.get("seed") in (None, ""):
             return default
