@@ -232,7 +232,7 @@ def test_region_paths_resolve_inside_the_direction_folder(tmp_path, monkeypatch,
 
 
 def test_failed_sample_into_a_folder_leaves_nothing(tmp_path, monkeypatch, faces, capsys):
-    from lowrankgan import cli
+    from lowrankgan.cli import commands as cli
 
     calls = []
 

@@ -1,6 +1,6 @@
 """The public Python API: every operation a front end needs.
 
-The CLI (``cli.py``) and the page (``web/``) import this module, ``errors``, ``directionfile``,
+The CLI (``cli/``) and the page (``web/``) import this module, ``errors``, ``directionfile``,
 ``regions`` and ``report`` and nothing else of the library (a test reads their imports).
 """
 

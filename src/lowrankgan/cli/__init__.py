@@ -1,0 +1,54 @@
+"""The command line: parses arguments, calls the API, prints. No logic of its own.
+
+``parsers`` builds the argument parser, ``commands`` holds one function per subcommand, ``options``
+the option handling they share; ``main`` here turns errors into one line and exit code 2."""
+
+from __future__ import annotations
+
+import sys
+
+from .. import api
+from ..errors import LowRankGANError
+from .parsers import build_parser
+
+__all__ = ["build_parser", "main"]
+
+
+VALUE_OPTIONS_ALLOWING_DASH = ("--strengths", "--translate", "--rotate")
+
+
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """``--strengths -4:4:7`` reads as an option to argparse; join it as ``--strengths=-4:4:7``."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in VALUE_OPTIONS_ALLOWING_DASH and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(_join_negative_values(list(sys.argv[1:] if argv is None else argv)))
+    try:
+        if getattr(args, "cache_size", None) is not None:
+            api.set_cache_limit(args.cache_size)
+        if getattr(args, "trunc", None) is not None:
+            api.check_truncation(args.trunc)  # --trunc nan fails before any work
+        return args.func(args)
+    except LowRankGANError as exc:
+        print(f"lowrankgan: error: {api.printable(exc, 2000)}", file=sys.stderr)  # one line, no escapes
+        return 2
+    except OSError as exc:  # the disk filled up or a path vanished while writing
+        print(f"lowrankgan: error: {api.printable(exc, 500)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lowrankgan: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if getattr(args, "cache_size", None) is not None:  # in-process callers get the default back
+            api.set_cache_limit(None)

@@ -1,0 +1,183 @@
+"""The subcommands: each parses nothing itself, calls the API and prints."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .. import api
+from ..directionfile import (DIRECTION_FILES, check_output_dir, check_writable, load_directions, save_directions,
+                             staged_dir)
+from ..errors import LowRankGANError
+from ..report import grid_image, html_report, output_kind, save_gif, save_html, save_png, to_uint8
+from .options import load_model_of, out_file, float_list, method_params, seeds_or_latent, file_codes, crop_box
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    if args.refetch:
+        print(f"{args.refetch}: fetched and verified -> {api.refetch_model(args.refetch)}")
+        return 0
+    if args.path:
+        print(json.dumps(api.load_model(args.path, device="cpu").describe(), indent=2))
+        return 0
+    for row in api.model_catalog():
+        if row["source"] == "zoo":
+            state = "cached" if row["cached"] else "not cached (fetched on first use)"
+            classes = f"; classes: {', '.join(row['classes'])}" if row["classes"] else ""
+            print(f"{row['name']:14s} {row['description']} [{row['package']}, {row['license']}] - {state}{classes}")
+        else:
+            print(f"{row['name']:14s} {row['description']} - downloaded on first use (internet)")
+    for row in api.model_catalog():
+        if row["presets"]:
+            print(f"  {row['name']} region presets: {', '.join(row['presets'])}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    seeds = api.parse_seeds(args.seeds)
+    out = Path(args.out)
+    as_dir = out.suffix.lower() != ".png"
+    names = [f"seed{seed:04d}.png" for seed in seeds] + ["grid.png"]
+    out = check_output_dir(out, names) if as_dir else out_file(args.out)
+    gen = load_model_of(args)
+    images = api.sample(gen, seeds, trunc=args.trunc)
+    if as_dir:
+        with staged_dir(out) as tmp:  # all the PNGs appear, or none
+            for name, img in zip(names, to_uint8(images)):
+                save_png(Image.fromarray(img), tmp / name)
+            save_png(grid_image(images[None]), tmp / "grid.png")
+    else:
+        save_png(grid_image(images[None]), out)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_directions(args: argparse.Namespace) -> int:
+    seeds = seeds_or_latent(args.seed, args.seeds, args.latent)
+    check_output_dir(Path(args.out), DIRECTION_FILES)
+    gen = load_model_of(args)
+    dirset = api.find_directions(gen, seeds, args.region, args.method, args.space, api.parse_layers(args.layers),
+                                 args.analysis_size, top_k=args.top_k, trunc=args.trunc, cache=not args.no_cache,
+                                 ray=args.ray, precision=args.precision, leak_images=api.LEAK_IMAGES,
+                                 **method_params(args, args.method))
+    save_directions(dirset, args.out)
+    meta, info = dirset.meta, dirset.meta["info"]
+    ranks = f", ranks region/rest {info['rank_region']}/{info['rank_rest']}" if "rank_region" in info else ""
+    print(f"{dirset.vectors.shape[0]} directions ({meta['method']}, space {meta['latent_space']}{ranks}) -> {args.out}")
+    probe = meta["leak_images"]
+    where = probe[0] if len(probe) == 1 else f"{', '.join(probe)} (median)"
+    print(f"leak of direction 0 on {where}: {meta['leak_source_top1']:.3f} "
+          f"(RMS change outside / inside at inside RMS 0.1; strength ±{meta['leak_strength_top1']:.2f})")
+    return 0
+
+
+def cmd_edit_composed(args: argparse.Namespace) -> int:
+    """``edit --alphas``: the page's composed edit ``c + Σ α_i v_i``, one image per seed side by side
+    at the model's resolution (pixel for pixel the page's edited PNG)."""
+    out = out_file(args.out)
+    if output_kind(out) != "png":
+        raise LowRankGANError("--alphas writes a .png (the edited images side by side)")
+    if args.strengths or args.index or args.outline or args.photo:
+        raise LowRankGANError("--alphas sets every direction's strength: leave out --strengths, --index, --outline "
+                              "and --photo")
+    seeds = seeds_or_latent(None, args.seeds, args.latent, default="0")
+    dirset = load_directions(args.directions)
+    args.region = api.region_beside(dirset, args.region)
+    alphas, rec_steps, rec_seed = api.recorded_alphas(dirset, args.alphas)
+    steps = args.path_steps if args.path_steps is not None else (rec_steps or 0)
+    api.check_path_steps(steps)
+    if args.seeds is None and args.latent is None and rec_seed is not None:
+        seeds = [api.check_seed(rec_seed, "slider_seed")]  # the page's seed
+    else:
+        own = file_codes(args, dirset)  # a photo's code (the page's ZIP), or `directions --latent`'s codes
+        seeds = seeds if own is None else own
+    gen = load_model_of(args, api.recorded_transform(dirset))
+    images = api.composed_edit(gen, dirset, seeds, alphas, steps, region=args.region, space=args.space,
+                               layers=api.parse_layers(args.layers), trunc=args.trunc)
+    save_png(Image.fromarray(np.concatenate(list(to_uint8(images)), axis=1)), out)
+    which = f"seeds {','.join(map(str, seeds))}" if isinstance(seeds, list) else ", ".join(api.seed_labels(seeds))
+    print(f"wrote {out} ({which}, alphas {','.join(f'{a:g}' for a in alphas)}, path steps {steps})")
+    return 0
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    if args.alphas:
+        return cmd_edit_composed(args)
+    args.path_steps = args.path_steps or 0
+    seeds = seeds_or_latent(None, args.seeds, args.latent, default="0-3")
+    if args.photo and args.latent is None:
+        raise LowRankGANError("--photo pastes an inverted photo's edits back: give --latent DIR from `lowrankgan invert` too")
+    out = out_file(args.out)
+    kind = output_kind(out)
+    if args.strengths:
+        api.parse_strengths(args.strengths)  # bad strengths and direction files fail before the model loads
+    api.check_path_steps(args.path_steps)
+    dirset = load_directions(args.directions)
+    args.region = api.region_beside(dirset, args.region)
+    own = file_codes(args, dirset)
+    seeds = seeds if own is None else own
+    gen = load_model_of(args, api.recorded_transform(dirset))
+    strengths = api.parse_strengths(args.strengths or gen.default_strengths)
+    layers = api.parse_layers(args.layers)
+    if args.path_steps:
+        images = api.path_edit(gen, dirset, seeds, strengths, args.path_steps, index=args.index, region=args.region,
+                               space=args.space, layers=layers, trunc=args.trunc, follow=args.path_follow)
+    else:
+        images = api.edit(gen, dirset, seeds, strengths, index=args.index, space=args.space, layers=layers,
+                          trunc=args.trunc)
+    region = args.region or (dirset.region if args.outline else None)
+    mask = api.as_region(gen, region).mask if args.outline and region else None
+    if args.photo:
+        images, mask = api.paste_edits(args.photo, seeds, images, gen, args.paste), None
+    if kind == "png":
+        save_png(grid_image(images, strengths, mask), out)
+    elif kind == "gif":
+        save_gif(images, out, mask)
+    else:
+        labels = api.seed_labels(seeds)
+        meta = {"direction file": dirset.source, "index": args.index,
+                **{k: v for k, v in dirset.meta.items() if k not in ("info", "timing_s")}}
+        figures = {}
+        if region:
+            leaks = api.locality(gen, dirset, seeds, region, index=args.index, trunc=args.trunc)
+            figures = {f"leak, {s}": f"{lk.leak:.3f}" for s, lk in zip(labels, leaks)}
+        save_html(html_report(f"lowrankgan edit: {gen.model_id}, direction {args.index}", images, strengths,
+                              meta, labels, mask, figures), out)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_invert(args: argparse.Namespace) -> int:
+    check_writable(Path(args.out))
+    gen = api.as_model(args.model, args.device, args.class_name)
+    result = api.invert(gen, args.photo, args.space, args.steps, args.restarts, args.align, crop_box(args.crop),
+                        seed=args.seed, progress=not args.no_progress)
+    out = api.save_inversion(result, args.out)
+    inv = result.inversion
+    print(f"{inv.space} code of {Path(args.photo).name} ({result.alignment.method} crop): PSNR {inv.psnr:.2f} dB, "
+          f"SSIM {inv.ssim:.3f} against the crop, {inv.seconds:.1f} s -> {out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    split = lambda text: [m.strip() for m in text.split(",") if m.strip()]  # noqa: E731
+    summary = api.evaluate(
+        args.model, args.region, api.parse_seeds(args.seeds), split(args.methods), device=args.device,
+        class_name=args.class_name, source_seed=args.source_seed,
+        source_seeds=api.parse_seeds(args.source_seeds) if args.source_seeds else None,
+        per_image=args.per_image, cross=args.cross, top_k=args.top_k, targets=float_list(args.targets, "--targets"),
+        mse_strength=args.mse_strength, space=args.space, layers=api.parse_layers(args.layers),
+        analysis_size=args.analysis_size, trunc=args.trunc, path_steps=args.path_steps,
+        path_methods=split(args.path_methods), out=args.out, examples=args.examples, fresh=args.fresh,
+        progress=not args.no_progress, ray=args.ray)
+    print(api.format_evaluation(summary))
+    print(f"wrote {Path(args.out) / 'report.html'} ({summary['records']} records, {summary['new_records']} new)")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# the parser

@@ -1,0 +1,147 @@
+"""Shared option handling of the subcommands: the model, seeds or codes, transforms, method
+parameters, output paths."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+
+from .. import api
+from ..directionfile import (check_writable, source_latents, transform_text)
+from ..errors import LowRankGANError
+
+
+def common_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help="zoo name (see `lowrankgan models`) or checkpoint path; default dcgan-faces")
+    p.add_argument("--class", dest="class_name", default=None, help="class for conditional models (name or index)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA when present")
+
+
+def transform_options(p: argparse.ArgumentParser, default: str = "") -> None:
+    p.add_argument("--translate", default=None, metavar="TX,TY",
+                   help=f"StyleGAN3: move the image by TX,TY image widths/heights (right, down) first{default}")
+    p.add_argument("--rotate", type=float, default=None, metavar="DEG",
+                   help=f"StyleGAN3: turn the image by DEG degrees (counter-clockwise) first{default}")
+
+
+def input_transform_of(args, recorded: tuple[tuple[float, float], float] | None = None) -> tuple[tuple[float, float], float]:
+    """The user's --translate / --rotate; where neither is given, ``recorded`` (the transform a
+    direction file's directions were found at), else none."""
+    if args.translate is None and args.rotate is None and recorded is not None:
+        return recorded
+    rotate = 0.0 if args.rotate is None else args.rotate
+    if args.translate is None:
+        return (0.0, 0.0), rotate
+    try:
+        tx, ty = (float(v) for v in args.translate.split(","))
+    except ValueError:
+        raise LowRankGANError(f"--translate {args.translate}: give TX,TY in image widths/heights, "
+                              "e.g. 0.1,-0.05") from None
+    return (tx, ty), rotate
+
+
+def load_model_of(args: argparse.Namespace, recorded: tuple[tuple[float, float], float] | None = None) -> api.GeneratorAdapter:
+    """The model, moved / turned by --translate / --rotate, else by ``recorded`` (a direction file's)."""
+    translate, rotate = input_transform_of(args, recorded)  # bad values fail before the model loads
+    gen = api.as_model(args.model, args.device, args.class_name)
+    if recorded is not None and args.translate is None and args.rotate is None:
+        if not api.supports_input_transform(gen):
+            raise LowRankGANError(f"the directions were found on a StyleGAN3 picture moved first ({transform_text(recorded)}); "
+                                  f"model {gen.model_id} has no input transform: edit with the StyleGAN3 model they were found on")
+        print(f"applying the direction file's input transform ({transform_text(recorded)}); "
+              "--translate / --rotate override it")
+    gen.set_input_transform(translate, rotate)
+    return gen
+
+
+def out_file(path: str) -> Path:
+    out = Path(path)
+    if out.is_dir():
+        raise LowRankGANError(f"--out {out} is a folder; give a file name ending in .png, .gif or .html")
+    if out.exists() and not out.is_file():
+        raise LowRankGANError(f"--out {out} exists and is not a plain file; choose another --out")
+    check_writable(out.parent)
+    return out
+
+
+def float_list(text: str, what: str) -> list[float]:
+    try:
+        vals = [float(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise LowRankGANError(f"bad {what} '{text}': give a comma list of numbers such as 0.05,0.1,0.2") from None
+    if not vals or any(not math.isfinite(v) or v <= 0 for v in vals):
+        raise LowRankGANError(f"bad {what} '{text}': give positive numbers")
+    return vals
+
+
+def method_params(args: argparse.Namespace, method: str) -> dict:
+    """The registry parameters the user set; another method's parameter is an error, not ignored."""
+    params, wrong = {}, []
+    for entry in api.METHODS.values():
+        for param in entry.params:
+            value = getattr(args, param_dest(param), None)
+            if value is None:
+                continue
+            if entry.name == method:
+                params[param.name] = value
+            else:
+                wrong.append(f"{param.cli_flag} (a {entry.name} parameter)")
+    if wrong:
+        raise LowRankGANError(f"{', '.join(wrong)} does not apply to --method {method}; drop it or change the method")
+    return params
+
+
+def param_dest(param) -> str:
+    return "param_" + param.cli_flag.lstrip("-").replace("-", "_")
+
+
+def add_method_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", default=api.DEFAULT_METHOD,
+                   help="; ".join(f"{m.name}: {m.summary}" for m in api.METHODS.values()))
+    group = p.add_argument_group("method parameters (each applies to the method named in brackets)")
+    for m in api.METHODS.values():
+        for param in m.params:
+            default = param.default_text if param.default_text is not None else param.default
+            rng = f", {param.low:g}..{param.high:g}" if param.low is not None else ""
+            choices = f", one of {'/'.join(param.choices)}" if param.choices else ""
+            group.add_argument(param.cli_flag, dest=param_dest(param), default=None, metavar=param.type.__name__.upper(),
+                               help=f"[{m.name}] {param.help} (default {default}{rng}{choices})")
+
+
+# ---------------------------------------------------------------------------------------------
+# commands
+
+
+def seeds_or_latent(seed: int | None, seeds: str | None, latent: str | None, default: str | None = None):
+    """``--seed`` / ``--seeds`` / ``--latent``: at most one (exactly one without a default)."""
+    given = [v is not None for v in (seed, seeds, latent)]
+    if sum(given) > 1 or (sum(given) == 0 and default is None):
+        raise LowRankGANError("give exactly one of --seed S, --seeds A-B or --latent FILE")
+    if latent is not None:
+        return api.load_latents(latent)
+    return [api.check_seed(seed)] if seed is not None else api.parse_seeds(seeds or default)
+
+
+def file_codes(args: argparse.Namespace, dirset: api.DirectionSet) -> api.Latents | None:
+    """Where neither --seeds nor --latent is given and the directions were found on codes
+    (``directions --latent``, a photo on the page), those codes (the file's latent.npy), said in one line."""
+    own = source_latents(dirset) if args.seeds is None and args.latent is None else None
+    if own is not None:
+        n = len(own)
+        print(f"editing the {n} code{'s' * (n != 1)} the directions were found on ({own.label}); "
+              "--seeds / --latent edit others")
+    return own
+
+
+def crop_box(text: str | None) -> tuple[float, float, float] | None:
+    if text is None:
+        return None
+    try:
+        left, top, side = (float(v) for v in text.split(","))
+    except ValueError:
+        raise LowRankGANError(f"bad --crop '{text}': give LEFT,TOP,SIDE in photo pixels such as 120,40,256") from None
+    if not all(math.isfinite(v) for v in (left, top, side)) or side <= 0:
+        raise LowRankGANError(f"bad --crop '{text}': the side must be positive and the numbers finite")
+    return left, top, side
