@@ -1,0 +1,51 @@
+"""Real photos: inversion into the latent space and pasting edits back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..edit import render
+from ..errors import LowRankGANError
+from ..latents import Latents
+from ..photo import Alignment, load_photo
+from ..photoinvert import PhotoInversion, invert_photo, paste_images
+from .core import (ModelLike, as_model, seed_space, sample_codes)
+
+
+def invert(model: ModelLike, photo: str | Path | np.ndarray, space: str | None = None, steps: int = 300,
+           restarts: int = 4, align: str = "auto", crop_box: tuple[float, float, float] | None = None,
+           landmarks: Sequence[Sequence[float]] | None = None, seed: int = 0, progress: bool = True,
+           on_step: Callable[[int, int], None] | None = None) -> PhotoInversion:
+    """A photo's code: the photo (a file, or RGB ``uint8 [H, W, 3]``) aligned as the model was
+    trained (``align``: auto / face / center, or ``crop_box`` = left, top, side), cropped to the
+    model's resolution and inverted. ``result.latents()`` goes wherever seeds go;
+    ``save_inversion`` writes it for ``--latent``. ``on_step(done, steps)``: progress callback."""
+    gen = as_model(model)
+    marks = None if landmarks is None else np.asarray(landmarks, np.float64)
+    return invert_photo(gen, photo, space, steps, restarts, align, crop_box, marks, seed, progress, on_step)
+
+
+def paste_edits(photo: str | Path | np.ndarray, latents: Latents | PhotoInversion, images: torch.Tensor,
+                model: ModelLike = None, mode: str = "delta") -> torch.Tensor:
+    """Edited crops ``[n, s, 3, R, R]`` of an inverted photo pasted back into the photo at its
+    resolution (``[n, s, 3, H, W]``): ``mode`` ``delta`` adds only the edit (the change from the
+    reconstruction) and keeps the photo's own detail; ``face`` replaces the face by the model's."""
+    if mode not in ("delta", "face"):
+        raise LowRankGANError(f"--paste {mode}: use delta or face")
+    image = load_photo(photo) if isinstance(photo, (str, Path)) else np.asarray(photo)
+    if isinstance(latents, PhotoInversion):
+        al, meta, codes = latents.alignment, latents.meta(), latents.latents()
+    else:
+        if not isinstance(latents.meta.get("alignment"), dict):
+            raise LowRankGANError(f"{latents.label} records no alignment: --photo needs codes written by `lowrankgan invert`")
+        al, meta, codes = Alignment.from_json(latents.meta["alignment"]), latents.meta, latents
+    base = None
+    if mode == "delta":
+        gen = as_model(model if model is not None else meta.get("model"))
+        space = seed_space(gen, None, codes)
+        base = render(gen, sample_codes(gen, codes, space), space)
+    return paste_images(image, al, images, base)
