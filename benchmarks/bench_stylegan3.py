@@ -3,7 +3,7 @@ most locally.
 
     python benchmarks/bench_stylegan3.py cost                 # 256² T (NVIDIA's ffhqu-256 widths)
     python benchmarks/bench_stylegan3.py cost --resolution 1024 --channel-base 4096 --channel-max 64
-    python benchmarks/bench_stylegan3.py cost --device cuda   # full 1024² T, all 512 tangents
+    python benchmarks/bench_stylegan3.py cost --device cuda   # 256² T, all 512 tangents in the pipeline's chunks
     python benchmarks/bench_stylegan3.py layers               # W+ span scan on a small random model
     python benchmarks/bench_stylegan3.py layers --model stylegan3-t-ffhqu-256x256.pkl   # on your file
 
@@ -37,7 +37,7 @@ try:
 except ImportError:  # run from a checkout that is not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from lowrankgan.jacobian import _activation_bytes, analysis_image  # noqa: E402
+from lowrankgan.jacobian import _activation_bytes, analysis_image, auto_chunk  # noqa: E402
 from lowrankgan.models.stylegan3 import build_random_stylegan3  # noqa: E402
 
 
@@ -148,15 +148,18 @@ def cost(args: argparse.Namespace, device: torch.device) -> None:
 
     f = analysis_fn(a, size)
     tangents = min(args.tangents or (4 if cpu else w_dim), w_dim)
+    # One chunk on the CPU (a few tangents); on a GPU the pipeline's own chunk from its free memory
+    # (all 512 tangents of a 256² model at once would need over 300 GiB).
+    chunk = tangents if cpu else min(tangents, auto_chunk(a, w[0], "w", w_dim))
     with torch.no_grad():
         jacobian(f, w, 1, 1)  # functorch set-up and allocator warm-up, not timed
         with PeakMemory(device) as mem1:
             t1, _ = timed(lambda: jacobian(f, w, 1, 1), device)
         with PeakMemory(device) as memk:
-            tk, J = timed(lambda: jacobian(f, w, tangents, tangents), device)
+            tk, J = timed(lambda: jacobian(f, w, tangents, chunk), device)
     per = tk / tangents
     print(f"jvp, 1 tangent: {t1 * 1e3:.0f} ms; memory {mem1.text}")
-    print(f"jvp under vmap, {tangents} tangents in one chunk: {tk:.2f} s = {per * 1e3:.0f} ms per tangent; "
+    print(f"jvp under vmap, {tangents} tangents in chunks of {chunk}: {tk:.2f} s = {per * 1e3:.0f} ms per tangent; "
           f"memory {memk.text}")
     if cpu and tangents > 1 and memk.peak > mem1.peak:
         print(f"  measured growth per extra tangent: {(memk.peak - mem1.peak) * 1024 / (tangents - 1):.0f} MiB "
