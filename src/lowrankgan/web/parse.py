@@ -13,7 +13,7 @@ from flask import Response, request
 from .. import api
 from ..errors import LowRankGANError
 from .photos import Photo
-from .session import Workspace
+from .session import Result, Workspace, slider_max
 
 MAX_BODY_BYTES = 256 * 1024  # a 128x128 mask is 16 KB of '0'/'1'
 MAX_SEED = 2**31 - 1
@@ -70,14 +70,35 @@ def parse_subject(workspace: Workspace, source, model: str, gen: api.GeneratorAd
         if isinstance(default, Photo) and source.get("seed") in (None, ""):
             return default
         return parse_seed(source.get("seed", default))
-    try:
-        photo = workspace.photos.get(_text(photo_id, "photo", 64))
-    except KeyError:
-        raise _NotFound(f"this photo is no longer on the server (it keeps the latest {workspace.photos.max_photos}); "
-                        "upload it again") from None
+    photo = stored_photo(workspace, _text(photo_id, "photo", 64))
     if (photo.model, photo.class_name) != (model, gen.class_name):
         raise BadRequest(f"this photo was inverted with model {photo.model}; upload it again to edit it with {model}")
     return photo
+
+
+def stored_photo(workspace: Workspace, photo_id: str) -> Photo:
+    """An uploaded photo by id; 404 once the store has dropped it."""
+    try:
+        return workspace.photos.get(photo_id)
+    except KeyError:
+        raise _NotFound(f"this photo is no longer on the server (it keeps the latest {workspace.photos.max_photos}); "
+                        "upload it again") from None
+
+
+def stored_result(workspace: Workspace, result_id: str | None) -> Result:
+    """Computed directions by id; 404 once the workspace has dropped them."""
+    try:
+        return workspace.result(_text(result_id or "", "result", 64))
+    except KeyError:
+        raise _NotFound("these directions are no longer on the server (it keeps the latest "
+                        f"{workspace.max_results}); press Compute again") from None
+
+
+def edit_args(workspace: Workspace, res: Result) -> tuple[list[float], int]:
+    """The sliders' values and the path steps of a request that renders ``res``'s directions."""
+    gen = workspace.model(res.model, res.class_name)
+    alphas = parse_alphas(request.args.get("alphas"), res.dirset.vectors.shape[0], max(slider_max(gen), res.span))
+    return alphas, parse_path_steps(request.args.get("path_steps"))
 
 
 def parse_seeds(value: str | None, limit: int = MAX_STRIP) -> list[int]:
@@ -106,19 +127,24 @@ def parse_alphas(value: str | None, k: int, span: float) -> list[float]:
     return alphas
 
 
+def parse_count(value: str | None, name: str, low: int, high: int, default: int, hint: str = "") -> int:
+    """An integer request field within ``low..high`` (``default`` when empty); ``hint`` is added to
+    its messages."""
+    text = _text(value or "", name, 20).strip()
+    if not text:
+        return default
+    try:
+        count = int(text)
+    except ValueError:
+        raise BadRequest(f"bad {name} '{text}': give an integer {low}..{high}{hint}") from None
+    if not low <= count <= high:
+        raise BadRequest(f"{name} {count} is out of range {low}..{high}{hint}")
+    return count
+
+
 def parse_path_steps(value: str | None) -> int:
     """Path-following steps: 0 (the straight line, default) .. MAX_PATH_STEPS."""
-    text = _text(value or "", "path_steps", 20).strip()
-    if not text:
-        return 0
-    try:
-        steps = int(text)
-    except ValueError:
-        raise BadRequest(f"bad path_steps '{text}': give an integer 0..{MAX_PATH_STEPS} "
-                         "(0 = straight line)") from None
-    if not 0 <= steps <= MAX_PATH_STEPS:
-        raise BadRequest(f"path_steps {steps} is out of range 0..{MAX_PATH_STEPS} (0 = straight line)")
-    return steps
+    return parse_count(value, "path_steps", 0, MAX_PATH_STEPS, 0, " (0 = straight line)")
 
 
 def parse_transform(translate, rotate, gen: api.GeneratorAdapter, name: str) -> api.Transform:

@@ -19,9 +19,9 @@ from flask import Flask, jsonify, request
 from .. import api
 from ..errors import LowRankGANError
 from .photos import ALIGNS, MAX_PAGE_STEPS, PAGE_STEPS, Photo, pasted, start_inversion
-from .parse import (BadRequest, _attachment, _model_args, _NotFound, _text, parse_alphas, parse_path_steps,
-                    parse_subject)
-from .session import Workspace, slider_max, uint8_png
+from .parse import (BadRequest, _attachment, _model_args, _NotFound, _text, edit_args, parse_count, parse_subject,
+                    stored_photo, stored_result)
+from .session import Workspace, uint8_png
 
 
 class TooLarge(LowRankGANError):
@@ -30,19 +30,6 @@ class TooLarge(LowRankGANError):
 
 class LengthRequired(LowRankGANError):
     """Answered 411."""
-
-
-def parse_steps(value: str | None) -> int:
-    text = _text(value or "", "steps", 20).strip()
-    if not text:
-        return PAGE_STEPS
-    try:
-        steps = int(text)
-    except ValueError:
-        raise BadRequest(f"bad steps '{text}': give an integer 10..{MAX_PAGE_STEPS}") from None
-    if not 10 <= steps <= MAX_PAGE_STEPS:
-        raise BadRequest(f"steps {steps} is out of range 10..{MAX_PAGE_STEPS}")
-    return steps
 
 
 def check_upload_size() -> int:
@@ -75,18 +62,11 @@ def add_photo_routes(app: Flask, workspace: Workspace) -> None:
     def length_required(exc: LengthRequired):
         return jsonify(error=str(exc)), 411
 
-    def photo_or_404(photo_id: str) -> Photo:
-        try:
-            return workspace.photos.get(photo_id[:64])
-        except KeyError:
-            raise _NotFound("this photo is no longer on the server (it keeps the latest "
-                            f"{workspace.photos.max_photos}); upload it again") from None
-
     @app.post("/api/photo")
     def upload():
         name, cls = _model_args(workspace)
         name = name or workspace.models[0]
-        steps = parse_steps(request.args.get("steps"))
+        steps = parse_count(request.args.get("steps"), "steps", 10, MAX_PAGE_STEPS, PAGE_STEPS)
         align = _text(request.args.get("align") or "auto", "align", 20)
         if align not in ALIGNS:
             raise BadRequest(f"align '{align}': use one of {', '.join(ALIGNS)}")
@@ -105,24 +85,20 @@ def add_photo_routes(app: Flask, workspace: Workspace) -> None:
 
     @app.get("/api/photo/<photo_id>")
     def photo_info(photo_id: str):
-        return jsonify(photo_or_404(photo_id).public())
+        return jsonify(stored_photo(workspace, photo_id[:64]).public())
 
     @app.get("/api/photo/<photo_id>/aligned")
     def aligned(photo_id: str):
-        return _attachment(uint8_png(photo_or_404(photo_id).inversion.target[0]), "image/png", None)
+        return _attachment(uint8_png(stored_photo(workspace, photo_id[:64]).inversion.target[0]), "image/png", None)
 
     @app.get("/api/paste")
     def paste():
-        try:
-            res = workspace.result(_text(request.args.get("result") or "", "result", 64))
-        except KeyError:
-            raise _NotFound("these directions are no longer on the server; press Compute again") from None
+        res = stored_result(workspace, request.args.get("result"))
         gen = workspace.model(res.model, res.class_name)
         photo = parse_subject(workspace, request.args, res.model, gen, res.seed)
         if not isinstance(photo, Photo):
             raise BadRequest("the edited photo needs a photo: upload one (or give photo=<id>)")
-        alphas = parse_alphas(request.args.get("alphas"), res.dirset.vectors.shape[0], max(slider_max(gen), res.span))
-        steps = parse_path_steps(request.args.get("path_steps"))
+        alphas, steps = edit_args(workspace, res)
         edited = workspace.edited(res, photo.latents, alphas, steps)
         try:
             with workspace.render_slot():

@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # session imports this module
 
 MAX_PHOTOS = 8  # uploaded photos kept per server, least recently used dropped first
 MAX_PHOTO_MEMORY = 512 << 20  # decoded photos kept (a 40-megapixel photo is 120 MB); the newest always stays
-PAGE_STEPS = 200  # the page's default: about 15 s for dcgan-faces on one CPU core (NOTES-photo-page.md)
+PAGE_STEPS = 200  # the page's default: about 15 s for dcgan-faces on one CPU core (README, the page's photo table)
 PAGE_RESTARTS = 4
 MAX_PAGE_STEPS = 2000
 ALIGNS = api.ALIGNS
@@ -63,6 +63,11 @@ def subject_label(subject: int | Photo) -> str:
     if isinstance(subject, int):
         return f"seed {subject}"
     return f"the photo {subject.name}" if subject.name else "the uploaded photo"
+
+
+def subject_file_label(subject: int | Photo) -> str:
+    """How download names call the image: ``seed3`` or ``photo``."""
+    return f"seed{subject}" if isinstance(subject, int) else "photo"
 
 
 class PhotoStore:

@@ -47,10 +47,11 @@ from .. import api
 from ..errors import LowRankGANError
 from ..regions import parse_region, region_from_mask
 from .parse import (MAX_BODY_BYTES, MAX_PATH_STEPS, MAX_SEED, MAX_STRIP, MAX_TOP_K, WEB_METHODS, BadRequest,
-                    _attachment, _flag, _model_args, _NotFound, _text, parse_alphas, parse_body, parse_class, parse_mask,
-                    parse_params, parse_path_steps, parse_seeds, parse_subject, parse_top_k, parse_transform)
+                    _attachment, _flag, _model_args, _NotFound, _text, parse_body, parse_class, parse_mask,
+                    parse_params, parse_seeds, parse_subject, parse_top_k, parse_transform, edit_args, stored_result)
 from .photo_routes import add_photo_routes
-from .session import Busy, Workspace, as_seeds, png_bytes, slider_max, uint8_png
+from .photos import subject_file_label
+from .session import Busy, Workspace, as_seeds, png_bytes, uint8_png
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
 STATIC_DIR = Path(str(resources.files("lowrankgan.web") / "static"))
@@ -191,13 +192,6 @@ def _model_routes(app: Flask, workspace: Workspace) -> None:
 
 def _result_routes(app: Flask, workspace: Workspace) -> None:
     """Jobs, and renders and downloads of computed directions."""
-    def result_or_404(result_id: str | None):
-        try:
-            return workspace.result(_text(result_id or "", "result", 64))
-        except KeyError:
-            raise _NotFound("these directions are no longer on the server (it keeps the latest "
-                            f"{workspace.max_results}); press Compute again") from None
-
     @app.get("/api/jobs/<job_id>")
     def job(job_id: str):
         try:
@@ -209,52 +203,46 @@ def _result_routes(app: Flask, workspace: Workspace) -> None:
         """The request's seed or photo (default: the one the directions were found on)."""
         return parse_subject(workspace, request.args, res.model, workspace.model(res.model, res.class_name), res.seed)
 
-    def _edit_args(res):
-        """The sliders' values and the path steps of an edit request."""
-        gen = workspace.model(res.model, res.class_name)
-        alphas = parse_alphas(request.args.get("alphas"), res.dirset.vectors.shape[0], max(slider_max(gen), res.span))
-        return alphas, parse_path_steps(request.args.get("path_steps"))
-
     @app.get("/api/render")
     def render_png():
-        res = result_or_404(request.args.get("result"))
+        res = stored_result(workspace, request.args.get("result"))
         seed = result_subject(res)
-        alphas, steps = _edit_args(res)
+        alphas, steps = edit_args(workspace, res)
         edited = workspace.edited(res, as_seeds(seed), alphas, steps)[0]
         suffix = f"-path{steps}" if steps else ""
-        label = f"seed{seed}" if isinstance(seed, int) else "photo"
+        label = subject_file_label(seed)
         name = f"lowrankgan-{label}-edited{suffix}.png" if _flag(request.args.get("download")) else None
         resp = _attachment(uint8_png(edited), "image/png", name)
         # The live readout beside the sliders: RMS change inside / outside the region (the leak's measure).
         gen = workspace.model(res.model, res.class_name)
-        original = workspace.image(gen, as_seeds(seed), res.transform or api.NO_TRANSFORM)[0]
+        original = workspace.image(gen, as_seeds(seed), res.input_transform)[0]
         inside, outside = api.change_inside_outside(original, edited, res.region.mask)
         resp.headers["X-Change-Inside"], resp.headers["X-Change-Outside"] = f"{inside:.5f}", f"{outside:.5f}"
         return resp
 
     @app.get("/api/strip")
     def strip():
-        res = result_or_404(request.args.get("result"))
+        res = stored_result(workspace, request.args.get("result"))
         seeds = parse_seeds(request.args.get("seeds"))
-        alphas, steps = _edit_args(res)
+        alphas, steps = edit_args(workspace, res)
         data = png_bytes(workspace.strip(res, seeds, alphas, _flag(request.args.get("outline")), steps))
         return _attachment(data, "image/png", None)
 
     @app.get("/api/gif")
     def gif():
-        res = result_or_404(request.args.get("result"))
+        res = stored_result(workspace, request.args.get("result"))
         seed = result_subject(res)
-        alphas, steps = _edit_args(res)
+        alphas, steps = edit_args(workspace, res)
         data = workspace.gif(res, seed, alphas, _flag(request.args.get("outline")), steps=steps)
         suffix = f"-path{steps}" if steps else ""
-        label = f"seed{seed}" if isinstance(seed, int) else "photo"
+        label = subject_file_label(seed)
         return _attachment(data, "image/gif", f"lowrankgan-{label}-sweep{suffix}.gif")
 
     @app.get("/api/directions")
     def directions():
-        res = result_or_404(request.args.get("result"))
-        alphas, steps = _edit_args(res)
-        label = f"seed{res.seed}" if isinstance(res.seed, int) else "photo"
+        res = stored_result(workspace, request.args.get("result"))
+        alphas, steps = edit_args(workspace, res)
+        label = subject_file_label(res.seed)
         return _attachment(workspace.direction_zip(res, alphas, steps), "application/zip",
                            f"lowrankgan-directions-{label}.zip")
 

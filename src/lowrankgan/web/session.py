@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import secrets
 import tempfile
 import threading
@@ -58,9 +59,14 @@ class Result:
     span: float = 0.0  # the largest calibrated slider end (the renders accept up to 4x)
     transform: api.Transform | None = None  # StyleGAN3's input transform (None: the model has none)
 
+    @property
+    def input_transform(self) -> api.Transform:
+        """The transform its directions were computed at (none for models without one)."""
+        return self.transform or api.NO_TRANSFORM
+
     def scope(self, gen: GeneratorAdapter):
         """Renders of this result use the transform its directions were computed at."""
-        return api.input_transform(gen, *(self.transform or api.NO_TRANSFORM))
+        return api.input_transform(gen, *self.input_transform)
 
 
 @dataclass
@@ -98,6 +104,11 @@ def as_seeds(subject: int | Photo) -> list[int] | api.Latents:
 
 def subject_json(subject: int | Photo) -> dict:
     return {"seed": subject, "photo": None} if isinstance(subject, int) else {"seed": None, "photo": subject.id}
+
+
+def _warm_key(name: str, gen: GeneratorAdapter, subject: int | Photo, transform: api.Transform) -> tuple:
+    """What the workspace remembers of a Jacobian it has computed (and cached on disk)."""
+    return name, gen.class_name, subject_key(subject), transform
 
 
 def _lru_put(store: OrderedDict, key, value, limit: int) -> None:
@@ -194,17 +205,16 @@ class Workspace:
              transform: api.Transform = api.NO_TRANSFORM) -> None:
         """Compute the Jacobian of ``seed``'s image (or a photo's code), moved / turned by
         ``transform``, in the background (latest request wins)."""
-        key = (name, gen.class_name)
         with self._lock:
-            if (*key, subject_key(seed), transform) in self._warmed:
+            if _warm_key(name, gen, seed, transform) in self._warmed:
                 return
-            self._warm_next = (key, seed, transform)
+            self._warm_next = ((name, gen.class_name), seed, transform)
         self._warm_event.set()
 
     def is_warm(self, name: str, gen: GeneratorAdapter, seed: int | Photo,
                 transform: api.Transform = api.NO_TRANSFORM) -> bool:
         with self._lock:
-            return (name, gen.class_name, subject_key(seed), transform) in self._warmed
+            return _warm_key(name, gen, seed, transform) in self._warmed
 
     def _warm_loop(self) -> None:
         while True:
@@ -221,7 +231,7 @@ class Workspace:
                     if not self.is_warm(name, gen, seed, transform):
                         api.prepare_jacobian(gen, as_seeds(seed))
                         with self._lock:
-                            self._warmed.add((name, gen.class_name, subject_key(seed), transform))
+                            self._warmed.add(_warm_key(name, gen, seed, transform))
             except Exception:  # a failed warm-up only costs time later; the compute reports errors
                 traceback.print_exc()
 
@@ -236,7 +246,7 @@ class Workspace:
                     api.find_directions(gen, seed, box, top_k=1, progress=False)
                     api.find_directions(gen, seed, box, method="resefa", top_k=1, progress=False)
                     with self._lock:
-                        self._warmed.add((name, gen.class_name, seed, api.NO_TRANSFORM))
+                        self._warmed.add(_warm_key(name, gen, seed, api.NO_TRANSFORM))
             except Exception:
                 traceback.print_exc()
         threading.Thread(target=work, name="lowrankgan-warmup", daemon=True).start()
@@ -294,7 +304,7 @@ class Workspace:
                 dirset = api.find_directions(gen, as_seeds(seed), region, method=method, top_k=top_k, progress=False,
                                              leak_images=0, **params)
                 with self._lock:
-                    self._warmed.add((name, gen.class_name, subject_key(seed), transform))
+                    self._warmed.add(_warm_key(name, gen, seed, transform))
                 job.stage = "measuring each direction's leak and slider range"
                 report = api.direction_report(gen, dirset, as_seeds(seed), region)
                 if report:
@@ -392,7 +402,7 @@ MIN_REGION_PIXELS = 16  # at 64x64; scaled by area for other resolutions
 
 
 def _finite(x: float) -> float | None:
-    return x if x == x and abs(x) != float("inf") else None
+    return x if math.isfinite(x) else None
 
 
 def result_warnings(region: Region, dirset: DirectionSet, top_k: int) -> list[str]:
