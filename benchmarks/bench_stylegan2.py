@@ -157,13 +157,19 @@ def _agreement(a: torch.Tensor, b: torch.Tensor) -> str:
     return f"top-{k} |cos| {', '.join(f'{c:.4f}' for c in cos)} (subspace {sub:.4f})"
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+def bench_device(args: argparse.Namespace) -> torch.device:
+    """``--device`` checked (CUDA present when asked for) and ``--threads`` applied."""
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         sys.exit("error: --device cuda but CUDA is not available")
     if args.threads:
         torch.set_num_threads(args.threads)
+    return device
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    device = bench_device(args)
     res, w_dim, base, cmax, size, chunks, pixels = CONFIGS[device.type]
     res, w_dim = args.resolution or res, args.w_dim or w_dim
     base, cmax, size = args.channel_base or base, args.channel_max or cmax, args.analysis_size or size

@@ -20,7 +20,6 @@ that says how the architecture spreads an edit, not what a trained model's edits
 from __future__ import annotations
 
 import argparse
-import resource
 import os
 import platform
 import statistics
@@ -37,25 +36,13 @@ try:
 except ImportError:  # run from a checkout that is not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from bench_stylegan2 import bench_device, peak_gib, peak_reset, timed  # noqa: E402
+
 from lowrankgan.jacobian import _activation_bytes, analysis_image, auto_chunk  # noqa: E402
 from lowrankgan.models.stylegan3 import build_random_stylegan3  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- measuring
-
-def timed(fn, device: torch.device) -> tuple[float, object]:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    t0 = time.perf_counter()
-    out = fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - t0, out
-
-
-def _peak_rss_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # Linux reports KiB
-
 
 class PeakMemory:
     """Peak memory of one phase: the CUDA allocator's peak, or the process's RSS high-water mark
@@ -65,17 +52,15 @@ class PeakMemory:
         self.device = device
 
     def __enter__(self) -> "PeakMemory":
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
-        self.before = _peak_rss_gib()
+        peak_reset(self.device)
+        self.before = peak_gib(self.device)
         return self
 
     def __exit__(self, *exc) -> None:
+        self.peak = peak_gib(self.device)
         if self.device.type == "cuda":
-            self.peak = torch.cuda.max_memory_allocated(self.device) / 2 ** 30
             self.text = f"{self.peak:.2f} GiB CUDA peak allocated"
         else:
-            self.peak = _peak_rss_gib()
             grew = self.peak - self.before
             self.text = f"{self.peak:.2f} GiB process peak RSS" + (f" (+{grew:.2f} GiB here)" if grew > 0.005 else "")
 
@@ -134,7 +119,7 @@ def cost(args: argparse.Namespace, device: torch.device) -> None:
     cpu = device.type == "cpu"
     print(f"config {args.config}: {res}² channel_base {base} channel_max {cmax} w_dim {w_dim}, "
           f"RANDOM weights, float32, analysis image {size}²")
-    t_build, a = timed(lambda: build_random_stylegan3(res, w_dim, base, cmax, config=args.config), device)
+    t_build, a, _ = timed(lambda: build_random_stylegan3(res, w_dim, base, cmax, config=args.config), device)
     a.to(device)
     n_params = sum(p.numel() for p in a.generator.parameters())
     print(f"build: {t_build:.1f} s, {n_params / 1e6:.1f} M parameters, num_ws {a.num_layers}")
@@ -154,9 +139,9 @@ def cost(args: argparse.Namespace, device: torch.device) -> None:
     with torch.no_grad():
         jacobian(f, w, 1, 1)  # functorch set-up and allocator warm-up, not timed
         with PeakMemory(device) as mem1:
-            t1, _ = timed(lambda: jacobian(f, w, 1, 1), device)
+            t1, _, _ = timed(lambda: jacobian(f, w, 1, 1), device)
         with PeakMemory(device) as memk:
-            tk, J = timed(lambda: jacobian(f, w, tangents, chunk), device)
+            tk, J, _ = timed(lambda: jacobian(f, w, tangents, chunk), device)
     per = tk / tangents
     print(f"jvp, 1 tangent: {t1 * 1e3:.0f} ms; memory {mem1.text}")
     print(f"jvp under vmap, {tangents} tangents in chunks of {chunk}: {tk:.2f} s = {per * 1e3:.0f} ms per tangent; "
@@ -253,11 +238,7 @@ def layers(args: argparse.Namespace, device: torch.device) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        sys.exit("error: --device cuda but CUDA is not available")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    device = bench_device(args)
     header(args, device)
     with tempfile.TemporaryDirectory() as home:  # a private Jacobian cache, gone afterwards
         models = Path(os.environ.get("LOWRANKGAN_HOME") or Path.home() / ".cache" / "lowrankgan") / "models"
