@@ -49,9 +49,9 @@ def main() -> None:
     os.environ["LOWRANKGAN_HOME"] = os.environ.get("LOWRANKGAN_HOME") or os.path.expanduser("~/.cache/lowrankgan")
 
     from lowrankgan import api
-    from lowrankgan.factorize import (default_lambda, numerical_rank, robust_pca, robust_pca_many, rpca_admm,
+    from lowrankgan.maths.factorize import (default_lambda, numerical_rank, robust_pca, robust_pca_many, rpca_admm,
                                       spectrum)
-    from lowrankgan.jacobian import _by_torch_func, analysis_image, compute_jacobian, region_grams
+    from lowrankgan.maths.jacobian import _by_torch_func, analysis_image, compute_jacobian, region_grams
     from lowrankgan.models import load_model
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")

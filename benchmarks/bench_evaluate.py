@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from lowrankgan.edit import parse_int_list
+from lowrankgan.maths.edit import parse_int_list
 from lowrankgan.evaluation import DEFAULT_METHODS, evaluate, format_table
 
 

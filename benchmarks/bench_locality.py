@@ -1,4 +1,4 @@
-"""Locality on a tuning split and a held-out split, side by side (DESIGN §4, lowrankgan.protocol).
+"""Locality on a tuning split and a held-out split, side by side (DESIGN §4, lowrankgan.maths.protocol).
 
     PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_locality.py \\
         [--model dcgan-faces|omniart-eyes|stylegan2-random] [--space w|w+] [--images 20] [--regions 3] \\
@@ -28,12 +28,12 @@ import time
 
 import torch
 
-from lowrankgan.factorize import robust_pca, spectrum
-from lowrankgan.jacobian import compute_jacobian, default_analysis_size, region_gram_pair, region_grams
-from lowrankgan.methods import lowrankgan_directions, resefa_directions
-from lowrankgan.metrics import measure_leak, median
-from lowrankgan.protocol import heldout_cases, tuning_cases
-from lowrankgan.regions import parse_region
+from lowrankgan.maths.factorize import robust_pca, spectrum
+from lowrankgan.maths.jacobian import compute_jacobian, default_analysis_size, region_gram_pair, region_grams
+from lowrankgan.maths.methods import lowrankgan_directions, resefa_directions
+from lowrankgan.maths.metrics import measure_leak, median
+from lowrankgan.maths.protocol import heldout_cases, tuning_cases
+from lowrankgan.maths.regions import parse_region
 
 COLUMNS = ["lrg 1", "lrg 2", "lrg 3", "energy 1", "paper 1/60", "principal", "resefa 1", "resefa 2", "resefa 3"]
 

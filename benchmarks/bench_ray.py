@@ -22,7 +22,7 @@ import torch
 
 from lowrankgan import api
 from lowrankgan.distributed import ray_region_grams
-from lowrankgan.jacobian import region_gram_pair
+from lowrankgan.maths.jacobian import region_gram_pair
 
 
 def one_process(gen, seeds, region, threads: int):

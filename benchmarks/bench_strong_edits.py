@@ -21,13 +21,13 @@ import time
 
 import torch
 
-from lowrankgan.jacobian import default_analysis_size, embed_direction, region_gram_pair
-from lowrankgan.methods import lowrankgan_directions
-from lowrankgan.metrics import images_of, measure_leak, median, rms_inside_outside
+from lowrankgan.maths.jacobian import default_analysis_size, embed_direction, region_gram_pair
+from lowrankgan.maths.methods import lowrankgan_directions
+from lowrankgan.maths.metrics import images_of, measure_leak, median, rms_inside_outside
 from lowrankgan.models import load_model
-from lowrankgan.pathedit import interpolate_path, path_codes
-from lowrankgan.protocol import heldout_cases
-from lowrankgan.regions import parse_region
+from lowrankgan.maths.pathedit import interpolate_path, path_codes
+from lowrankgan.maths.protocol import heldout_cases
+from lowrankgan.maths.regions import parse_region
 
 LEVELS = (0.1, 0.2, 0.3)
 VARIANTS = ("straight", "project", "rederive")

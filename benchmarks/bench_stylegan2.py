@@ -28,12 +28,12 @@ try:
 except ImportError:  # run from a checkout that is not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from lowrankgan.factorize import stable_order
-from lowrankgan.methods import lowrankgan_directions, resefa_directions
-from lowrankgan.jacobian import analysis_image, auto_chunk, averaged_region_grams, compute_jacobian, region_grams
+from lowrankgan.maths.factorize import stable_order
+from lowrankgan.maths.methods import lowrankgan_directions, resefa_directions
+from lowrankgan.maths.jacobian import analysis_image, auto_chunk, averaged_region_grams, compute_jacobian, region_grams
 from lowrankgan.models.stylegan2 import build_random_stylegan2
-from lowrankgan.precision import DEFAULT_PRECISION, precision_mode
-from lowrankgan.regions import parse_region
+from lowrankgan.maths.precision import DEFAULT_PRECISION, precision_mode
+from lowrankgan.maths.regions import parse_region
 
 CONFIGS = {  # resolution, w_dim, channel_base, channel_max, analysis size, chunk sweep, reverse pixels
     "cuda": (1024, 512, 32768, 512, 256, (16, 32, 64), 64),

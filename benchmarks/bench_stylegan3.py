@@ -8,7 +8,7 @@ most locally.
     python benchmarks/bench_stylegan3.py layers --model stylegan3-t-ffhqu-256x256.pkl   # on your file
 
 cost: forward pass (batch 1) against jvp under vmap per tangent, time and memory side by side,
-and what ``lowrankgan.jacobian.auto_chunk`` (StyleGAN2's memory logic) estimates per tangent. On
+and what ``lowrankgan.maths.jacobian.auto_chunk`` (StyleGAN2's memory logic) estimates per tangent. On
 CPU only a few tangents are pushed and the full-Jacobian time is extrapolated (the output says so).
 
 layers: for each span of W+ rows, LowRankGAN directions for two regions on a few tuning seeds and
@@ -38,7 +38,7 @@ except ImportError:  # run from a checkout that is not installed
 
 from bench_stylegan2 import bench_device, peak_gib, peak_reset, timed  # noqa: E402
 
-from lowrankgan.jacobian import _activation_bytes, analysis_image, auto_chunk  # noqa: E402
+from lowrankgan.maths.jacobian import _activation_bytes, analysis_image, auto_chunk  # noqa: E402
 from lowrankgan.models.stylegan3 import build_random_stylegan3  # noqa: E402
 
 
@@ -161,7 +161,7 @@ def cost(args: argparse.Namespace, device: torch.device) -> None:
 def _span_leaks(a, span: list[int], regions: dict[str, str], seeds, target_of) -> dict[str, float]:
     """Median leak of the top LowRankGAN direction per region over ``seeds`` for one W+ span."""
     from lowrankgan import api
-    from lowrankgan.metrics import measure_leak
+    from lowrankgan.maths.metrics import measure_leak
 
     leaks = {}
     for name, region in regions.items():
@@ -181,7 +181,7 @@ def layers(args: argparse.Namespace, device: torch.device) -> None:
     """Every span scanned on the tuning seeds (0..); the best span, the shipped default and the
     whole of W+ then measured on held-out seeds (10000..) that played no part in the choice."""
     from lowrankgan import api
-    from lowrankgan.protocol import HELDOUT_FIRST_SEED
+    from lowrankgan.maths.protocol import HELDOUT_FIRST_SEED
 
     if args.model:
         a = api.as_model(args.model, device=str(device))

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from lowrankgan import api
-from lowrankgan.invert import invert_image, psnr, seed_target, ssim
+from lowrankgan.photos.invert import invert_image, psnr, seed_target, ssim
 from lowrankgan.models.stylegan2.adapter import build_random_stylegan2
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

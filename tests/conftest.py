@@ -16,7 +16,7 @@ def pytest_configure(config):
     reads what another run or the user left there. The zoo weights are fetched once into the
     user's cache and linked in (read-only use: a refetch replaces the link, not the user's file)."""
     global _TEST_HOME
-    from lowrankgan.faces import MTCNN_WEIGHTS
+    from lowrankgan.photos.faces import MTCNN_WEIGHTS
     from lowrankgan.models.zoo import ZOO, fetch
 
     entries = [*ZOO.values(), *MTCNN_WEIGHTS.values()]

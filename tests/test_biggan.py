@@ -8,7 +8,7 @@ pytest.importorskip("pytorch_pretrained_biggan")
 
 from lowrankgan import api  # noqa: E402
 from lowrankgan.errors import LowRankGANError  # noqa: E402
-from lowrankgan.jacobian import compute_jacobian  # noqa: E402
+from lowrankgan.maths.jacobian import compute_jacobian  # noqa: E402
 from lowrankgan.models.base import seed_codes  # noqa: E402
 from lowrankgan.models.biggan import (BigGANAdapter, _fetch, load_biggan, small_config,  # noqa: E402
                                       truncated_seed_codes)

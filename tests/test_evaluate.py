@@ -9,7 +9,7 @@ import torch
 
 from lowrankgan import evaluation as ev
 from lowrankgan.evaluation import log as evlog, run as evrun
-from lowrankgan.metrics import calibrate
+from lowrankgan.maths.metrics import calibrate
 from lowrankgan.errors import LowRankGANError
 
 SMALL = dict(regions=["eyes"], seeds=[0, 1], methods=["lowrankgan", "jacobian-svd", "random"], per_image=True,
@@ -93,7 +93,7 @@ def test_other_settings_in_the_same_folder_are_refused(faces, tmp_path):
 
 def _bisect_leak(gen, code, p, mask, target=0.1):
     """An independent reference of DESIGN §4: plain bisection per sign on a doubling bracket."""
-    from lowrankgan.metrics import rms_inside_outside
+    from lowrankgan.maths.metrics import rms_inside_outside
     base = gen.synthesize(code[None])
     out = []
     for sign in (1.0, -1.0):
@@ -110,7 +110,7 @@ def _bisect_leak(gen, code, p, mask, target=0.1):
 
 
 def test_calibration_agrees_with_plain_bisection(faces):
-    from lowrankgan.metrics import measure_leak
+    from lowrankgan.maths.metrics import measure_leak
     mask = torch.from_numpy(__import__("lowrankgan.api", fromlist=["x"]).as_region(faces, "mouth").mask)
     code = faces.sample([3], "z")[0]
     v = torch.nn.functional.normalize(torch.randn(2, 100, generator=torch.Generator().manual_seed(0)), dim=1)

@@ -4,10 +4,10 @@ import pytest
 
 import torch
 
-from lowrankgan.factorize import numerical_rank, robust_pca, rpca_admm, spectrum
-from lowrankgan.jacobian import RegionGrams, compute_jacobian, region_grams
-from lowrankgan.methods import find, lowrankgan_directions, resefa_directions
-from lowrankgan.regions import parse_region
+from lowrankgan.maths.factorize import numerical_rank, robust_pca, rpca_admm, spectrum
+from lowrankgan.maths.jacobian import RegionGrams, compute_jacobian, region_grams
+from lowrankgan.maths.methods import find, lowrankgan_directions, resefa_directions
+from lowrankgan.maths.regions import parse_region
 
 
 def _low_rank_plus_sparse(d=60, r=4, seed=0):

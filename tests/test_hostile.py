@@ -227,7 +227,7 @@ def test_region_paths_resolve_inside_the_direction_folder(tmp_path, monkeypatch,
     monkeypatch.chdir(elsewhere)  # the mask is found beside directions.json, not in the working folder
     assert main(["edit", "--directions", str(folder), "--seeds", "0", "--strengths", "0,1",
                  "--out", "o.png", "--outline"]) == 0, capsys.readouterr().err
-    from lowrankgan.directionfile import load_directions
+    from lowrankgan.files.directionfile import load_directions
     assert load_directions(folder).meta["region"] == str((folder / "mask.png").resolve())
 
 
@@ -260,8 +260,8 @@ def test_sample_into_an_existing_folder_adds_the_files(tmp_path, faces):
 @pytest.mark.slow
 def test_files_of_every_method_pass_the_sidecar_checks(tmp_path, faces):
     from lowrankgan import api
-    from lowrankgan.directionfile import load_directions, save_directions
-    from lowrankgan.methods import METHODS
+    from lowrankgan.files.directionfile import load_directions, save_directions
+    from lowrankgan.maths.methods import METHODS
     for method in METHODS:
         dirset = api.find_directions(faces, 0, "eyes", method=method, top_k=2, analysis_size=16, progress=False)
         dirset.meta = json.loads(json.dumps(dirset.meta))  # as the file will hold it
@@ -271,8 +271,8 @@ def test_files_of_every_method_pass_the_sidecar_checks(tmp_path, faces):
 
 
 def test_non_finite_grams_are_refused_before_any_factorisation(faces):
-    from lowrankgan.jacobian import RegionGrams
-    from lowrankgan.methods import METHODS, find
+    from lowrankgan.maths.jacobian import RegionGrams
+    from lowrankgan.maths.methods import METHODS, find
     M = torch.eye(100, dtype=torch.float64)
     for bad in (float("nan"), float("inf")):
         broken = M.clone()

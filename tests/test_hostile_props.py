@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from lowrankgan.directionfile import load_directions, read_npy
-from lowrankgan.edit import MAX_STRENGTH, parse_int_list, parse_strengths
+from lowrankgan.files.directionfile import load_directions, read_npy
+from lowrankgan.maths.edit import MAX_STRENGTH, parse_int_list, parse_strengths
 from lowrankgan.errors import LowRankGANError
 from lowrankgan.limits import json_depth, parse_json, printable
-from lowrankgan.regions import mask_to_spec, parse_region
+from lowrankgan.maths.regions import mask_to_spec, parse_region
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 RES = 32

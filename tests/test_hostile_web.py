@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 pytest.importorskip("flask")
 pytest.importorskip("waitress")
 
-from lowrankgan import api, jacobian  # noqa: E402
+from lowrankgan import api
+from lowrankgan.maths import jacobian  # noqa: E402
 from lowrankgan.web import session  # noqa: E402
 from lowrankgan.web.server import create_app  # noqa: E402
 from lowrankgan.web.session import Workspace  # noqa: E402

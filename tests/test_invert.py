@@ -10,9 +10,9 @@ from PIL import Image
 
 from lowrankgan import api
 from lowrankgan.cli import main
-from lowrankgan.invert import image_loss, invert_image, mean_code, psnr, seed_target, ssim
+from lowrankgan.photos.invert import image_loss, invert_image, mean_code, psnr, seed_target, ssim
 from lowrankgan.models.stylegan2.adapter import build_random_stylegan2
-from lowrankgan.photoinvert import DCGAN_FACES_TEMPLATE, align_photo
+from lowrankgan.photos.photoinvert import DCGAN_FACES_TEMPLATE, align_photo
 
 
 def run(capsys, *argv):
@@ -139,7 +139,7 @@ def _face_photo(faces, seed, size=256):
 def test_mtcnn_finds_the_models_faces_where_the_template_says(faces):
     """The dcgan-faces landmark template is what MTCNN finds on the model's own faces (re-derived
     here on 12 faces, within 2 px of the median of 64)."""
-    from lowrankgan.faces import detect_faces
+    from lowrankgan.photos.faces import detect_faces
     points = []
     for seed in range(2000, 2012):
         found = detect_faces(_face_photo(faces, seed), min_face=60)

@@ -1,6 +1,6 @@
 import torch
 
-from lowrankgan.jacobian import analysis_image, compute_jacobian, embed_direction
+from lowrankgan.maths.jacobian import analysis_image, compute_jacobian, embed_direction
 
 
 def test_forward_mode_matches_reverse_mode(faces):

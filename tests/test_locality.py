@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from lowrankgan import api
-from lowrankgan.factorize import robust_pca, spectrum
-from lowrankgan.methods import lowrankgan_directions, resefa_directions
-from lowrankgan.metrics import measure_leak, median
-from lowrankgan.protocol import heldout_cases, tuning_cases
-from lowrankgan.regions import parse_region
+from lowrankgan.maths.factorize import robust_pca, spectrum
+from lowrankgan.maths.methods import lowrankgan_directions, resefa_directions
+from lowrankgan.maths.metrics import measure_leak, median
+from lowrankgan.maths.protocol import heldout_cases, tuning_cases
+from lowrankgan.maths.regions import parse_region
 
 SEEDS = list(range(10))
 
@@ -71,7 +71,7 @@ def test_leak_calibrates_the_inside_change_to_the_target(faces):
     assert abs(float(inside) - 0.2) < 2e-3
 
 
-# --- the held-out protocol (lowrankgan.protocol; benchmarks/bench_locality.py reports on it) ---
+# --- the held-out protocol (lowrankgan.maths.protocol; benchmarks/bench_locality.py reports on it) ---
 
 def test_heldout_split_is_deterministic_disjoint_and_spans_sizes_and_places():
     held = heldout_cases(64, 6, 4)

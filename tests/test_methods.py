@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from lowrankgan.errors import LowRankGANError
-from lowrankgan.jacobian import RegionGrams
-from lowrankgan.methods import METHODS, find
+from lowrankgan.maths.jacobian import RegionGrams
+from lowrankgan.maths.methods import METHODS, find
 
 NEW = ("jacobian-svd", "ganspace", "sefa", "random")
 
@@ -110,8 +110,8 @@ def test_sefa_stylegan2_style_space_and_z_refused():
 @pytest.mark.slow
 def test_jacobian_svd_is_less_local_than_lowrankgan_on_eyes(faces):
     from lowrankgan import api
-    from lowrankgan.metrics import calibrate
-    from lowrankgan.metrics import median
+    from lowrankgan.maths.metrics import calibrate
+    from lowrankgan.maths.metrics import median
     reg = api.as_region(faces, "eyes")
     code = faces.sample([0], "z")
     grams = api.region_gram_pair(faces, code, reg, "z", None, 64, progress=False)

@@ -5,9 +5,9 @@ import torch
 
 from lowrankgan import api, load_model
 from lowrankgan.errors import LowRankGANError
-from lowrankgan.metrics import rms_inside_outside
+from lowrankgan.maths.metrics import rms_inside_outside
 from lowrankgan.api import path_edit
-from lowrankgan.pathedit import interpolate_path, path_codes, path_sweep_codes
+from lowrankgan.maths.pathedit import interpolate_path, path_codes, path_sweep_codes
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_sweep_zero_is_original(faces, mouth):
 
 @pytest.mark.slow
 def test_path_leaks_less_than_line_at_twice_the_strength(faces, mouth):
-    from lowrankgan.metrics import measure_leak
+    from lowrankgan.maths.metrics import measure_leak
     ds, p = mouth
     reg = api.as_region(faces, "mouth")
     mask = torch.from_numpy(reg.mask)

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from lowrankgan import LowRankGANError
-from lowrankgan.photo import (Alignment, box_alignment, center_alignment, crop, ffhq_alignment, load_photo, paste,
+from lowrankgan.photos.photo import (Alignment, box_alignment, center_alignment, crop, ffhq_alignment, load_photo, paste,
                               similarity_alignment)
 
 

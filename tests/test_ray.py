@@ -18,8 +18,8 @@ from lowrankgan.errors import LowRankGANError
 from lowrankgan.distributed import ray_region_grams
 from lowrankgan.distributed.cluster import check_reachable
 from lowrankgan.evaluation import log as evlog
-from lowrankgan.jacobian import region_gram_pair
-from lowrankgan.methods import find
+from lowrankgan.maths.jacobian import region_gram_pair
+from lowrankgan.maths.methods import find
 
 from test_stylegan2 import fake_modules  # noqa: F401
 

@@ -12,10 +12,10 @@ from PIL import Image
 
 from lowrankgan import api
 from lowrankgan.cli import main
-from lowrankgan.directionfile import load_directions
+from lowrankgan.files.directionfile import load_directions
 from lowrankgan.models.stylegan3 import build_generator
-from lowrankgan.regions import parse_region
-from lowrankgan.report import grid_image, to_uint8
+from lowrankgan.maths.regions import parse_region
+from lowrankgan.files.report import grid_image, to_uint8
 
 from test_stylegan2 import _one_thread, fake_modules  # noqa: F401
 from test_stylegan3 import _cfg, write_sg3_pkl

@@ -5,7 +5,7 @@ from PIL import Image
 
 from lowrankgan import LowRankGANError
 from lowrankgan.models.presets import PRESETS, derive_face_presets
-from lowrankgan.regions import check_analysis_masks, parse_region
+from lowrankgan.maths.regions import check_analysis_masks, parse_region
 
 
 def test_box_selects_exactly_its_pixels():

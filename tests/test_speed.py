@@ -11,15 +11,16 @@ import pytest
 import torch
 from torch import nn
 
-from lowrankgan import api, jacobian
+from lowrankgan import api
+from lowrankgan.maths import jacobian
 from lowrankgan.errors import LowRankGANError
-from lowrankgan.factorize import canonical_sign, robust_pca, robust_pca_many, stable_order
-from lowrankgan.jacobian import (_activation_bytes, _by_torch_func, auto_chunk, averaged_region_grams,
+from lowrankgan.maths.factorize import canonical_sign, robust_pca, robust_pca_many, stable_order
+from lowrankgan.maths.jacobian import (_activation_bytes, _by_torch_func, auto_chunk, averaged_region_grams,
                                  chunk_for_memory, compute_jacobian, memory_budget, region_grams)
-from lowrankgan.linearize import sequential_tangents, supports
-from lowrankgan.metrics import measure_leak
+from lowrankgan.models.linearize import sequential_tangents, supports
+from lowrankgan.maths.metrics import measure_leak
 from lowrankgan.models.dcgan import DCGANAdapter
-from lowrankgan.precision import get_flags, precision_mode
+from lowrankgan.maths.precision import get_flags, precision_mode
 
 
 def _func_jacobian(gen, code, size):
@@ -161,7 +162,7 @@ def test_find_directions_checks_precision(faces):
 
 
 def test_robust_pca_side_by_side_equals_one_at_a_time(faces, monkeypatch):
-    from lowrankgan import factorize
+    from lowrankgan.maths import factorize
     monkeypatch.setattr(factorize, "_idle_cores", lambda: 2)  # threads even on a busy machine
     J = compute_jacobian(faces, faces.sample([5])[0], cache=False, progress=False)
     M_f, M_b = region_grams(J, api.as_region(faces, "mouth").at(64))
@@ -173,7 +174,7 @@ def test_robust_pca_side_by_side_equals_one_at_a_time(faces, monkeypatch):
 
 def test_leak_strength_is_calibrated_to_the_target(faces):
     """The definition: at the returned strength the in-region RMS change is the target (from above)."""
-    from lowrankgan.metrics import rms_inside_outside
+    from lowrankgan.maths.metrics import rms_inside_outside
     code = faces.sample([6])[0]
     p = torch.nn.functional.normalize(torch.randn(100, generator=torch.Generator().manual_seed(1)), dim=0)
     mask = torch.from_numpy(api.as_region(faces, "mouth").mask)

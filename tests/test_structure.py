@@ -16,13 +16,13 @@ import torch
 import lowrankgan
 from lowrankgan import api
 from lowrankgan.cli import build_parser, main
-from lowrankgan.factorize import default_lambda, robust_pca, spectrum, numerical_rank, rest_null_space
-from lowrankgan.jacobian import auto_chunk, compute_jacobian
-from lowrankgan.methods import METHODS, lowrankgan_directions
+from lowrankgan.maths.factorize import default_lambda, robust_pca, spectrum, numerical_rank, rest_null_space
+from lowrankgan.maths.jacobian import auto_chunk, compute_jacobian
+from lowrankgan.maths.methods import METHODS, lowrankgan_directions
 from lowrankgan.models.stylegan2.adapter import build_random_stylegan2
 
 SRC = Path(lowrankgan.__file__).parent
-FRONT_END_ALLOWED = {"api", "errors", "directionfile", "regions", "report"}
+FRONT_END_ALLOWED = {"api", "errors", "files", "maths", "safewrite"}
 
 
 def _library_imports(path: Path) -> set[str]:
@@ -49,6 +49,45 @@ def test_front_ends_import_only_the_api():
     for path in front_ends:
         extra = _library_imports(path) - FRONT_END_ALLOWED - {"web", "__version__"}
         assert not extra, f"{path.name} imports {sorted(extra)}: front ends call lowrankgan.api only"
+
+
+# The stages, bottom up: a module imports only from its own stage or the ones below it.
+STAGES = [{"errors"}, {"limits", "safewrite"}, {"models"}, {"maths"}, {"files"}, {"photos"}, {"evaluation"}, {"distributed"},
+          {"api"}, {"cli", "web"}]
+
+
+def _stage_of(name: str) -> int:
+    return next(i for i, names in enumerate(STAGES) if name in names)
+
+
+def _imported_stages(path: Path) -> set[str]:
+    """Top-level library names (``lowrankgan.X``) imported by a module, relative imports resolved."""
+    package = list(path.relative_to(SRC).with_suffix("").parts)[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package[: len(package) - node.level + 1]
+            target = base + (node.module.split(".") if node.module else [])
+            if target:
+                found.add(target[0])
+            else:  # `from .. import api, __version__` at the top
+                found.update(a.name for a in node.names if not a.name.startswith("__"))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lowrankgan."):
+            found.add(node.module.split(".")[1])
+    return found
+
+
+def test_every_module_sits_in_a_stage_and_imports_only_down():
+    top_level = {p.stem if p.is_file() else p.name for p in SRC.iterdir()
+                 if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").is_file()}
+    assert top_level == set().union(*STAGES), f"modules outside the stages: {sorted(top_level - set().union(*STAGES))}"
+    for path in SRC.rglob("*.py"):
+        parts = path.relative_to(SRC).parts
+        if parts == ("__init__.py",):
+            continue  # the package's own façade re-exports the API
+        own = _stage_of(Path(parts[0]).stem)
+        for name in _imported_stages(path):
+            assert _stage_of(name) <= own, f"{'/'.join(parts)} imports {name}: a stage imports only the ones below it"
 
 
 def test_sizes_stay_readable():
@@ -128,7 +167,7 @@ def test_w_plus_jacobian_moves_only_the_chosen_layers(small_stylegan):
     p[2] = 1.0
     moved = code.clone()
     moved[1] += eps * p
-    from lowrankgan.jacobian import analysis_image
+    from lowrankgan.maths.jacobian import analysis_image
     fd = (analysis_image(gen.synthesize(moved[None], "w+"), 8) - analysis_image(gen.synthesize(code[None], "w+"), 8))[0] / eps
     assert torch.allclose(J[(1,)][:, 2], fd, atol=2e-2 * float(fd.abs().max()) + 1e-4)
 
@@ -145,8 +184,8 @@ def test_auto_chunk_follows_the_memory_budget(faces):
 
 @pytest.fixture(scope="module")
 def mouth_grams(faces):
-    from lowrankgan.jacobian import region_grams
-    from lowrankgan.regions import parse_region
+    from lowrankgan.maths.jacobian import region_grams
+    from lowrankgan.maths.regions import parse_region
     J = compute_jacobian(faces, faces.sample([5])[0], progress=False)
     return region_grams(J, parse_region("mouth", 64, faces.presets).at(64))
 

@@ -8,7 +8,7 @@ import torch
 
 from lowrankgan import api
 from lowrankgan.cli import main
-from lowrankgan.metrics import measure_leak
+from lowrankgan.maths.metrics import measure_leak
 from lowrankgan.models import load_model
 
 from test_stylegan2 import _cfg, build_generator, write_rosinality_pt

@@ -51,7 +51,7 @@ _require("flask", "the web extra")
 _require("waitress", "the web extra")
 
 from lowrankgan.web.server import MAX_BODY_BYTES, create_app, make_server  # noqa: E402
-from lowrankgan.regions import mask_to_spec  # noqa: E402
+from lowrankgan.maths.regions import mask_to_spec  # noqa: E402
 from lowrankgan.web.session import Workspace  # noqa: E402
 
 
@@ -158,7 +158,7 @@ def test_bad_port_and_model_are_errors():
 
 @pytest.mark.parametrize("seed", range(5))
 def test_mask_to_spec_round_trips(seed):
-    from lowrankgan.regions import parse_region
+    from lowrankgan.maths.regions import parse_region
     rng = np.random.default_rng(seed)
     mask = rng.random((64, 64)) < [0.02, 0.3, 0.7, 0.98, 0.5][seed]
     mask[0, 0], mask[-1, -1] = True, False
@@ -195,7 +195,7 @@ def test_page_uses_no_external_resources(client):
 
 def test_image_is_the_seed_png(client):
     from lowrankgan import load_model, sample
-    from lowrankgan.report import to_uint8
+    from lowrankgan.files.report import to_uint8
     resp = client.get("/api/image?seed=7&nowarm=1")
     assert resp.status_code == 200 and resp.mimetype == "image/png"
     expected = to_uint8(sample(load_model("dcgan-faces", device="cpu"), [7]))[0]
@@ -280,8 +280,8 @@ def test_compute_then_sliders_edit_the_region(client, result):
 def test_sliders_compose_like_the_api(client, result, workspace):
     """Two sliders at once give ``code + a0 v0 + a1 v1`` rendered by the API."""
     import torch
-    from lowrankgan.edit import render
-    from lowrankgan.report import to_uint8
+    from lowrankgan.maths.edit import render
+    from lowrankgan.files.report import to_uint8
     res = workspace.result(result["result"])
     gen = workspace.model("dcgan-faces")
     code = gen.sample([SEED], "z")
@@ -299,8 +299,8 @@ def test_render_validation(client, result, alphas, message):
 
 
 def test_strip_gif_and_downloads(client, result, tmp_path):
-    from lowrankgan.directionfile import load_directions
-    from lowrankgan.regions import parse_region
+    from lowrankgan.files.directionfile import load_directions
+    from lowrankgan.maths.regions import parse_region
     rid = result["result"]
     strip = client.get(f"/api/strip?result={rid}&seeds=1,2,3&alphas=2.5&outline=1")
     assert strip.status_code == 200
@@ -356,10 +356,10 @@ def test_path_render_follows_the_path(client, result, workspace, live_server):
     """``path_steps`` N > 0: the end of ``pathedit.path_codes`` along ``v/|v|`` to ``|v|`` (v the
     sliders' combined direction, the result's region and RPCA settings), unlike the straight line
     for a strong slider value; still local; 0 is the straight line."""
-    from lowrankgan.edit import render
-    from lowrankgan.pathedit import path_codes
-    from lowrankgan.report import to_uint8
-    from lowrankgan.pathedit import path_settings
+    from lowrankgan.maths.edit import render
+    from lowrankgan.maths.pathedit import path_codes
+    from lowrankgan.files.report import to_uint8
+    from lowrankgan.maths.pathedit import path_settings
     rid = result["result"]
     original = client.get(f"/api/image?seed={SEED}&nowarm=1").data
     straight = client.get(f"/api/render?result={rid}&alphas=2.85")

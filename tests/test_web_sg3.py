@@ -20,10 +20,10 @@ pytest.importorskip("flask")
 
 from lowrankgan import api  # noqa: E402
 from lowrankgan.cli import main  # noqa: E402
-from lowrankgan.directionfile import load_directions  # noqa: E402
+from lowrankgan.files.directionfile import load_directions  # noqa: E402
 from lowrankgan.errors import LowRankGANError  # noqa: E402
 from lowrankgan.models.stylegan3 import build_generator  # noqa: E402
-from lowrankgan.report import grid_image, to_uint8  # noqa: E402
+from lowrankgan.files.report import grid_image, to_uint8  # noqa: E402
 from lowrankgan.web.server import create_app, make_server  # noqa: E402
 from lowrankgan.web.session import Workspace  # noqa: E402
 

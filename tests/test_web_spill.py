@@ -16,7 +16,7 @@ pytest.importorskip("flask")
 
 from lowrankgan import api  # noqa: E402
 from lowrankgan.cli import main  # noqa: E402
-from lowrankgan.regions import parse_region  # noqa: E402
+from lowrankgan.maths.regions import parse_region  # noqa: E402
 from lowrankgan.web.server import create_app  # noqa: E402
 from lowrankgan.web.session import Workspace  # noqa: E402
 
@@ -143,7 +143,7 @@ def test_face_presets_follow_the_face(client):
 
 
 def test_face_presets_fall_back_on_a_faceless_image():
-    from lowrankgan.facelandmarks import image_face_presets
+    from lowrankgan.photos.facelandmarks import image_face_presets
 
     assert image_face_presets(np.zeros((3, 64, 64), np.float32)) is None  # nothing dark: the fixed boxes stay
     two_dots = np.zeros((3, 64, 64), np.float32)
@@ -152,7 +152,7 @@ def test_face_presets_fall_back_on_a_faceless_image():
 
 
 def test_face_landmarks_on_a_drawn_face():
-    from lowrankgan.facelandmarks import face_landmarks
+    from lowrankgan.photos.facelandmarks import face_landmarks
 
     face = np.full((3, 64, 64), 0.5, np.float32)
     face[:, 27:30, 17:20] = face[:, 25:28, 33:36] = -0.8  # eyes (tilted: a turned head), mouth below

@@ -3,7 +3,7 @@
 __version__ = "0.1.0"
 
 from .api import edit, find_directions, locality, sample  # noqa: E402
-from .directionfile import DirectionSet, load_directions, save_directions  # noqa: E402
+from .files.directionfile import DirectionSet, load_directions, save_directions  # noqa: E402
 from .errors import LowRankGANError  # noqa: E402
 from .models import load_model  # noqa: E402
 

@@ -10,28 +10,29 @@ seeds or codes, regions, direction files checked against a model), ``directions`
 from __future__ import annotations
 
 from .. import __version__
-from ..directionfile import (DirectionSet, check_compatible, load_directions, recorded_alphas, recorded_transform, region_beside,
+from ..files.directionfile import (DirectionSet, check_compatible, load_directions, recorded_alphas, recorded_transform, region_beside,
                             transform_meta)
 from ..distributed import evaluate_on_ray, ray_region_grams  # Ray itself is imported only when used
-from ..facelandmarks import FACE_MODELS, image_face_presets
-from ..edit import check_seed, parse_int_list, parse_strengths, render, shift_codes, sweep
+from ..photos.facelandmarks import FACE_MODELS, image_face_presets
+from ..maths.edit import check_seed, parse_int_list, parse_strengths, render, shift_codes, sweep
 from ..errors import LowRankGANError
 from ..evaluation import DEFAULT_METHODS, evaluate as run_evaluation, format_table
-from ..jacobian import compute_jacobian, default_analysis_size, embed_direction, region_gram_pair, set_cache_limit
-from ..latents import Latents, check_codes, load_latents
-from ..methods import DEFAULT_METHOD, METHODS, Directions, Method, find, get_method
-from ..metrics import Leak, calibrate, change_inside_outside, leak_from, measure_leaks, median
-from ..inputtransform import MAX_PAGE_ROTATE, MAX_PAGE_TRANSLATE, NO_TRANSFORM, Transform, check_transform, input_transform, supports_input_transform
-from ..precision import DEFAULT_PRECISION
+from ..maths.jacobian import compute_jacobian, default_analysis_size, embed_direction, region_gram_pair, set_cache_limit
+from ..files.latents import Latents, check_codes, load_latents
+from ..maths.methods import DEFAULT_METHOD, METHODS, Directions, Method, find, get_method
+from ..maths.metrics import Leak, calibrate, change_inside_outside, leak_from, measure_leaks, median
+from ..models.inputtransform import (MAX_PAGE_ROTATE, MAX_PAGE_TRANSLATE, NO_TRANSFORM, Transform, check_transform, input_transform,
+                                     supports_input_transform)
+from ..maths.precision import DEFAULT_PRECISION
 from ..models.base import check_truncation
 from ..models import (BIGGAN_NAMES, DEFAULT_MODEL, PRESETS, ZOO, GeneratorAdapter, load_model,
                      resolve_device)
 from ..models.zoo import cached, fetch
 from ..limits import parse_json, printable
-from ..pathedit import check_path_steps, path_codes, path_settings, path_sweep_codes
-from ..photo import MAX_PHOTO_BYTES, MAX_PHOTO_PIXELS, Alignment, decode_photo, load_photo
-from ..photoinvert import ALIGNS, PhotoInversion, invert_photo, paste_images, save_inversion
-from ..regions import Region, parse_region
+from ..maths.pathedit import check_path_steps, path_codes, path_settings, path_sweep_codes
+from ..photos.photo import MAX_PHOTO_BYTES, MAX_PHOTO_PIXELS, Alignment, decode_photo, load_photo
+from ..photos.photoinvert import ALIGNS, PhotoInversion, invert_photo, paste_images, save_inversion
+from ..maths.regions import Region, parse_region
 from .core import (ModelLike, as_model, model_catalog, refetch_model, model_description, analysis_size,
                    parse_seeds, parse_layers, as_region, Seeds, seed_space, sample_codes,
                    seed_labels, sample, pick, EditSetup, edit_setup)

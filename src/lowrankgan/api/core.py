@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..directionfile import (DirectionSet, check_compatible, load_directions)
-from ..edit import parse_int_list, render
+from ..files.directionfile import (DirectionSet, check_compatible, load_directions)
+from ..maths.edit import parse_int_list, render
 from ..errors import LowRankGANError
-from ..jacobian import default_analysis_size
-from ..latents import Latents, check_codes
+from ..maths.jacobian import default_analysis_size
+from ..files.latents import Latents, check_codes
 from ..models import (BIGGAN_NAMES, PRESETS, ZOO, GeneratorAdapter, load_model)
 from ..models.zoo import cached, fetch
-from ..regions import Region, parse_region
+from ..maths.regions import Region, parse_region
 
 
 ModelLike = GeneratorAdapter | str | None

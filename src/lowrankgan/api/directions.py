@@ -10,17 +10,17 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..directionfile import (DirectionSet, transform_meta)
+from ..files.directionfile import (DirectionSet, transform_meta)
 from ..distributed import ray_region_grams  # Ray itself is imported only when used
-from ..facelandmarks import FACE_MODELS, image_face_presets
+from ..photos.facelandmarks import FACE_MODELS, image_face_presets
 from ..errors import LowRankGANError
-from ..jacobian import compute_jacobian, default_analysis_size, embed_direction, region_gram_pair
-from ..latents import Latents
-from ..methods import DEFAULT_METHOD, Directions, find, get_method
-from ..metrics import Leak, calibrate, leak_from, measure_leaks, median
-from ..precision import DEFAULT_PRECISION
+from ..maths.jacobian import compute_jacobian, default_analysis_size, embed_direction, region_gram_pair
+from ..files.latents import Latents
+from ..maths.methods import DEFAULT_METHOD, Directions, find, get_method
+from ..maths.metrics import Leak, calibrate, leak_from, measure_leaks, median
+from ..maths.precision import DEFAULT_PRECISION
 from ..models import (GeneratorAdapter)
-from ..regions import Region
+from ..maths.regions import Region
 from .core import (ModelLike, as_model, as_region, Seeds, _is_codes, _seeds, seed_space, sample_codes,
                    seed_labels, sample, edit_setup)
 

@@ -8,16 +8,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..directionfile import (DirectionSet)
+from ..files.directionfile import (DirectionSet)
 from ..distributed import evaluate_on_ray  # Ray itself is imported only when used
-from ..edit import parse_strengths, render, shift_codes, sweep
+from ..maths.edit import parse_strengths, render, shift_codes, sweep
 from ..errors import LowRankGANError
 from ..evaluation import DEFAULT_METHODS, evaluate as run_evaluation, format_table
-from ..methods import METHODS
-from ..metrics import Leak
+from ..maths.methods import METHODS
+from ..maths.metrics import Leak
 from ..models import (GeneratorAdapter)
-from ..pathedit import check_path_steps, path_codes, path_settings, path_sweep_codes
-from ..regions import Region
+from ..maths.pathedit import check_path_steps, path_codes, path_settings, path_sweep_codes
+from ..maths.regions import Region
 from .core import (ModelLike, as_region, Seeds, pick, EditSetup, edit_setup)
 from .directions import (_leaks)
 

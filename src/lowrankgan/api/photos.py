@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..edit import render
+from ..maths.edit import render
 from ..errors import LowRankGANError
-from ..latents import Latents
-from ..photo import Alignment, load_photo
-from ..photoinvert import PhotoInversion, invert_photo, paste_images
+from ..files.latents import Latents
+from ..photos.photo import Alignment, load_photo
+from ..photos.photoinvert import PhotoInversion, invert_photo, paste_images
 from .core import (ModelLike, as_model, seed_space, sample_codes)
 
 

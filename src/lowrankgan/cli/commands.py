@@ -10,10 +10,10 @@ import numpy as np
 from PIL import Image
 
 from .. import api
-from ..directionfile import (DIRECTION_FILES, check_output_dir, check_writable, load_directions, save_directions,
-                             staged_dir)
+from ..files.directionfile import DIRECTION_FILES, load_directions, save_directions
+from ..safewrite import check_output_dir, check_writable, staged_dir
 from ..errors import LowRankGANError
-from ..report import grid_image, html_report, output_kind, save_gif, save_html, save_png, to_uint8
+from ..files.report import grid_image, html_report, output_kind, save_gif, save_html, save_png, to_uint8
 from .options import load_model_of, out_file, float_list, method_params, seeds_or_latent, file_codes, crop_box
 
 

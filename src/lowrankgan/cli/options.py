@@ -9,7 +9,8 @@ from pathlib import Path
 
 
 from .. import api
-from ..directionfile import (check_writable, source_latents, transform_text)
+from ..files.directionfile import source_latents, transform_text
+from ..safewrite import check_writable
 from ..errors import LowRankGANError
 
 

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from ..errors import LowRankGANError
-from ..jacobian import RegionGrams, grams_from_sums
+from ..maths.jacobian import RegionGrams, grams_from_sums
 from ..models import BIGGAN_NAMES, DEFAULT_MODEL, ZOO, GeneratorAdapter
-from ..regions import Region, check_analysis_masks
+from ..maths.regions import Region, check_analysis_masks
 from .cluster import ActorPool, Task, connect, pool_size, stderr_report, wants_gpus
 from .worker import WorkerSpec
 

@@ -15,9 +15,9 @@ import torch
 from ..evaluation.config import EvaluationConfig
 from ..evaluation.log import ResultLog
 from ..evaluation.run import Evaluation
-from ..jacobian import gram_sums, share_cpu_memory
+from ..maths.jacobian import gram_sums, share_cpu_memory
 from ..models import GeneratorAdapter, load_model
-from ..regions import Region
+from ..maths.regions import Region
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..edit import check_seed
+from ..maths.edit import check_seed
 from ..errors import LowRankGANError
-from ..methods import METHODS, get_method
-from ..pathedit import check_path_steps
+from ..maths.methods import METHODS, get_method
+from ..maths.pathedit import check_path_steps
 
 DEFAULT_METHODS = tuple(METHODS)  # every registered method, registry order
 DEFAULT_TARGETS = (0.05, 0.1, 0.2)

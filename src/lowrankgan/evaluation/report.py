@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..directionfile import atomic_write
-from ..edit import sweep
-from ..report import data_uri, grid_image
+from ..safewrite import atomic_write
+from ..maths.edit import sweep
+from ..files.report import data_uri, grid_image
 from .config import SOURCE_FREE
 from .log import num
 from .summary import generalisation, summarize, table_rows

@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..directionfile import atomic_write, check_writable, ensure_writable_dir, staged_dir
+from ..safewrite import atomic_write, check_writable, ensure_writable_dir, staged_dir
 from ..errors import LowRankGANError
-from ..jacobian import default_analysis_size, embed_direction, region_gram_pair
-from ..methods import find
-from ..metrics import calibrate, images_of, leak_from, masked_mse, rms_inside_outside
+from ..maths.jacobian import default_analysis_size, embed_direction, region_gram_pair
+from ..maths.methods import find
+from ..maths.metrics import calibrate, images_of, leak_from, masked_mse, rms_inside_outside
 from ..models import GeneratorAdapter, load_model
-from ..pathedit import interpolate_path, path_codes
-from ..regions import Region, parse_region
+from ..maths.pathedit import interpolate_path, path_codes
+from ..maths.regions import Region, parse_region
 from .config import DEFAULT_METHODS, PATH_MULTIPLES, SOURCE_FREE, EvaluationConfig
 from .log import LOG_NAME, ResultLog, jsonable, num
 from .report import write_outputs

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
-from ..metrics import median
+from ..maths.metrics import median
 from .config import PATH_MULTIPLES
 from .log import num
 

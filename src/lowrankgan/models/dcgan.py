@@ -16,7 +16,7 @@ from torch import nn
 
 from ..errors import LowRankGANError
 from ..limits import MAX_CHANNELS, MAX_DCGAN_LAYERS, MAX_RESOLUTION, printable
-from ..linearize import sequential_tangents
+from .linearize import sequential_tangents
 from .base import GeneratorAdapter, seed_codes
 
 

@@ -19,7 +19,7 @@ StyleGAN3's input transform, moving / turning the picture first (other models: a
 A result's renders, strip, GIF and ZIP use the transform its directions were computed at.
 
 ``path_steps`` (0..8, default 0): 0 moves along the straight line ``c + Σ α_i v_i``; N > 0 follows
-the path (``lowrankgan.pathedit``, as ``lowrankgan edit --path-steps N``) along ``v/|v|`` to
+the path (``lowrankgan.maths.pathedit``, as ``lowrankgan edit --path-steps N``) along ``v/|v|`` to
 strength ``|v|``, ``v = Σ α_i v_i``, with the result's region and robust-PCA settings. Each step
 costs one Jacobian and one robust PCA; path renders run one at a time.
 ``GET /api/directions?result[&alphas&path_steps]``  ZIP of the direction files (as ``lowrankgan
@@ -45,7 +45,7 @@ from werkzeug.exceptions import HTTPException
 
 from .. import api
 from ..errors import LowRankGANError
-from ..regions import parse_region, region_from_mask
+from ..maths.regions import parse_region, region_from_mask
 from .parse import (MAX_BODY_BYTES, MAX_PATH_STEPS, MAX_SEED, MAX_STRIP, MAX_TOP_K, WEB_METHODS, BadRequest,
                     _attachment, _flag, _model_args, _NotFound, _text, parse_body, parse_class, parse_mask,
                     parse_params, parse_seeds, parse_subject, parse_top_k, parse_transform, edit_args, stored_result)

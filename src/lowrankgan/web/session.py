@@ -26,10 +26,10 @@ from PIL import Image
 
 from .. import api
 from ..api import GeneratorAdapter
-from ..directionfile import DirectionSet, save_directions
+from ..files.directionfile import DirectionSet, save_directions
 from ..errors import LowRankGANError
-from ..regions import DRAWN_MASK_NAME, Region, parse_region
-from ..report import gif_bytes, gif_frames, grid_image, to_uint8
+from ..maths.regions import DRAWN_MASK_NAME, Region, parse_region
+from ..files.report import gif_bytes, gif_frames, grid_image, to_uint8
 from .photos import Photo, PhotoStore, subject_key, subject_label
 
 slider_max = api.slider_span  # the sliders' range ±span: the model's default edit strengths

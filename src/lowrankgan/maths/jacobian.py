@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .errors import LowRankGANError
+from ..errors import LowRankGANError
 from .jacobian_cache import (cache_dir, cache_limit, cache_path, code_fingerprint, load_cached, parse_size,
                              prune_cache, set_cache_limit, store, wait_for_cache_writes)
-from .models.base import GeneratorAdapter
+from ..models.base import GeneratorAdapter
 from .precision import DEFAULT_PRECISION, check_precision, precision_mode
 from .regions import Region, check_analysis_masks
 

@@ -13,17 +13,17 @@ import json
 import os
 import re
 import sys
-import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import torch
 
-from .errors import LowRankGANError
-from .limits import printable
-from .models.base import GeneratorAdapter
-from .models.zoo import home_dir
+from ..errors import LowRankGANError
+from ..safewrite import atomic_write
+from ..limits import printable
+from ..models.base import GeneratorAdapter
+from ..models.zoo import home_dir
 
 CACHE_VERSION = 4  # bump when the computation changes (4: hand tangents, precision in the key)
 DEFAULT_CACHE_BYTES = 4 << 30  # the disk cache keeps the most recently used Jacobians up to this
@@ -89,7 +89,7 @@ def code_fingerprint(adapter_class: type) -> str:
     a change to either invalidates cached Jacobians without a manual version bump."""
     digest = hashlib.sha256()
     here = Path(__file__).parent
-    files = [here / "jacobian.py", here / "linearize.py"]
+    files = [here / "jacobian.py", here.parent / "models" / "linearize.py"]
     module_file = getattr(sys.modules.get(adapter_class.__module__), "__file__", None)
     if module_file:
         files += sorted(Path(module_file).parent.glob("*.py"))
@@ -175,11 +175,4 @@ def wait_for_cache_writes() -> None:
 
 def atomic_save(obj, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))

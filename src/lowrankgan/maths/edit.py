@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 import torch
 
-from .errors import LowRankGANError
+from ..errors import LowRankGANError
 from .jacobian import embed_direction
-from .limits import MAX_SEED, MAX_SEEDS, printable
-from .models.base import GeneratorAdapter
+from ..limits import MAX_SEED, MAX_SEEDS, printable
+from ..models.base import GeneratorAdapter
 
 
 MAX_STRENGTH = 1e6

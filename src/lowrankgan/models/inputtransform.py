@@ -10,9 +10,9 @@ import contextlib
 import math
 from collections.abc import Iterator, Sequence
 
-from .errors import LowRankGANError
-from .limits import MAX_PAGE_ROTATE, MAX_PAGE_TRANSLATE
-from .models.base import GeneratorAdapter
+from ..errors import LowRankGANError
+from ..limits import MAX_PAGE_ROTATE, MAX_PAGE_TRANSLATE
+from .base import GeneratorAdapter
 
 Transform = tuple[tuple[float, float], float]  # ((tx, ty) image widths/heights, degrees)
 NO_TRANSFORM: Transform = ((0.0, 0.0), 0.0)

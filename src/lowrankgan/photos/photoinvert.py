@@ -12,13 +12,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import __version__
-from .directionfile import atomic_write, ensure_writable_dir
-from .errors import LowRankGANError
+from .. import __version__
+from ..safewrite import atomic_write, ensure_writable_dir
+from ..errors import LowRankGANError
 from .invert import Inversion, invert_image
-from .latents import Latents
-from .models.base import GeneratorAdapter
-from .models.stylegan2.adapter import StyleGAN2Adapter
+from ..files.latents import Latents
+from ..models.base import GeneratorAdapter
+from ..models.stylegan2.adapter import StyleGAN2Adapter
 from .photo import Alignment, box_alignment, center_alignment, crop, ffhq_alignment, load_photo, paste, similarity_alignment
 
 ALIGNS = ("auto", "face", "center")

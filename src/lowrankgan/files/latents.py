@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import LowRankGANError
+from ..errors import LowRankGANError
 
 MAX_LATENT_BYTES = 256 << 20
 SIDECARS = ("invert.json", "directions.json")

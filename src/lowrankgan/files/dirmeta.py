@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import LowRankGANError
-from .factorize import ORDERS
-from .regions import MASK_IMAGE_SUFFIXES
-from .limits import (MAX_LATENT_DIM, MAX_PAGE_ROTATE, MAX_PAGE_TRANSLATE, MAX_SEED, MAX_SEEDS, MAX_TRANSLATE, check_float,
+from ..errors import LowRankGANError
+from ..maths.factorize import ORDERS
+from ..maths.regions import MASK_IMAGE_SUFFIXES
+from ..limits import (MAX_LATENT_DIM, MAX_PAGE_ROTATE, MAX_PAGE_TRANSLATE, MAX_SEED, MAX_SEEDS, MAX_TRANSLATE, check_float,
                      check_int, printable)
 
 FORMAT_VERSION = 1

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import torch
 
-from .errors import LowRankGANError
+from ..errors import LowRankGANError
 
 PRECISIONS = ("strict", "tf32")
 DEFAULT_PRECISION = "strict"

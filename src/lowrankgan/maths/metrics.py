@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from .jacobian import embed_direction
-from .models.base import GeneratorAdapter
+from ..models.base import GeneratorAdapter
 
 
 

@@ -29,10 +29,10 @@ from typing import Any
 
 import torch
 
-from .errors import LowRankGANError
+from ..errors import LowRankGANError
 from .jacobian import RegionGrams
 from .factorize import ORDERS, RANK_RTOL, RESEFA_TAU, canonical_sign, generalized_directions, local_directions
-from .models.base import GeneratorAdapter
+from ..models.base import GeneratorAdapter
 
 GANSPACE_SAMPLES = 2000
 GANSPACE_SEED_OFFSET = 1_000_000  # sample seeds far from the ones users edit

@@ -21,10 +21,10 @@ from collections.abc import Sequence
 
 import torch
 
-from .errors import LowRankGANError
+from ..errors import LowRankGANError
 from .factorize import RANK_RTOL, local_directions, rest_null_space
 from .jacobian import compute_jacobian, default_analysis_size, embed_direction, region_grams
-from .models.base import GeneratorAdapter
+from ..models.base import GeneratorAdapter
 from .regions import Region, check_analysis_masks, parse_region
 
 

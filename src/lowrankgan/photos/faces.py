@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import LowRankGANError
-from .models.zoo import ZooEntry, fetch, read_state, sha256_file
+from ..errors import LowRankGANError
+from ..models.zoo import ZooEntry, fetch, read_state, sha256_file
 
 _WHEEL = dict(package="facenet-pytorch", version="2.6.0", license="MIT",
               wheel_sha256="ecb82b27beb226d106f2219efe8f829b01b87a8595badd01545679bdb9f19cca", state_key=None,

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import LowRankGANError
-from .limits import MAX_MASK_PIXELS, printable, read_regular
+from ..errors import LowRankGANError
+from ..limits import MAX_MASK_PIXELS, printable, read_regular
 
 MASK_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")  # a region part naming an image
 

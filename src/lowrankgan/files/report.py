@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from .directionfile import atomic_write
-from .errors import LowRankGANError
+from ..safewrite import atomic_write
+from ..errors import LowRankGANError
 
 ORIGINAL_COLOUR = (255, 196, 0)
 OUTLINE_COLOUR = (0, 255, 120)

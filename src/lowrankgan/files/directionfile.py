@@ -7,23 +7,19 @@ was made for, so only its dimension is checked.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .dirmeta import FORMAT_VERSION, check_meta
-from .errors import LowRankGANError
+from ..errors import LowRankGANError
 from .latents import Latents
-from .regions import MASK_IMAGE_SUFFIXES
-from .limits import MAX_JSON_BYTES, MAX_NPY_BYTES, open_regular, parse_json, printable, read_regular
+from ..maths.regions import MASK_IMAGE_SUFFIXES
+from ..limits import MAX_JSON_BYTES, MAX_NPY_BYTES, open_regular, parse_json, printable, read_regular
+from ..safewrite import atomic_write, check_output_dir, staged_dir
 
 
 
@@ -44,104 +40,6 @@ class DirectionSet:
         inside the direction folder: ``dirmeta.resolve_region_paths``)."""
         spec = self.meta.get("region")
         return spec if isinstance(spec, str) and spec.strip() else None
-
-
-def atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename: no half-written files."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def ensure_writable_dir(path: Path) -> Path:
-    path = Path(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise LowRankGANError(f"cannot create output folder {path}: {exc.strerror}; choose another --out") from None
-    if not os.access(path, os.W_OK):
-        raise LowRankGANError(f"output folder {path} is not writable; choose another --out")
-    return path
-
-
-def check_writable(path: Path) -> Path:
-    """Fail before any work if ``path`` (a folder, created later) could not be written."""
-    path = Path(path)
-    probe = path
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        raise LowRankGANError(f"output {path}: {probe} is a file, not a folder; choose another --out")
-    _probe_write(probe, path)
-    return path
-
-
-def _probe_write(folder: Path, path: Path) -> None:
-    """Create and delete a file in ``folder``: the only test that holds for root, read-only mounts
-    and pseudo file systems such as /proc (``os.access`` says yes to root everywhere)."""
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".lowrankgan-probe.", suffix=".tmp")
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as exc:
-        raise LowRankGANError(f"output {path} is not writable ({folder}: {exc.strerror}); "
-                              "choose another --out") from None
-
-
-def check_output_dir(path: Path, names: Sequence[str] = ()) -> Path:
-    """Fail before any work if the folder ``path`` could not receive ``names`` (an existing entry
-    of that name that is a folder or a device would stop the output half-way)."""
-    path = check_writable(Path(path))
-    if path.exists() and not path.is_dir():
-        raise LowRankGANError(f"--out {path} is a file; give a folder (or a new name)")
-    for name in names:
-        entry = path / name
-        if entry.is_symlink() or (entry.exists() and not entry.is_file()):
-            raise LowRankGANError(f"--out {path}: {entry} exists and is not a plain file; remove it or "
-                                  "choose another --out")
-    return path
-
-
-@contextlib.contextmanager
-def staged_dir(target: Path) -> Iterator[Path]:
-    """A temporary folder beside ``target`` to write a multi-file output into; when the block ends
-    without error its files appear in ``target`` (a rename when ``target`` is new, else one rename
-    per file), and on error nothing is left behind: the output appears whole or not at all."""
-    target = Path(target)
-    base = target.parent
-    while not base.exists() and base.parent != base:
-        base = base.parent
-    tmp = Path(tempfile.mkdtemp(dir=base, prefix=f".{target.name}.", suffix=".tmp"))
-    try:
-        yield tmp
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.exists():
-            os.chmod(tmp, 0o777 & ~_umask())
-            os.rename(tmp, target)
-            return
-        names = sorted(p.name for p in tmp.iterdir())
-        check_output_dir(target, names)
-        for name in names:
-            os.replace(tmp / name, target / name)
-    except OSError as exc:
-        raise LowRankGANError(f"cannot write {target}: {exc.strerror or exc}; choose another --out") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 DIRECTION_FILES = ("directions.npy", "latent.npy", "directions.json")

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import LowRankGANError
+from ..errors import LowRankGANError
 
 MAX_PHOTO_BYTES = 64 << 20  # a 64 MB file
 MAX_PHOTO_PIXELS = 40_000_000  # 40 megapixels: decoded RGB is then at most 120 MB

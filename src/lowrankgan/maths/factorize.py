@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import LowRankGANError
+from ..errors import LowRankGANError
 
 
 # Scale-free sparsity weight: λ = LAMBDA_SCALE / sqrt(d). The authors' λ = 1/60 at d = 512 is

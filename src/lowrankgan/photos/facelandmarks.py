@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .models.presets import face_boxes
+from ..models.presets import face_boxes
 
 FACE_MODELS = frozenset({"dcgan-faces"})  # models whose images are faces (64x64, roughly centred)
 MEAN_EYE_ROW = 28  # the mean face's eye row (presets.PRESETS["dcgan-faces"]["eyes"])

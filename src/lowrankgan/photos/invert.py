@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .errors import LowRankGANError
-from .models.base import GeneratorAdapter
-from .models.stylegan2.adapter import StyleGAN2Adapter
+from ..errors import LowRankGANError
+from ..models.base import GeneratorAdapter
+from ..models.stylegan2.adapter import StyleGAN2Adapter
 
 MAX_STEPS = 20000
 MAX_RESTARTS = 64
