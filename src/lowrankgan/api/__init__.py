@@ -33,7 +33,8 @@ from ..maths.pathedit import check_path_steps, path_codes, path_settings, path_s
 from ..photos.photo import MAX_PHOTO_BYTES, MAX_PHOTO_PIXELS, Alignment, decode_photo, load_photo
 from ..photos.photoinvert import ALIGNS, PhotoInversion, invert_photo, paste_images, save_inversion
 from ..maths.regions import Region, parse_region
-from .core import (ModelLike, as_model, model_catalog, refetch_model, model_description, analysis_size,
+from .core import (ModelLike, as_model, model_catalog, model_reference, recorded_model, recorded_family,
+                   refetch_model, model_description, analysis_size,
                    parse_seeds, parse_layers, as_region, Seeds, seed_space, sample_codes,
                    seed_labels, sample, pick, EditSetup, edit_setup)
 from .directions import (LEAK_IMAGES, find_directions, record_source_leak, direction_leaks, SLIDER_TARGET,
@@ -53,4 +54,5 @@ __all__ = [
     "parse_json", "printable", "set_cache_limit", "decode_photo", "MAX_PHOTO_BYTES", "MAX_PHOTO_PIXELS",
     "MAX_PAGE_ROTATE", "MAX_PAGE_TRANSLATE", "NO_TRANSFORM", "Transform",
     "check_transform", "input_transform", "recorded_transform", "supports_input_transform",
+    "model_reference", "recorded_model", "recorded_family",
 ]

@@ -21,7 +21,7 @@ from ..maths.metrics import Leak, calibrate, leak_from, measure_leaks, median
 from ..maths.precision import DEFAULT_PRECISION
 from ..models import (GeneratorAdapter)
 from ..maths.regions import Region
-from .core import (ModelLike, as_model, as_region, Seeds, _is_codes, _seeds, seed_space, sample_codes,
+from .core import (ModelLike, as_model, as_region, model_reference, Seeds, _is_codes, _seeds, seed_space, sample_codes,
                    seed_labels, sample, edit_setup)
 
 
@@ -67,7 +67,8 @@ def find_directions(model: ModelLike, seeds: Seeds, region: str | Region,
     t2 = time.perf_counter()
     meta = {
         "tool": "lowrankgan", "version": __version__,
-        "model": gen.model_id, "model_family": gen.model_family, "class": gen.class_name,
+        "model": gen.model_id, "model_family": gen.model_family, "model_source": model_reference(gen),
+        "class": gen.class_name,
         "latent_space": space, "latent_dim": int(grams.M_f.shape[0]), "layers": layers,
         "region": reg.spec, "region_fraction": round(reg.fraction, 4),
         "method": dirs.method, "params": dirs.params, "info": dirs.info,

@@ -13,7 +13,7 @@ from ..errors import LowRankGANError
 from ..files.latents import Latents
 from ..photos.photo import Alignment, load_photo
 from ..photos.photoinvert import PhotoInversion, invert_photo, paste_images
-from .core import (ModelLike, as_model, seed_space, sample_codes)
+from .core import (ModelLike, as_model, model_reference, seed_space, sample_codes)
 
 
 def invert(model: ModelLike, photo: str | Path | np.ndarray, space: str | None = None, steps: int = 300,
@@ -26,7 +26,9 @@ def invert(model: ModelLike, photo: str | Path | np.ndarray, space: str | None =
     ``save_inversion`` writes it for ``--latent``. ``on_step(done, steps)``: progress callback."""
     gen = as_model(model)
     marks = None if landmarks is None else np.asarray(landmarks, np.float64)
-    return invert_photo(gen, photo, space, steps, restarts, align, crop_box, marks, seed, progress, on_step)
+    result = invert_photo(gen, photo, space, steps, restarts, align, crop_box, marks, seed, progress, on_step)
+    result.model_source = model_reference(gen)  # `edit --latent` loads this model when none is named
+    return result
 
 
 def paste_edits(photo: str | Path | np.ndarray, latents: Latents | PhotoInversion, images: torch.Tensor,

@@ -14,7 +14,7 @@ from ..files.directionfile import DIRECTION_FILES, load_directions, save_directi
 from ..safewrite import check_output_dir, check_writable, staged_dir
 from ..errors import LowRankGANError
 from ..files.report import grid_image, html_report, output_kind, save_gif, save_html, save_png, to_uint8
-from .options import load_model_of, out_file, float_list, method_params, seeds_or_latent, file_codes, crop_box
+from .options import load_model_of, recorded_files, out_file, float_list, method_params, seeds_or_latent, file_codes, crop_box
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -59,7 +59,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_directions(args: argparse.Namespace) -> int:
     seeds = seeds_or_latent(args.seed, args.seeds, args.latent)
     check_output_dir(Path(args.out), DIRECTION_FILES)
-    gen = load_model_of(args)
+    gen = load_model_of(args, files=recorded_files(None, seeds))
     dirset = api.find_directions(gen, seeds, args.region, args.method, args.space, api.parse_layers(args.layers),
                                  args.analysis_size, top_k=args.top_k, trunc=args.trunc, cache=not args.no_cache,
                                  ray=args.ray, precision=args.precision, leak_images=api.LEAK_IMAGES,
@@ -95,7 +95,7 @@ def cmd_edit_composed(args: argparse.Namespace) -> int:
     else:
         own = file_codes(args, dirset)  # a photo's code (the page's ZIP), or `directions --latent`'s codes
         seeds = seeds if own is None else own
-    gen = load_model_of(args, api.recorded_transform(dirset))
+    gen = load_model_of(args, api.recorded_transform(dirset), recorded_files(dirset, seeds))
     images = api.composed_edit(gen, dirset, seeds, alphas, steps, region=args.region, space=args.space,
                                layers=api.parse_layers(args.layers), trunc=args.trunc)
     save_png(Image.fromarray(np.concatenate(list(to_uint8(images)), axis=1)), out)
@@ -120,7 +120,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     args.region = api.region_beside(dirset, args.region)
     own = file_codes(args, dirset)
     seeds = seeds if own is None else own
-    gen = load_model_of(args, api.recorded_transform(dirset))
+    gen = load_model_of(args, api.recorded_transform(dirset), recorded_files(dirset, seeds))
     strengths = api.parse_strengths(args.strengths or gen.default_strengths)
     layers = api.parse_layers(args.layers)
     if args.path_steps:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -43,10 +44,14 @@ def input_transform_of(args, recorded: tuple[tuple[float, float], float] | None 
     return (tx, ty), rotate
 
 
-def load_model_of(args: argparse.Namespace, recorded: tuple[tuple[float, float], float] | None = None) -> api.GeneratorAdapter:
-    """The model, moved / turned by --translate / --rotate, else by ``recorded`` (a direction file's)."""
+def load_model_of(args: argparse.Namespace, recorded: tuple[tuple[float, float], float] | None = None,
+                  files: Sequence[tuple[str, dict]] = ()) -> api.GeneratorAdapter:
+    """The model (--model, else the one ``files`` record, else the default), moved / turned by
+    --translate / --rotate, else by ``recorded`` (a direction file's)."""
     translate, rotate = input_transform_of(args, recorded)  # bad values fail before the model loads
+    model_from_files(args, files)
     gen = api.as_model(args.model, args.device, args.class_name)
+    check_model_of_files(args, gen, files)
     if recorded is not None and args.translate is None and args.rotate is None:
         if not api.supports_input_transform(gen):
             raise LowRankGANError(f"the directions were found on a StyleGAN3 picture moved first ({transform_text(recorded)}); "
@@ -55,6 +60,47 @@ def load_model_of(args: argparse.Namespace, recorded: tuple[tuple[float, float],
               "--translate / --rotate override it")
     gen.set_input_transform(translate, rotate)
     return gen
+
+
+def model_from_files(args: argparse.Namespace, files: Sequence[tuple[str, dict]]) -> None:
+    """No --model: take the model the first of ``files`` (label, metadata) records, said in one line."""
+    if args.model is not None:
+        return
+    for label, meta in files:
+        ref = api.recorded_model(meta)
+        if ref is not None:
+            args.model = ref
+            if args.class_name is None and isinstance(meta.get("class"), str):
+                args.class_name = meta["class"]  # a conditional model's directions belong to their class
+            which = f" (class {args.class_name})" if args.class_name else ""
+            print(f"using model {ref}{which}, recorded in {label}; --model overrides it")
+            return
+
+
+def check_model_of_files(args: argparse.Namespace, gen: api.GeneratorAdapter, files: Sequence[tuple[str, dict]]) -> None:
+    """Refuse a model other than the one a file was made with, naming the fix."""
+    for label, meta in files:
+        family = api.recorded_family(meta)
+        if family is None or family == gen.model_family:
+            continue
+        made = api.printable(str(meta.get("model") or family), 200)
+        ref = api.recorded_model(meta)
+        if ref is not None:
+            fix = f"drop --model or pass --model {ref}" if args.model != ref else f"pass --model {ref}"
+        else:
+            fix = "pass --model with the checkpoint file it was made with"
+        raise LowRankGANError(f"{label} was made with {made}, not {gen.model_id}; {fix}")
+
+
+def recorded_files(dirset: api.DirectionSet | None, seeds) -> list[tuple[str, dict]]:
+    """The direction file and latent file a command reads, as (how messages name it, its metadata)."""
+    files = []
+    for source, meta in ((dirset.source, dirset.meta) if dirset is not None else ("", {}),
+                         (seeds.source, seeds.meta) if isinstance(seeds, api.Latents) else ("", {})):
+        if meta:
+            path = Path(source)
+            files.append((str(path.parent) if path.name in ("directions.npy", "latent.npy") else source, meta))
+    return files
 
 
 def out_file(path: str) -> Path:

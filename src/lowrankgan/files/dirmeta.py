@@ -117,7 +117,7 @@ def check_meta(meta: Any, where: str, folder: Path) -> dict:
     out = dict(meta)
     if "format_version" in meta:
         out["format_version"] = check_int(meta["format_version"], "format_version", 1, FORMAT_VERSION, where)
-    for name in ("tool", "version", "model", "model_family", "class", "method"):
+    for name in ("tool", "version", "model", "model_family", "model_source", "class", "method"):
         if name in meta:
             out[name] = _text(meta[name], name, where)
     if "latent_space" in meta:

@@ -36,6 +36,7 @@ class PhotoInversion:
     model_id: str
     model_family: str
     photo_name: str = ""
+    model_source: str | None = None  # what load_model takes to get the model back (a name or a path)
 
     def latents(self) -> Latents:
         return Latents(self.inversion.code.numpy().astype(np.float32), self.inversion.space, self.meta(), "")
@@ -43,7 +44,7 @@ class PhotoInversion:
     def meta(self) -> dict:
         inv = self.inversion
         return {"tool": "lowrankgan", "version": __version__, "model": self.model_id,
-                "model_family": self.model_family, "latent_space": inv.space, "space": inv.space,
+                "model_family": self.model_family, "model_source": self.model_source, "latent_space": inv.space, "space": inv.space,
                 "latent_dim": int(inv.code.shape[-1]), "steps": inv.steps, "restarts": inv.restarts,
                 "loss_curve": inv.losses, "final_loss": inv.losses[-1] if inv.losses else None,
                 "psnr": round(inv.psnr, 3), "ssim": round(inv.ssim, 4), "time_s": round(inv.seconds, 2),
