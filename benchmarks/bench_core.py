@@ -173,7 +173,7 @@ def cli_timings(seed: int, repeat: int = 3) -> None:
         return time.perf_counter() - t
 
     with tempfile.TemporaryDirectory() as tmp:
-        cli = [sys.executable, "-m", "lowrankgan.cli", "directions", "--seed", str(seed), "--region", "eyes",
+        cli = [sys.executable, "-m", "lowrankgan", "directions", "--seed", str(seed), "--region", "eyes",
                "--no-cache", "--out", os.path.join(tmp, "d")]
         t_cli = t_torch = t_py = math.inf
         for _ in range(repeat):  # interleaved, so a burst of load on the machine hits both alike

@@ -3,6 +3,7 @@ and behaviour that had no test before (W+ layer masking, the paper's order, rela
 page's ZIP read back by the CLI, evaluate's cross matrix)."""
 
 import ast
+import inspect
 import io
 import json
 import re
@@ -22,38 +23,85 @@ from lowrankgan.maths.methods import METHODS, lowrankgan_directions
 from lowrankgan.models.stylegan2.adapter import build_random_stylegan2
 
 SRC = Path(lowrankgan.__file__).parent
-FRONT_END_ALLOWED = {"api", "errors", "files", "maths", "safewrite"}
+FRONT_END_ALLOWED = {"api", "errors"}
+FRONT_ENDS = ("cli", "web")
 
 
-def _library_imports(path: Path) -> set[str]:
-    """Library modules (``lowrankgan.X``) a source file imports, as ``X``."""
-    depth = len(path.relative_to(SRC).parts) - 1  # 1 for cli/*.py and web/*.py
+def _front_end_files() -> list[Path]:
+    return [path for end in FRONT_ENDS for path in sorted((SRC / end).glob("*.py"))]
+
+
+def _absolute_imports(path: Path) -> set[str]:
+    """Every module a source file imports (anywhere, lazily too), as a dotted path; relative imports resolved."""
+    package = ["lowrankgan", *path.relative_to(SRC).with_suffix("").parts[:-1]]
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.level:
-            if node.level <= depth:  # inside web/: `from .session import` stays in the front end
-                found.add("web")
-            elif node.module:
-                found.add(node.module.split(".")[0])
-            else:
-                found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lowrankgan."):
-            found.add(node.module.split(".")[1])
+        if isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join(base + (node.module.split(".") if node.module else []))
+            # `from .. import api` imports the module lowrankgan.api; `from ..api import X` a name of it
+            found.update(f"{module}.{a.name}" if not node.module else module for a in node.names)
         elif isinstance(node, ast.Import):
-            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("lowrankgan."))
+            found.update(a.name for a in node.names)
     return found
 
 
-def test_front_ends_import_only_the_api():
-    front_ends = [*sorted((SRC / "cli").glob("*.py")), *sorted((SRC / "web").glob("*.py"))]
-    for path in front_ends:
-        extra = _library_imports(path) - FRONT_END_ALLOWED - {"web", "__version__"}
-        assert not extra, f"{path.name} imports {sorted(extra)}: front ends call lowrankgan.api only"
+def test_front_ends_import_only_the_api_and_never_each_other():
+    for path in _front_end_files():
+        own = path.relative_to(SRC).parts[0]
+        for module in _absolute_imports(path):
+            parts = module.split(".")
+            if parts[0] != "lowrankgan" or module == "lowrankgan.__version__":
+                continue
+            stage = parts[1] if len(parts) > 1 else "lowrankgan"  # the package itself: its main joins the front ends
+            assert stage == own or stage in FRONT_END_ALLOWED, \
+                f"{own}/{path.name} imports {module}: front ends call lowrankgan.api (and errors) only"
+
+
+def _api_names_used(path: Path) -> set[str]:
+    """Names a front-end file takes from the API: ``api.X`` attributes and ``from ..api import X``."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "api":
+            names.add(node.attr)
+        elif isinstance(node, ast.ImportFrom) and node.module == "api" and node.level == 2:
+            names.update(a.name for a in node.names)
+    return names
+
+
+def test_front_ends_use_only_the_public_api():
+    public = set(api.__all__)
+    assert len(api.__all__) == len(public), "a name is listed twice in api.__all__"
+    assert all(hasattr(api, name) for name in public), [n for n in public if not hasattr(api, n)]
+    used = set()
+    for path in _front_end_files():
+        names = _api_names_used(path)
+        assert names <= public, f"{path.name} uses api.{sorted(names - public)}, which api.__all__ does not list"
+        used |= names
+    assert len(used) > 40  # the reading above finds the front ends' calls
+    # The package re-exports nothing else: every public name of the package is listed.
+    extra = {n for n, v in vars(api).items() if not n.startswith("_") and not inspect.ismodule(v)} - public
+    assert not extra, f"api re-exports {sorted(extra)} without listing them in __all__"
+
+
+def test_the_lowrankgan_command_starts_the_page_through_the_cli(monkeypatch):
+    """``lowrankgan serve`` reaches the page only through ``lowrankgan.main``, which hands the CLI
+    the page's ``serve`` with the flags turned into parameters."""
+    import lowrankgan.web
+    calls = []
+    monkeypatch.setattr(lowrankgan.web, "serve", lambda **kw: calls.append(kw) or 0)
+    assert lowrankgan.main(["serve", "--model", "dcgan-faces", "--port", "0", "--no-warmup", "--threads", "3"]) == 0
+    assert calls == [dict(models=["dcgan-faces"], class_name=None, host="127.0.0.1", port=0, device="auto", threads=3,
+                          warmup=False)]
+    assert main(["serve", "--port", "0"]) == 2  # the CLI alone has no page to start
 
 
 # The stages, bottom up: a module imports only from its own stage or the ones below it.
 STAGES = [{"errors"}, {"limits", "safewrite"}, {"models"}, {"maths"}, {"files"}, {"photos"}, {"evaluation"}, {"distributed"},
           {"api"}, {"cli", "web"}]
+
+
+ENTRY = ("__init__", "__main__")
 
 
 def _stage_of(name: str) -> int:
@@ -79,12 +127,12 @@ def _imported_stages(path: Path) -> set[str]:
 
 def test_every_module_sits_in_a_stage_and_imports_only_down():
     top_level = {p.stem if p.is_file() else p.name for p in SRC.iterdir()
-                 if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").is_file()}
+                 if (p.suffix == ".py" and p.stem not in ENTRY) or (p / "__init__.py").is_file()}
     assert top_level == set().union(*STAGES), f"modules outside the stages: {sorted(top_level - set().union(*STAGES))}"
     for path in SRC.rglob("*.py"):
         parts = path.relative_to(SRC).parts
-        if parts == ("__init__.py",):
-            continue  # the package's own façade re-exports the API
+        if len(parts) == 1 and Path(parts[0]).stem in ENTRY:
+            continue  # the package's own façade re-exports the API; its `main` joins the CLI and the page
         own = _stage_of(Path(parts[0]).stem)
         for name in _imported_stages(path):
             assert _stage_of(name) <= own, f"{'/'.join(parts)} imports {name}: a stage imports only the ones below it"

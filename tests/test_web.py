@@ -122,7 +122,7 @@ def result(client):
 def test_import_is_light():
     code = ("import sys, lowrankgan.web as w; "
             "bad = [m for m in ('flask', 'waitress', 'werkzeug') if m in sys.modules]; "
-            "assert not bad, bad; assert callable(w.add_arguments) and callable(w.run)")
+            "assert not bad, bad; assert callable(w.serve)")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -135,7 +135,7 @@ def test_cli_registers_serve():
 
 
 def test_port_in_use_is_one_line_error(capsys):
-    from lowrankgan.cli import main
+    from lowrankgan import main
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
@@ -148,12 +148,11 @@ def test_port_in_use_is_one_line_error(capsys):
 
 
 def test_bad_port_and_model_are_errors():
-    from lowrankgan.cli import build_parser
-    from lowrankgan.web import run
+    from lowrankgan.web import serve
     with pytest.raises(LowRankGANError, match="out of range"):
-        run(build_parser().parse_args(["serve", "--port", "70000"]))
+        serve(port=70000)
     with pytest.raises(LowRankGANError, match="unknown model"):
-        run(build_parser().parse_args(["serve", "--model", "no-such-model", "--port", "0", "--no-warmup"]))
+        serve(["no-such-model"], port=0, warmup=False)
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -1,11 +1,14 @@
 """The command line: parses arguments, calls the API, prints. No logic of its own.
 
 ``parsers`` builds the argument parser, ``commands`` holds one function per subcommand, ``options``
-the option handling they share; ``main`` here turns errors into one line and exit code 2."""
+the option handling they share; ``main`` here turns errors into one line and exit code 2.
+``serve`` starts the page with the function the ``lowrankgan`` command (``lowrankgan.main``) passes
+in: the CLI never imports the page."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from .. import api
 from ..errors import LowRankGANError
@@ -31,9 +34,12 @@ def _join_negative_values(argv: list[str]) -> list[str]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, start_page: Callable[..., int] | None = None) -> int:
+    """Run one subcommand; ``start_page(models, class_name, host, port, device, threads, warmup)``
+    runs the page for ``serve``."""
     parser = build_parser()
     args = parser.parse_args(_join_negative_values(list(sys.argv[1:] if argv is None else argv)))
+    args.start_page = start_page
     try:
         if getattr(args, "cache_size", None) is not None:
             api.set_cache_limit(args.cache_size)

@@ -10,10 +10,7 @@ import numpy as np
 from PIL import Image
 
 from .. import api
-from ..files.directionfile import DIRECTION_FILES, load_directions, save_directions
-from ..safewrite import check_output_dir, check_writable, staged_dir
 from ..errors import LowRankGANError
-from ..files.report import grid_image, html_report, output_kind, save_gif, save_html, save_png, to_uint8
 from .options import load_model_of, recorded_files, out_file, float_list, method_params, seeds_or_latent, file_codes, crop_box
 
 
@@ -42,29 +39,29 @@ def cmd_sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
     as_dir = out.suffix.lower() != ".png"
     names = [f"seed{seed:04d}.png" for seed in seeds] + ["grid.png"]
-    out = check_output_dir(out, names) if as_dir else out_file(args.out)
+    out = api.check_output_dir(out, names) if as_dir else out_file(args.out)
     gen = load_model_of(args)
     images = api.sample(gen, seeds, trunc=args.trunc)
     if as_dir:
-        with staged_dir(out) as tmp:  # all the PNGs appear, or none
-            for name, img in zip(names, to_uint8(images)):
-                save_png(Image.fromarray(img), tmp / name)
-            save_png(grid_image(images[None]), tmp / "grid.png")
+        with api.staged_dir(out) as tmp:  # all the PNGs appear, or none
+            for name, img in zip(names, api.to_uint8(images)):
+                api.save_png(Image.fromarray(img), tmp / name)
+            api.save_png(api.grid_image(images[None]), tmp / "grid.png")
     else:
-        save_png(grid_image(images[None]), out)
+        api.save_png(api.grid_image(images[None]), out)
     print(f"wrote {out}")
     return 0
 
 
 def cmd_directions(args: argparse.Namespace) -> int:
     seeds = seeds_or_latent(args.seed, args.seeds, args.latent)
-    check_output_dir(Path(args.out), DIRECTION_FILES)
+    api.check_output_dir(Path(args.out), api.DIRECTION_FILES)
     gen = load_model_of(args, files=recorded_files(None, seeds))
     dirset = api.find_directions(gen, seeds, args.region, args.method, args.space, api.parse_layers(args.layers),
                                  args.analysis_size, top_k=args.top_k, trunc=args.trunc, cache=not args.no_cache,
                                  ray=args.ray, precision=args.precision, leak_images=api.LEAK_IMAGES,
                                  **method_params(args, args.method))
-    save_directions(dirset, args.out)
+    api.save_directions(dirset, args.out)
     meta, info = dirset.meta, dirset.meta["info"]
     ranks = f", ranks region/rest {info['rank_region']}/{info['rank_rest']}" if "rank_region" in info else ""
     print(f"{dirset.vectors.shape[0]} directions ({meta['method']}, space {meta['latent_space']}{ranks}) -> {args.out}")
@@ -79,13 +76,13 @@ def cmd_edit_composed(args: argparse.Namespace) -> int:
     """``edit --alphas``: the page's composed edit ``c + Σ α_i v_i``, one image per seed side by side
     at the model's resolution (pixel for pixel the page's edited PNG)."""
     out = out_file(args.out)
-    if output_kind(out) != "png":
+    if api.output_kind(out) != "png":
         raise LowRankGANError("--alphas writes a .png (the edited images side by side)")
     if args.strengths or args.index or args.outline or args.photo:
         raise LowRankGANError("--alphas sets every direction's strength: leave out --strengths, --index, --outline "
                               "and --photo")
     seeds = seeds_or_latent(None, args.seeds, args.latent, default="0")
-    dirset = load_directions(args.directions)
+    dirset = api.load_directions(args.directions)
     args.region = api.region_beside(dirset, args.region)
     alphas, rec_steps, rec_seed = api.recorded_alphas(dirset, args.alphas)
     steps = args.path_steps if args.path_steps is not None else (rec_steps or 0)
@@ -98,7 +95,7 @@ def cmd_edit_composed(args: argparse.Namespace) -> int:
     gen = load_model_of(args, api.recorded_transform(dirset), recorded_files(dirset, seeds))
     images = api.composed_edit(gen, dirset, seeds, alphas, steps, region=args.region, space=args.space,
                                layers=api.parse_layers(args.layers), trunc=args.trunc)
-    save_png(Image.fromarray(np.concatenate(list(to_uint8(images)), axis=1)), out)
+    api.save_png(Image.fromarray(np.concatenate(list(api.to_uint8(images)), axis=1)), out)
     which = f"seeds {','.join(map(str, seeds))}" if isinstance(seeds, list) else ", ".join(api.seed_labels(seeds))
     print(f"wrote {out} ({which}, alphas {','.join(f'{a:g}' for a in alphas)}, path steps {steps})")
     return 0
@@ -112,11 +109,11 @@ def cmd_edit(args: argparse.Namespace) -> int:
     if args.photo and args.latent is None:
         raise LowRankGANError("--photo pastes an inverted photo's edits back: give --latent DIR from `lowrankgan invert` too")
     out = out_file(args.out)
-    kind = output_kind(out)
+    kind = api.output_kind(out)
     if args.strengths:
         api.parse_strengths(args.strengths)  # bad strengths and direction files fail before the model loads
     api.check_path_steps(args.path_steps)
-    dirset = load_directions(args.directions)
+    dirset = api.load_directions(args.directions)
     args.region = api.region_beside(dirset, args.region)
     own = file_codes(args, dirset)
     seeds = seeds if own is None else own
@@ -134,9 +131,9 @@ def cmd_edit(args: argparse.Namespace) -> int:
     if args.photo:
         images, mask = api.paste_edits(args.photo, seeds, images, gen, args.paste), None
     if kind == "png":
-        save_png(grid_image(images, strengths, mask), out)
+        api.save_png(api.grid_image(images, strengths, mask), out)
     elif kind == "gif":
-        save_gif(images, out, mask)
+        api.save_gif(images, out, mask)
     else:
         labels = api.seed_labels(seeds)
         meta = {"direction file": dirset.source, "index": args.index,
@@ -145,14 +142,14 @@ def cmd_edit(args: argparse.Namespace) -> int:
         if region:
             leaks = api.locality(gen, dirset, seeds, region, index=args.index, trunc=args.trunc)
             figures = {f"leak, {s}": f"{lk.leak:.3f}" for s, lk in zip(labels, leaks)}
-        save_html(html_report(f"lowrankgan edit: {gen.model_id}, direction {args.index}", images, strengths,
+        api.save_html(api.html_report(f"lowrankgan edit: {gen.model_id}, direction {args.index}", images, strengths,
                               meta, labels, mask, figures), out)
     print(f"wrote {out}")
     return 0
 
 
 def cmd_invert(args: argparse.Namespace) -> int:
-    check_writable(Path(args.out))
+    api.check_writable(Path(args.out))
     gen = api.as_model(args.model, args.device, args.class_name)
     result = api.invert(gen, args.photo, args.space, args.steps, args.restarts, args.align, crop_box(args.crop),
                         seed=args.seed, progress=not args.no_progress)
@@ -179,5 +176,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------------------------------------
-# the parser
+def cmd_serve(args: argparse.Namespace) -> int:
+    """``serve``: the page (``lowrankgan.web``), handed to ``main`` by the ``lowrankgan`` command
+    (``lowrankgan.main``), so that the two front ends never import each other."""
+    if args.start_page is None:
+        raise LowRankGANError("this entry point has no page: start it with the `lowrankgan serve` command "
+                              "(or lowrankgan.main([\"serve\", ...]) in Python)")
+    return args.start_page(models=[args.model] if args.model else None, class_name=args.class_name, host=args.host,
+                           port=args.port, device=args.device, threads=args.threads, warmup=not args.no_warmup)
+

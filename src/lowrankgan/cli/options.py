@@ -10,8 +10,6 @@ from pathlib import Path
 
 
 from .. import api
-from ..files.directionfile import source_latents, transform_text
-from ..safewrite import check_writable
 from ..errors import LowRankGANError
 
 
@@ -54,9 +52,9 @@ def load_model_of(args: argparse.Namespace, recorded: tuple[tuple[float, float],
     check_model_of_files(args, gen, files)
     if recorded is not None and args.translate is None and args.rotate is None:
         if not api.supports_input_transform(gen):
-            raise LowRankGANError(f"the directions were found on a StyleGAN3 picture moved first ({transform_text(recorded)}); "
+            raise LowRankGANError(f"the directions were found on a StyleGAN3 picture moved first ({api.transform_text(recorded)}); "
                                   f"model {gen.model_id} has no input transform: edit with the StyleGAN3 model they were found on")
-        print(f"applying the direction file's input transform ({transform_text(recorded)}); "
+        print(f"applying the direction file's input transform ({api.transform_text(recorded)}); "
               "--translate / --rotate override it")
     gen.set_input_transform(translate, rotate)
     return gen
@@ -109,7 +107,7 @@ def out_file(path: str) -> Path:
         raise LowRankGANError(f"--out {out} is a folder; give a file name ending in .png, .gif or .html")
     if out.exists() and not out.is_file():
         raise LowRankGANError(f"--out {out} exists and is not a plain file; choose another --out")
-    check_writable(out.parent)
+    api.check_writable(out.parent)
     return out
 
 
@@ -174,7 +172,7 @@ def seeds_or_latent(seed: int | None, seeds: str | None, latent: str | None, def
 def file_codes(args: argparse.Namespace, dirset: api.DirectionSet) -> api.Latents | None:
     """Where neither --seeds nor --latent is given and the directions were found on codes
     (``directions --latent``, a photo on the page), those codes (the file's latent.npy), said in one line."""
-    own = source_latents(dirset) if args.seeds is None and args.latent is None else None
+    own = api.source_latents(dirset) if args.seeds is None and args.latent is None else None
     if own is not None:
         n = len(own)
         print(f"editing the {n} code{'s' * (n != 1)} the directions were found on ({own.label}); "

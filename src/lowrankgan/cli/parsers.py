@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 
-from .. import __version__, api, web
-from .commands import cmd_models, cmd_sample, cmd_directions, cmd_edit, cmd_invert, cmd_evaluate
+from .. import __version__, api
+from .commands import cmd_models, cmd_sample, cmd_directions, cmd_edit, cmd_invert, cmd_evaluate, cmd_serve
 from .options import common_options, transform_options, add_method_options
 
 
@@ -133,8 +133,19 @@ def _evaluate_parser(sub) -> None:
 
 def _serve_parser(sub) -> None:
     p = sub.add_parser("serve", help="the interactive page in the browser")
-    web.add_arguments(p)
-    p.set_defaults(func=web.run)
+    p.add_argument("--model", default=None,
+                   help="serve only this model (zoo name or checkpoint path); default: every zoo model, dcgan-faces first")
+    p.add_argument("--class", dest="class_name", default=None, help="initial class for conditional models")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860; 0 picks a free one)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA when present")
+    p.add_argument("--threads", type=int, default=6, help="request threads (default 6)")
+    p.add_argument("--cache-size", default=None,
+                   help="disk space the Jacobian cache may use, e.g. 4G (default), 0: none; "
+                        "least recently used Jacobians are deleted first")
+    p.add_argument("--no-warmup", action="store_true",
+                   help="skip preparing seed 0 (Jacobian, one direction computation) in the background")
+    p.set_defaults(func=cmd_serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -45,7 +45,6 @@ from werkzeug.exceptions import HTTPException
 
 from .. import api
 from ..errors import LowRankGANError
-from ..maths.regions import parse_region, region_from_mask
 from .parse import (MAX_BODY_BYTES, MAX_PATH_STEPS, MAX_SEED, MAX_STRIP, MAX_TOP_K, WEB_METHODS, BadRequest,
                     _attachment, _flag, _model_args, _NotFound, _text, parse_body, parse_class, parse_mask,
                     parse_params, parse_seeds, parse_subject, parse_top_k, parse_transform, edit_args, stored_result)
@@ -166,7 +165,7 @@ def _model_routes(app: Flask, workspace: Workspace) -> None:
         with workspace.render_slot():
             specs = api.face_presets(gen, name or workspace.models[0], seed if isinstance(seed, int) else seed.latents)
         return jsonify(presets={k: "".join("1" if v else "0" for v in
-                                           parse_region(spec, gen.resolution).mask.ravel())
+                                           api.parse_region(spec, gen.resolution).mask.ravel())
                                 for k, spec in specs.items()}, specs=specs)
 
     @app.post("/api/compute")
@@ -185,7 +184,7 @@ def _model_routes(app: Flask, workspace: Workspace) -> None:
         seed = parse_subject(workspace, body, name or workspace.models[0], gen)
         params = parse_params(method, body.get("params"))
         transform = parse_transform(body.get("translate"), body.get("rotate"), gen, name or workspace.models[0])
-        region = region_from_mask(parse_mask(body.get("mask"), gen.resolution), api.analysis_size(gen))
+        region = api.region_from_mask(parse_mask(body.get("mask"), gen.resolution), api.analysis_size(gen))
         job = workspace.start_compute(name or workspace.models[0], gen, seed, region, method, top_k, params, transform)
         return jsonify(job.public()), 202
 

@@ -1,7 +1,7 @@
 """What the page works on: loaded models, computed direction sets and compute jobs.
 
-Pure glue over the public API (``lowrankgan.api``, ``regions``, ``report``, ``directionfile``):
-every number the page shows and every image it renders comes from those functions.
+Pure glue over the public API (``lowrankgan.api``): every number the page shows and every image
+it renders comes from its functions.
 """
 
 from __future__ import annotations
@@ -25,11 +25,8 @@ import torch
 from PIL import Image
 
 from .. import api
-from ..api import GeneratorAdapter
-from ..files.directionfile import DirectionSet, save_directions
+from ..api import DirectionSet, GeneratorAdapter, Region
 from ..errors import LowRankGANError
-from ..maths.regions import DRAWN_MASK_NAME, Region, parse_region
-from ..files.report import gif_bytes, gif_frames, grid_image, to_uint8
 from .photos import Photo, PhotoStore, subject_key, subject_label
 
 slider_max = api.slider_span  # the sliders' range ±span: the model's default edit strengths
@@ -181,7 +178,7 @@ class Workspace:
         presets = {}
         for preset in sorted(gen.presets):
             presets[preset] = "".join("1" if v else "0" for v in
-                                      parse_region(preset, gen.resolution, gen.presets).mask.ravel())
+                                      api.parse_region(preset, gen.resolution, gen.presets).mask.ravel())
         return {"model": name or self.models[0], "description": api.model_description(name or self.models[0]),
                 "resolution": gen.resolution, "latent_dim": gen.latent_dim, "space": gen.default_space,
                 "classes": list(gen.classes), "class": gen.class_name, "presets": presets,
@@ -366,7 +363,7 @@ class Workspace:
         gen = self.model(res.model, res.class_name)
         with self._slots(steps), res.scope(gen):
             images = api.composed_edit(gen, res.dirset, list(seeds), alphas, steps, res.region, with_originals=True)
-        return grid_image(images, mask=res.region.mask if outline else None)
+        return api.grid_image(images, mask=res.region.mask if outline else None)
 
     def gif(self, res: Result, seed: int | Photo, alphas: Sequence[float], outline: bool, frames: int = 9,
             steps: int = 0) -> bytes:
@@ -375,7 +372,7 @@ class Workspace:
         gen = self.model(res.model, res.class_name)
         with self._slots(steps), res.scope(gen):
             images = api.composed_sweep(gen, res.dirset, as_seeds(seed), alphas, frames, steps, res.region)
-        return gif_bytes(gif_frames(images, res.region.mask if outline else None))
+        return api.gif_bytes(api.gif_frames(images, res.region.mask if outline else None))
 
     def direction_zip(self, res: Result, alphas: Sequence[float] = (), steps: int = 0) -> bytes:
         """``directions.npy``, ``directions.json``, ``latent.npy`` as ``lowrankgan directions``
@@ -385,12 +382,12 @@ class Workspace:
         StyleGAN3 the transform the picture was moved / turned by is in the directions' own metadata
         (``translate``, ``rotate``: ``find_directions`` records it), which every ``edit`` applies."""
         buf = io.BytesIO()
-        meta = {**res.dirset.meta, "region": DRAWN_MASK_NAME, "region_boxes": res.region.spec,
+        meta = {**res.dirset.meta, "region": api.DRAWN_MASK_NAME, "region_boxes": res.region.spec,
                 "slider_alphas": [float(a) for a in alphas], "slider_path_steps": int(steps),
                 "slider_seed": res.seed if isinstance(res.seed, int) else None}
         dirset = DirectionSet(res.dirset.vectors, meta, res.dirset.latents)
         with tempfile.TemporaryDirectory(prefix="lowrankgan-web-") as tmp:
-            out = save_directions(dirset, Path(tmp) / "directions")
+            out = api.save_directions(dirset, Path(tmp) / "directions")
             Image.fromarray(res.region.mask.astype(np.uint8) * 255).save(out / "region.png")
             with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
                 for path in sorted(out.iterdir()):
@@ -446,4 +443,4 @@ def _listed(seeds: Sequence[int] | api.Latents) -> list[int] | api.Latents:
 
 def uint8_png(images: torch.Tensor) -> bytes:
     """One image ``[3, H, W]`` in [-1, 1] as PNG bytes at native resolution."""
-    return png_bytes(Image.fromarray(to_uint8(images)))
+    return png_bytes(Image.fromarray(api.to_uint8(images)))
