@@ -10,7 +10,7 @@ from PIL import Image
 
 from lowrankgan import api
 from lowrankgan.cli import main
-from lowrankgan.photos.invert import image_loss, invert_image, mean_code, psnr, seed_target, ssim
+from lowrankgan.photos.invert import image_loss, invert_image, psnr, seed_target, ssim
 from lowrankgan.models.stylegan2.adapter import build_random_stylegan2
 from lowrankgan.photos.photoinvert import DCGAN_FACES_TEMPLATE, align_photo
 
@@ -49,7 +49,7 @@ def test_dcgan_seed_image_comes_back_from_its_code(faces):
 @pytest.mark.parametrize("space", ["w", "w+"])
 def test_stylegan2_round_trip_from_the_mean_w(sg2, space):
     target = seed_target(sg2, 7, "w")
-    start = float(psnr(sg2.synthesize(mean_code(sg2, "w"), "w"), target))
+    start = float(psnr(sg2.synthesize(sg2.mean_code("w"), "w"), target))
     result = invert_image(sg2, target, space, steps=100, restarts=2, progress=False)
     assert result.code.shape == ((1, 32) if space == "w" else (1, sg2.num_layers, 32))
     assert result.psnr > 25 and result.psnr > start + 10

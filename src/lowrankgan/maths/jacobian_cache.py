@@ -2,17 +2,16 @@
 and writes that never leave a half-written file (on a GPU, written on a background thread).
 
 An entry is keyed by the model, the code, the analysis settings, the precision, ``CACHE_VERSION``
-and a fingerprint of the generator's source, so no stale Jacobian is ever reused.
+and ``sourcekey.code_fingerprint`` (the library source the adapter and the Jacobian code import, and
+the versions of the outside packages they use), so no stale Jacobian is ever reused.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
 import re
-import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +23,7 @@ from ..safewrite import atomic_write
 from ..limits import printable
 from ..models.base import GeneratorAdapter
 from ..models.zoo import home_dir
+from .sourcekey import code_fingerprint
 
 CACHE_VERSION = 4  # bump when the computation changes (4: hand tangents, precision in the key)
 DEFAULT_CACHE_BYTES = 4 << 30  # the disk cache keeps the most recently used Jacobians up to this
@@ -81,24 +81,6 @@ def prune_cache(limit: int | None = None, keep: Path | None = None) -> int:
         path.unlink(missing_ok=True)
         total -= size
     return total
-
-
-@functools.cache
-def code_fingerprint(adapter_class: type) -> str:
-    """sha256 of the source of the adapter's package (its network code) and of the Jacobian code:
-    a change to either invalidates cached Jacobians without a manual version bump."""
-    digest = hashlib.sha256()
-    here = Path(__file__).parent
-    files = [here / "jacobian.py", here.parent / "models" / "linearize.py"]
-    module_file = getattr(sys.modules.get(adapter_class.__module__), "__file__", None)
-    if module_file:
-        files += sorted(Path(module_file).parent.glob("*.py"))
-    for path in files:
-        try:
-            digest.update(path.read_bytes())
-        except OSError:
-            digest.update(str(path).encode())
-    return digest.hexdigest()[:16]
 
 
 def cache_path(gen: GeneratorAdapter, code: torch.Tensor, space: str, layers, size: int, precision: str) -> Path:

@@ -46,6 +46,9 @@ class GeneratorAdapter(ABC):
     default_strengths: str = "-6:6:7"  # what `edit` sweeps when the user names no strengths
     device: torch.device = torch.device("cpu")
     supports_input_transform: bool = False  # StyleGAN3: the whole image can be moved / turned
+    # The crop a face photo gets for this model: "ffhq" (FFHQ's alignment, for the StyleGAN
+    # families) or "dcgan-faces" (the landmark template of the zoo's face DCGAN).
+    face_alignment: str = "dcgan-faces"
 
     @property
     def default_layers(self) -> list[int]:
@@ -98,6 +101,12 @@ class GeneratorAdapter(ABC):
         raise LowRankGANError(f"sefa needs the first projection / modulation weights of the model, and "
                               f"model {self.model_id} (space {space}) does not expose them "
                               "(a DCGAN in z, StyleGAN2 in w / w+, or BigGAN in z)")
+
+    def mean_code(self, space: str) -> torch.Tensor:
+        """The model's average code in ``space`` as a ``[1, ...]`` code (a mapping network's mean
+        w), where it has one: inversion starts there. Models without one refuse."""
+        raise LowRankGANError(f"model {self.model_id} has no mean code in space {self.check_space(space)}; "
+                              "invert it in z")
 
     def check_space(self, space: str) -> str:
         if space not in self.latent_spaces:

@@ -1,7 +1,7 @@
 """GAN inversion: the code whose image reproduces a target image.
 
 Optimisation by Adam from several starts at once (a batch), the best of many candidate codes. For
-StyleGAN2 the starts are the mean w and mapped random codes, with NVIDIA's projector's decaying
+models with a mean code (the StyleGANs' mean w) the starts are it and mapped random codes, with NVIDIA's projector's decaying
 noise on w early on; noise inputs stay the model's constant noise (the adapter has no other).
 
 The loss works offline: mean squared error at every scale of an image pyramid, the error of the
@@ -22,7 +22,6 @@ import torch.nn.functional as F
 
 from ..errors import LowRankGANError
 from ..models.base import GeneratorAdapter
-from ..models.stylegan2.adapter import StyleGAN2Adapter
 
 MAX_STEPS = 20000
 MAX_RESTARTS = 64
@@ -107,16 +106,8 @@ def _candidates(gen: GeneratorAdapter, space: str, n: int, seed: int) -> torch.T
         return gen.sample(list(seeds), "z", 1.0)
     # Mapped codes pulled halfway to the mean: typical images, not the rare ones at the fringe.
     codes = gen.sample(list(seeds)[:n - 1], space, 0.5)
-    mean = mean_code(gen, space)
+    mean = gen.mean_code(space)  # models without a mean code refuse
     return torch.cat([mean, codes], 0)
-
-
-def mean_code(gen: GeneratorAdapter, space: str) -> torch.Tensor:
-    """The mean w (StyleGAN2) as a ``[1, ...]`` code of ``space`` (w / w+ only)."""
-    if not isinstance(gen, StyleGAN2Adapter):
-        raise LowRankGANError(f"model {gen.model_id} has no mean w; invert it in z")
-    w = gen.w_avg.detach().to(gen.device).view(1, -1)
-    return w if space == "w" else w[:, None].repeat(1, gen.num_layers, 1)
 
 
 def _pick_starts(gen: GeneratorAdapter, target: torch.Tensor, space: str, restarts: int, seed: int) -> torch.Tensor:
@@ -132,7 +123,7 @@ def _w_std(gen: GeneratorAdapter, space: str) -> float:
     if space == "z":
         return 0.0
     codes = gen.sample(list(range(10**6, 10**6 + 256)), "w", 1.0)
-    return float(((codes - mean_code(gen, "w")) ** 2).sum(1).mean().sqrt())
+    return float(((codes - gen.mean_code("w")) ** 2).sum(1).mean().sqrt())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,4 +248,4 @@ def seed_target(gen: GeneratorAdapter, seed: int, space: str | None = None) -> t
         return gen.synthesize(gen.sample([seed], space, 1.0), space).clamp(-1, 1)
 
 
-__all__ = ["Inversion", "invert_image", "image_loss", "mean_code", "psnr", "seed_target", "ssim"]
+__all__ = ["Inversion", "invert_image", "image_loss", "psnr", "seed_target", "ssim"]

@@ -18,7 +18,6 @@ from ..errors import LowRankGANError
 from .invert import Inversion, invert_image
 from ..files.latents import Latents
 from ..models.base import GeneratorAdapter
-from ..models.stylegan2.adapter import StyleGAN2Adapter
 from .photo import Alignment, box_alignment, center_alignment, crop, ffhq_alignment, load_photo, paste, similarity_alignment
 
 ALIGNS = ("auto", "face", "center")
@@ -52,8 +51,8 @@ class PhotoInversion:
 
 
 def face_alignment(gen: GeneratorAdapter, photo: np.ndarray, landmarks: np.ndarray | None = None) -> Alignment:
-    """The crop the model was trained on: FFHQ's for StyleGAN2, the ``dcgan-faces`` landmark
-    template for the DCGANs. Landmarks are MTCNN's (the most confident face) unless given."""
+    """The crop the model was trained on (its ``face_alignment``): FFHQ's for the StyleGAN families,
+    the ``dcgan-faces`` landmark template for the rest. Landmarks are MTCNN's (the most confident face) unless given."""
     if landmarks is None:
         from .faces import detect_faces
         faces = detect_faces(photo)
@@ -65,7 +64,7 @@ def face_alignment(gen: GeneratorAdapter, photo: np.ndarray, landmarks: np.ndarr
         raise LowRankGANError("landmarks must be 5 (x, y) points: eyes, nose, mouth corners")
     size = gen.resolution
     h, w = photo.shape[:2]
-    if isinstance(gen, StyleGAN2Adapter):
+    if gen.face_alignment == "ffhq":
         return ffhq_alignment(landmarks, size, (w, h))
     return similarity_alignment(landmarks, DCGAN_FACES_TEMPLATE * size, size, (w, h), "dcgan-faces-template")
 

@@ -19,12 +19,12 @@ from typing import Any, Mapping
 import numpy as np
 
 from ...errors import LowRankGANError
-from ...limits import MAX_CHECKPOINT_BYTES
 from .network import StyleGAN2Config, StyleGAN2Generator
 from .rosinality import load_rosinality as _load_rosinality
-from .weights import _assign_weights, _first_line, _infer_channels
-from .safe_pickle import (NVIDIA_PYTORCH_GLOBALS, NVIDIA_TF_GLOBALS, PersistentRecord,
-                          RefusedGlobal, TFNetworkRecord, collect_tf_vars, restricted_load, walk_named)
+from ..nvidia import (NVIDIA_PYTORCH_GLOBALS, NVIDIA_TF_GLOBALS, PersistentRecord, TFNetworkRecord,
+                      collect_tf_vars, first_line, flatten_record, generator_record, init_kwargs, read_pickle,
+                      walk_named)
+from .weights import assign_weights, infer_channels
 
 NVIDIA_PYTORCH = "nvidia-pytorch"
 NVIDIA_TF = "nvidia-tf"
@@ -106,27 +106,8 @@ def load_stylegan2_with_kind(path: str | os.PathLike) -> tuple[StyleGAN2Generato
     except Exception as e:  # well-formed file, unexpected content (wrong types, odd nesting)
         raise LowRankGANError(
             f"{path}: unexpected {kind} checkpoint content ({type(e).__name__}: "
-            f"{_first_line(e)})") from None
+            f"{first_line(e)})") from None
     return gen.eval().requires_grad_(False), kind
-
-
-def _read_pickle(path: Path, allowed: dict) -> Any:
-    """The pickle's data from allowed globals only; each array is decoded from bytes in the file."""
-    if path.stat().st_size > MAX_CHECKPOINT_BYTES:
-        raise LowRankGANError(f"{path} is larger than {MAX_CHECKPOINT_BYTES >> 30} GiB; not a checkpoint")
-    try:
-        with open(path, "rb") as f:
-            return restricted_load(f, allowed)
-    except RefusedGlobal as e:
-        raise LowRankGANError(
-            f"{path}: refusing to load: the pickle calls {e.module}.{e.name}, which a StyleGAN "
-            f"checkpoint never needs (it could run code); the file is not trusted") from None
-    except LowRankGANError:
-        raise
-    except Exception as e:  # truncated, corrupt, or a format we do not understand
-        raise LowRankGANError(
-            f"{path}: cannot read checkpoint, the file is truncated or corrupt "
-            f"({type(e).__name__}: {_first_line(e)})") from None
 
 
 def _check_supported(path: Path, architecture: Any = "skip", activation: Any = "lrelu",
@@ -146,20 +127,17 @@ _SG3_LAYER = re.compile(r"L\d+_\d+_\d+")
 
 
 def _load_nvidia_pytorch(path: Path) -> StyleGAN2Generator:
-    data = _read_pickle(path, NVIDIA_PYTORCH_GLOBALS)
-    if isinstance(data, dict):
-        g = data.get("G_ema", data.get("G"))
-    else:
-        g = data
+    data = read_pickle(path, NVIDIA_PYTORCH_GLOBALS)
+    g = generator_record(data)
     if not isinstance(g, PersistentRecord):
         raise LowRankGANError(f"{path}: NVIDIA pickle without a 'G_ema' generator network")
     if _looks_like_stylegan3(g):
         raise _stylegan3_error(path)
     if g.class_name != "Generator":
         raise LowRankGANError(f"{path}: G_ema is a '{g.class_name}', not a StyleGAN2 Generator")
-    cfg = _config_from_nvidia_kwargs(_init_kwargs(g), path)
+    cfg = _config_from_nvidia_kwargs(init_kwargs(g), path)
     gen = StyleGAN2Generator(cfg)
-    _assign_weights(gen, _flatten_record(g, "", path), path)
+    assign_weights(gen, flatten_record(g, "", path), path)
     num_ws = g.state.get("num_ws")
     if isinstance(num_ws, int) and num_ws != gen.num_ws:
         raise LowRankGANError(f"{path}: file says num_ws={num_ws}, the config gives {gen.num_ws}")
@@ -173,15 +151,6 @@ class StyleGAN3Pickle(LowRankGANError):
 def _stylegan3_error(path: Path) -> LowRankGANError:
     return StyleGAN3Pickle(f"{path} is a StyleGAN3 pickle, not StyleGAN2: load it with "
                            f"lowrankgan.models.load_model or load_stylegan3")
-
-
-def _init_kwargs(rec: PersistentRecord) -> dict:
-    """Generator constructor arguments (positional ones named as in NVIDIA's signature)."""
-    kwargs = dict(rec.state.get("_init_kwargs", rec.state.get("init_kwargs")) or {})
-    args = rec.state.get("_init_args", rec.state.get("init_args")) or ()
-    for name, value in zip(("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels"), args):
-        kwargs.setdefault(name, value)
-    return kwargs
 
 
 def _config_from_nvidia_kwargs(kw: dict, path: Path) -> StyleGAN2Config:
@@ -217,7 +186,7 @@ def _looks_like_stylegan3(rec: PersistentRecord) -> bool:
             return True
         if any(_SG3_LAYER.fullmatch(str(k)) for k in (r.state.get("_modules") or {})):
             return True
-        kw = _init_kwargs(r)
+        kw = init_kwargs(r)
         if "magnitude_ema_beta" in kw or "magnitude_ema_beta" in dict(kw.get("synthesis_kwargs") or {}):
             return True
     return False
@@ -229,21 +198,10 @@ def _walk_records(rec: PersistentRecord):
         yield r
 
 
-def _flatten_record(rec: PersistentRecord, prefix: str, path: Path) -> dict[str, Any]:
-    """Parameters and buffers of a record tree under dotted names, like ``named_parameters``."""
-    out: dict[str, Any] = {}
-    for sub, r in walk_named(rec, path):
-        for table in ("_parameters", "_buffers"):
-            for name, value in (r.state.get(table) or {}).items():
-                if value is not None:
-                    out[prefix + sub + str(name)] = value
-    return out
-
-
 # ----------------------------------------------------------------------------- NVIDIA TensorFlow
 
 def _load_nvidia_tf(path: Path) -> StyleGAN2Generator:
-    data = _read_pickle(path, NVIDIA_TF_GLOBALS)
+    data = read_pickle(path, NVIDIA_TF_GLOBALS)
     gs = data[-1] if isinstance(data, tuple) and data else data  # (G, D, Gs): Gs is the EMA one
     if not isinstance(gs, TFNetworkRecord):
         raise LowRankGANError(f"{path}: TensorFlow pickle without a generator Network")
@@ -272,7 +230,7 @@ def _load_nvidia_tf(path: Path) -> StyleGAN2Generator:
     channels = {4: np.asarray(tf["synthesis/4x4/Conv/weight"]).shape[3]}
     for r in resolutions[1:]:
         channels[r] = np.asarray(tf[f"synthesis/{r}x{r}/Conv1/weight"]).shape[3]
-    base, cmax = _infer_channels(channels, path)
+    base, cmax = infer_channels(channels, path)
     clamp = static.get("conv_clamp")
     cfg = StyleGAN2Config(
         z_dim=dense0.shape[0] - (embed_features or 0), w_dim=int(np.asarray(tf["dlatent_avg"]).shape[0]),
@@ -285,7 +243,7 @@ def _load_nvidia_tf(path: Path) -> StyleGAN2Generator:
         resample_filter=tuple(int(v) for v in static.get("resample_kernel", (1, 3, 3, 1))),
         use_noise="synthesis/4x4/Conv/noise_strength" in tf)
     gen = StyleGAN2Generator(cfg)
-    _assign_weights(gen, _tf_to_ours(tf, cfg, path), path)
+    assign_weights(gen, _tf_to_ours(tf, cfg, path), path)
     return gen
 
 

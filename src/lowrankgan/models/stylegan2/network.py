@@ -364,8 +364,27 @@ class SynthesisNetwork(nn.Module):
         return img
 
 
-class StyleGAN2Generator(nn.Module):
-    """Mapping + synthesis; ``forward(z, c, psi, cutoff)`` = ``synthesis(mapping(z, c, psi, cutoff))``."""
+class StyleGenerator(nn.Module):
+    """Mapping + synthesis, as StyleGAN2 and StyleGAN3 both build them (StyleGAN3 with this mapping
+    network): ``forward(z, c, psi, cutoff)`` = ``synthesis(mapping(z, c, psi, cutoff))``. The
+    subclasses set the sizes and the two networks; the adapters use only what is declared here."""
+
+    z_dim: int
+    c_dim: int
+    w_dim: int
+    img_resolution: int
+    img_channels: int
+    num_ws: int
+    mapping: MappingNetwork
+    synthesis: nn.Module  # W+ codes [n, num_ws, w_dim] -> images [n, img_channels, H, W]
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None) -> torch.Tensor:
+        return self.synthesis(self.mapping(z, c, truncation_psi, truncation_cutoff))
+
+
+class StyleGAN2Generator(StyleGenerator):
+    """StyleGAN2's config-f generator."""
 
     def __init__(self, cfg: StyleGAN2Config) -> None:
         super().__init__()
@@ -375,10 +394,6 @@ class StyleGAN2Generator(nn.Module):
         self.num_ws = cfg.num_ws
         self.synthesis = SynthesisNetwork(cfg)
         self.mapping = MappingNetwork(cfg)
-
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
-                truncation_cutoff: int | None = None) -> torch.Tensor:
-        return self.synthesis(self.mapping(z, c, truncation_psi, truncation_cutoff))
 
 
 def build_generator(cfg: StyleGAN2Config, seed: int = 0) -> StyleGAN2Generator:

@@ -15,7 +15,8 @@ import torch
 from ...errors import LowRankGANError
 from ...limits import check_tensors, check_torch_file
 from .network import StyleGAN2Config, StyleGAN2Generator
-from .weights import _assign_weights, _first_line, _infer_channels
+from ..nvidia import first_line
+from .weights import assign_weights, infer_channels
 
 
 def load_rosinality(path: Path) -> StyleGAN2Generator:
@@ -29,11 +30,11 @@ def load_rosinality(path: Path) -> StyleGAN2Generator:
     except pickle.UnpicklingError as e:
         raise LowRankGANError(
             f"{path}: refusing to load: torch.load(weights_only=True) rejected it "
-            f"({_first_line(e)})") from None
+            f"({first_line(e)})") from None
     except Exception as e:
         raise LowRankGANError(
             f"{path}: cannot read checkpoint, the file is truncated or corrupt "
-            f"({type(e).__name__}: {_first_line(e)})") from None
+            f"({type(e).__name__}: {first_line(e)})") from None
     check_tensors(data, str(path), budget)
     if isinstance(data, dict) and "g_ema" in data:
         sd, latent_avg = data["g_ema"], data.get("latent_avg")
@@ -51,7 +52,7 @@ def load_rosinality(path: Path) -> StyleGAN2Generator:
     channels = {4: sd["conv1.conv.weight"].shape[1]}
     for j in range(n_up):
         channels[8 << j] = sd[f"convs.{2 * j + 1}.conv.weight"].shape[1]
-    base, cmax = _infer_channels(channels, path)
+    base, cmax = infer_channels(channels, path)
     cfg = StyleGAN2Config(
         z_dim=int(z_dim), w_dim=int(w_dim), img_resolution=res,
         img_channels=int(sd["to_rgb1.conv.weight"].shape[1]), mapping_layers=n_mlp,
@@ -63,11 +64,11 @@ def load_rosinality(path: Path) -> StyleGAN2Generator:
     tensors = _rosinality_to_ours(sd, cfg, path)
     if latent_avg is None:
         # Training checkpoints carry no average; estimate it as rosinality's mean_latent does.
-        _assign_weights(gen, {**tensors, "mapping.w_avg": torch.zeros(cfg.w_dim)}, path)
+        assign_weights(gen, {**tensors, "mapping.w_avg": torch.zeros(cfg.w_dim)}, path)
         tensors["mapping.w_avg"] = estimate_w_avg(gen)
     else:
         tensors["mapping.w_avg"] = torch.as_tensor(latent_avg).reshape(-1)
-    _assign_weights(gen, tensors, path)
+    assign_weights(gen, tensors, path)
     return gen
 
 

@@ -6,16 +6,14 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import re
 import threading
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import torch
 
 from ...errors import LowRankGANError
 from ...limits import MAX_TRANSLATE
-from ..stylegan2.adapter import StyleGAN2Adapter
+from ..stylebased import StyleBasedAdapter, file_model_id
 from .config import StyleGAN3Config
 from .loader import load_stylegan3
 from .network import StyleGAN3Generator, build_generator
@@ -50,28 +48,28 @@ def make_transform(translate: tuple[float, float], rotate: float) -> torch.Tenso
 _SCOPED = threading.local()  # {id(adapter): ((tx, ty), deg)} set by scoped_input_transform
 
 
-class StyleGAN3Adapter(StyleGAN2Adapter):
+class StyleGAN3Adapter(StyleBasedAdapter):
     """A StyleGAN3 generator; W+ row 0 drives the input transform, row ``i + 1`` layer ``L{i}``.
 
-    State beyond StyleGAN2's: ``translate`` (tx, ty) and ``rotate`` (degrees) of the input
+    State beyond ``StyleBasedAdapter``'s: ``translate`` (tx, ty) and ``rotate`` (degrees) of the input
     Fourier features — the whole image moves or turns, then edits apply as usual.
     ``scoped_input_transform`` sets them for one thread (the page's concurrent requests).
     """
 
+    family = "stylegan3"
+    generator: StyleGAN3Generator
     supports_input_transform = True
 
     def __init__(self, generator: StyleGAN3Generator, model_id: str = "stylegan3",
                  source: str | os.PathLike | None = None, kind: str = "random") -> None:
-        super().__init__(generator, model_id=model_id, source=source, kind=kind)  # type: ignore[arg-type]
+        super().__init__(generator, model_id, source, kind)
         self._file_transform = generator.synthesis.input.transform.detach().clone()
         self._shared: tuple[tuple[float, float], float] = ((0.0, 0.0), 0.0)  # set_input_transform's
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> "StyleGAN3Adapter":
-        gen = load_stylegan3(path)
-        name = Path(path).name
-        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(path).stem) or "checkpoint"
-        return cls(gen, model_id=f"stylegan3-{stem}@{name}", source=path, kind=NVIDIA_STYLEGAN3)
+        return cls(load_stylegan3(path), model_id=file_model_id(cls.family, path), source=path,
+                   kind=NVIDIA_STYLEGAN3)
 
     @property
     def default_layers(self) -> list[int]:
@@ -145,7 +143,7 @@ class StyleGAN3Adapter(StyleGAN2Adapter):
 
     def describe(self) -> dict:
         info = super().describe()
-        info.update({"family": "stylegan3", "translate": list(self.translate), "rotate": self.rotate,
+        info.update({"translate": list(self.translate), "rotate": self.rotate,
                      "config": "R" if self.generator.cfg.use_radial_filters else "T"})
         return info
 

@@ -1,7 +1,8 @@
 """Read NVIDIA stylegan3 pickles (``G_ema``) into our generator without running anything they embed.
 
-The file goes through StyleGAN2's restricted unpickler (the same allow-list: containers, tensors,
-numpy scalars/arrays, and plain records in place of NVIDIA's persistent classes). The generator
+The file goes through the restricted unpickler of ``models.nvidia`` (the allow-list StyleGAN2 files
+use too: containers, tensors, numpy scalars/arrays, and plain records in place of NVIDIA's persistent
+classes). The generator
 is rebuilt from the ``Generator`` record's ``init_kwargs`` — checked against ceilings before
 anything is allocated — and every layer attribute the file stores (sizes, paddings, resampling
 factors, channels) is compared with what those kwargs imply before the weights are loaded by name.
@@ -17,9 +18,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from ...errors import LowRankGANError
-from ..stylegan2.loaders import _flatten_record, _init_kwargs, _read_pickle
-from ..stylegan2.weights import _first_line, _to_tensor, check_weight_names
-from ..stylegan2.safe_pickle import NVIDIA_PYTORCH_GLOBALS, PersistentRecord
+from ..nvidia import (NVIDIA_PYTORCH_GLOBALS, PersistentRecord, check_weight_names, first_line, flatten_record,
+                      generator_record, init_kwargs, read_pickle, to_tensor)
 from .config import StyleGAN3Config, check_budget
 from .network import StyleGAN3Generator
 
@@ -44,8 +44,8 @@ def load_stylegan3(path: str | os.PathLike) -> StyleGAN3Generator:
     path = Path(path)
     if not path.is_file():
         raise LowRankGANError(f"{path}: no such checkpoint file")
-    data = _read_pickle(path, NVIDIA_PYTORCH_GLOBALS)
-    g = data.get("G_ema", data.get("G")) if isinstance(data, dict) else data
+    data = read_pickle(path, NVIDIA_PYTORCH_GLOBALS)
+    g = generator_record(data)
     if not isinstance(g, PersistentRecord) or g.class_name != "Generator":
         raise LowRankGANError(f"{path}: NVIDIA pickle without a 'G_ema' Generator network")
     try:
@@ -54,7 +54,7 @@ def load_stylegan3(path: str | os.PathLike) -> StyleGAN3Generator:
         raise
     except Exception as e:  # well-formed pickle, unexpected content (types, nesting)
         raise LowRankGANError(f"{path}: unexpected StyleGAN3 checkpoint content "
-                              f"({type(e).__name__}: {_first_line(e)})") from None
+                              f"({type(e).__name__}: {first_line(e)})") from None
     return gen.eval().requires_grad_(False)
 
 
@@ -67,12 +67,12 @@ def is_stylegan3_record(g: PersistentRecord) -> bool:
 def _build(g: PersistentRecord, path: Path) -> StyleGAN3Generator:
     if not is_stylegan3_record(g):
         raise LowRankGANError(f"{path}: not a StyleGAN3 generator (no synthesis.input layer)")
-    cfg = config_from_init_kwargs(_init_kwargs(g), path)
+    cfg = config_from_init_kwargs(init_kwargs(g), path)
     check_budget(cfg)
     synthesis = g.state["_modules"]["synthesis"]
     gen = StyleGAN3Generator(cfg)
     _check_layers(synthesis, gen, path)
-    _assign(gen, _flatten_record(g, "", path), path)
+    _assign(gen, flatten_record(g, "", path), path)
     num_ws = g.state.get("num_ws")
     if num_ws is not None and int(num_ws) != gen.num_ws:
         raise LowRankGANError(f"{path}: file says num_ws={num_ws}, its init_kwargs give {gen.num_ws}")
@@ -165,7 +165,7 @@ def _assign(gen: StyleGAN3Generator, tensors: Mapping[str, Any], path: Path) -> 
     check_weight_names(own, tensors, path, "StyleGAN3")
     new = {}
     for k, ref in own.items():
-        t = _to_tensor(tensors[k], path, k)
+        t = to_tensor(tensors[k], path, k)
         if tuple(t.shape) != tuple(ref.shape):
             raise LowRankGANError(f"{path}: {k} has shape {tuple(t.shape)}, expected {tuple(ref.shape)}")
         new[k] = t

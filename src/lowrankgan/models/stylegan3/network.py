@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..stylegan2.network import FullyConnectedLayer, MappingNetwork
+from ..stylegan2.network import FullyConnectedLayer, MappingNetwork, StyleGenerator
 from .config import InputSpec, LayerSpec, StyleGAN3Config, check_budget, design_lowpass_filter, geometry
 from .ops import filtered_lrelu, modulated_conv
 
@@ -129,8 +129,8 @@ class SynthesisNetwork(nn.Module):
         return x * self.output_scale if self.output_scale != 1 else x
 
 
-class StyleGAN3Generator(nn.Module):
-    """Mapping + synthesis; ``forward(z, c, psi, cutoff)`` = ``synthesis(mapping(z, c, psi, cutoff))``."""
+class StyleGAN3Generator(StyleGenerator):
+    """StyleGAN3's generator (configs T and R): StyleGAN2's mapping, the alias-free synthesis."""
 
     def __init__(self, cfg: StyleGAN3Config) -> None:
         super().__init__()
@@ -141,10 +141,6 @@ class StyleGAN3Generator(nn.Module):
         self.num_ws = cfg.num_ws
         self.synthesis = SynthesisNetwork(cfg)
         self.mapping = MappingNetwork(cfg)  # reads the same field names as StyleGAN2Config
-
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
-                truncation_cutoff: int | None = None) -> torch.Tensor:
-        return self.synthesis(self.mapping(z, c, truncation_psi, truncation_cutoff))
 
     def set_user_transform(self, matrix: torch.Tensor) -> None:
         """The input layer's ``transform`` buffer (3x3, inverse transform of the image)."""

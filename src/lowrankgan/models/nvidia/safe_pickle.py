@@ -163,7 +163,7 @@ def walk_named(rec: PersistentRecord, path: Any, strict: bool = True):
         seen.add(id(r))
         if len(seen) > MAX_PICKLE_RECORDS or depth > MAX_PICKLE_DEPTH:
             raise LowRankGANError(f"{path}: the network records nest deeper than {MAX_PICKLE_DEPTH} levels or "
-                                  f"number more than {MAX_PICKLE_RECORDS}; not a StyleGAN2 generator")
+                                  f"number more than {MAX_PICKLE_RECORDS}; not a StyleGAN generator")
         yield prefix, r
         modules = r.state.get("_modules") or {}
         for name, child in reversed(list(modules.items())):
