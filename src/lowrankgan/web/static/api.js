@@ -4,10 +4,15 @@
 
 const $ = (id) => document.getElementById(id);
 
-function message(text, isError = false) {
+// The header's line. It belongs to the state that made it and goes when that changes (compute.js's
+// dropOldMessages): `scope` "inputs" (any input), "image" (the model, seed or photo) or "model"
+// (stays until the next model's line replaces it).
+function message(text, isError = false, scope = "inputs") {
   const el = $("message");
   el.textContent = text || "";
   el.classList.toggle("error", !!isError);
+  state.messageScope = scope;
+  state.messageKey = text && scope !== "model" ? inputKey(scope) : null;
 }
 
 // The server's per-run token, written into this page's HTML: every API request carries it, which a

@@ -33,19 +33,22 @@ const state = {
 };
 
 // Keyboard: undo / redo of the region, Escape cancels a stroke, hold O for the original.
+// Ctrl+Z / Ctrl+Y act on the drawing wherever the focus is (a menu, a slider, a button), except in a
+// text field, which keeps its own undo. The browser's undo elsewhere would reach back into the
+// last field typed in (the Seed box) and change it behind the image's back.
 function onKeyDown(event) {
   const t = event.target;
-  const typing = (t.tagName === "INPUT" && /^(text|number|search)$/.test(t.type)) || /^(SELECT|TEXTAREA)$/.test(t.tagName);
+  const textField = (t.tagName === "INPUT" && /^(text|number|search)$/.test(t.type)) || t.tagName === "TEXTAREA";
+  const typing = textField || t.tagName === "SELECT";  // a menu's letters choose its options
   const mod = event.ctrlKey || event.metaKey;
-  if (mod && event.key.toLowerCase() === "z" && !typing) {
+  const key = event.key.toLowerCase();
+  if (mod && (key === "z" || key === "y") && !event.altKey) {
+    if (textField) return;
     event.preventDefault();
-    if (event.shiftKey) redo(); else undo();
-  } else if (mod && event.key.toLowerCase() === "y" && !typing) {
-    event.preventDefault();
-    redo();
+    if (key === "y" || event.shiftKey) redo(); else undo();
   } else if (event.key === "Escape") {
     cancelStroke();
-  } else if ((event.key === "o" || event.key === "O") && !typing && !mod && !event.repeat) {
+  } else if (key === "o" && !typing && !mod && !event.repeat) {
     holdOriginal(true);
   }
 }
@@ -62,7 +65,7 @@ document.addEventListener("keyup", (event) => { if (event.key === "o" || event.k
 // For the browser test (and the curious): whether the shown image matches the sliders.
 window.lrg = {
   state,
-  idle: () => !state.inflight && !state.pending && !state.retry &&
+  idle: () => !state.inflight && !state.pending && !state.retry && !state.loading &&
     (!state.result || (state.shownAlphas === alphaText() && state.shownSteps === desiredSteps())),
 };
 

@@ -54,6 +54,63 @@ function methodParams() {
   return params;
 }
 
+// What Compute sends: every input the directions depend on.
+function computeBody() {
+  return {
+    ...modelParams(), ...subject(), mask: Array.prototype.join.call(state.mask, ""),
+    method: $("method").value, top_k: parseInt($("top-k").value, 10) || 5, params: methodParams(),
+  };
+}
+
+// The body by the page's names for its inputs: the stale note says which ones differ.
+const INPUT_LABELS = { mask: "Region", seed: "Seed", photo: "Seed", model: "Model", class: "Class",
+                       method: "Method", top_k: "Top k", params: "Parameters", translate: "Transform",
+                       rotate: "Transform" };
+function inputState(body = computeBody()) {
+  const out = {};
+  for (const [key, value] of Object.entries(body)) {
+    const label = INPUT_LABELS[key] || key;
+    out[label] = (out[label] || "") + JSON.stringify(value);
+  }
+  return out;
+}
+// The inputs as one string; "image": only those that choose the image (model, class, transform,
+// seed or photo).
+function inputKey(scope = "inputs") {
+  if (!state.mask) return "";
+  const now = inputState();
+  if (scope === "image") for (const k of ["Region", "Method", "Top k", "Parameters"]) delete now[k];
+  return JSON.stringify(now);
+}
+
+// A result is current exactly when every input equals what it was computed from: a change makes it
+// stale, putting the input back makes it current again. Messages made by other inputs go.
+function refreshStale({ render = true } = {}) {
+  dropOldMessages();
+  if (!state.result || !state.computedInputs) return;
+  const now = inputState(), was = state.computedInputs;
+  let changed = [...new Set([...Object.keys(now), ...Object.keys(was)])].filter((k) => now[k] !== was[k]);
+  if (changed.includes("Method")) changed = changed.filter((k) => k !== "Parameters");  // another method's own
+  if (state.photo) changed = changed.map((k) => (k === "Seed" ? "Photo" : k));
+  state.dirty = changed.includes("Region");
+  if (changed.length) {
+    staleBecause(changed.length > 1 ? `${changed.slice(0, -1).join(", ")} and ${changed.at(-1)}` : changed[0]);
+  } else if (state.stale) {
+    setStale(false);
+    drawOverlay();
+    if (render) requestRender();
+  }
+}
+
+function dropOldMessages() {
+  const key = inputKey();
+  if (state.progressKey && state.progressKey !== key) {
+    if ($("progress").classList.contains("error")) $("progress").hidden = true;
+    state.progressKey = null;
+  }
+  if (state.messageKey && state.messageKey !== inputKey(state.messageScope)) message("");
+}
+
 function progress(stage, elapsed, isError = false) {
   const el = $("progress");
   el.hidden = false;
@@ -70,10 +127,8 @@ async function compute() {
   const t0 = performance.now();
   progress("sending the region…", 0);
   try {
-    const body = {
-      ...modelParams(), ...subject(), mask: Array.prototype.join.call(state.mask, ""),
-      method: $("method").value, top_k: parseInt($("top-k").value, 10) || 5, params: methodParams(),
-    };
+    const body = computeBody();
+    const sent = inputState(body);
     let job = await (await api("/api/compute", {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
     })).json();
@@ -85,10 +140,13 @@ async function compute() {
     if (job.state === "error") throw new Error(job.error);
     const seconds = (performance.now() - t0) / 1000;
     state.computeSeconds = seconds;
+    state.computedInputs = sent;
     showResult(job.result, seconds);
+    refreshStale();  // inputs changed while it computed: the result is stale at once
     $("progress").hidden = true;
   } catch (err) {
     progress(err.message, null, true);
+    state.progressKey = inputKey();  // the error belongs to these inputs: it goes when they change
   } finally {
     state.computing = false;
     validateInputs();
@@ -152,9 +210,9 @@ function validateInputs() {
 function wireCompute() {
   $("method").addEventListener("change", buildParams);
   $("compute").addEventListener("click", compute);
-  $("method").addEventListener("change", () => staleBecause("Method"));
-  $("top-k").addEventListener("input", () => { staleBecause("Top k"); validateInputs(); });
-  $("method-params").addEventListener("input", () => { staleBecause("Parameters"); validateInputs(); });
-  $("method-params").addEventListener("change", () => staleBecause("Parameters"));
+  $("method").addEventListener("change", () => refreshStale());
+  $("top-k").addEventListener("input", () => { refreshStale(); validateInputs(); });
+  $("method-params").addEventListener("input", () => { refreshStale(); validateInputs(); });
+  $("method-params").addEventListener("change", () => refreshStale());
   for (const id of ["seed", "path-steps", "strip-seeds"]) $(id).addEventListener("input", validateInputs);
 }

@@ -87,15 +87,7 @@ function paintLine(a, b) {
 
 function markDirty() {
   state.dirty = true;
-  const back = state.result && state.computedMask && state.staleWhy === "Region" &&
-    state.mask.every((v, i) => v === state.computedMask[i]);
-  if (back) {  // undone (or cancelled) back to the computed region: the result is current again
-    state.dirty = false;
-    setStale(false);
-    requestRender();
-  } else {
-    staleBecause("Region");
-  }
+  refreshStale();  // undone (or cancelled) back to what was computed: the result is current again
   $("region-hint").textContent = regionSummary();
 }
 

@@ -32,7 +32,7 @@ async function loadConfig() {
 }
 
 async function loadModel(keepClass = false) {
-  message("loading model…");
+  message("loading model…", false, "model");
   const params = modelParams();
   if (!keepClass) params.class = "";
   if (state.pendingClass) { params.class = state.pendingClass; state.pendingClass = null; }
@@ -64,26 +64,31 @@ async function loadModel(keepClass = false) {
   $("region-hint").textContent = regionSummary();
   clearResult();
   $("model").title = info.description;
-  message(`${info.model}: ${info.resolution}×${info.resolution}, latent d=${info.latent_dim}`);
+  message(`${info.model}: ${info.resolution}×${info.resolution}, latent d=${info.latent_dim}`, false, "model");
   await loadSeed();
 }
 
 async function loadSeed() {
+  refreshStale({ render: false });  // below: the edit when the result is current, else the original
   if (!validateInputs()) return;
-  if (state.result && subjectKey() !== subjectKey(state.result)) staleBecause(state.photo ? "Photo" : "Seed");
   loadFacePresets();
   const url = `/api/image?${query({ ...modelParams(), ...subject() })}`;
-  const resp = await api(url);
-  if (state.originalUrl) URL.revokeObjectURL(state.originalUrl);
-  state.originalUrl = URL.createObjectURL(await resp.blob());
-  state.shownAlphas = "";
-  state.wantPath = pathSteps() > 0;
-  if (state.result && !state.stale && state.alphas.some((a) => a !== 0)) {
-    requestRender();
-  } else {
-    await loadImage($("image"), state.originalUrl);
-    state.shownAlphas = state.result ? alphaText() : "";
-    state.shownSteps = desiredSteps();
+  state.loading = (state.loading || 0) + 1;  // window.lrg.idle() waits for the image
+  try {
+    const resp = await api(url);
+    if (state.originalUrl) URL.revokeObjectURL(state.originalUrl);
+    state.originalUrl = URL.createObjectURL(await resp.blob());
+    state.shownAlphas = "";
+    state.wantPath = pathSteps() > 0;
+    if (state.result && !state.stale && state.alphas.some((a) => a !== 0)) {
+      requestRender();
+    } else {
+      await loadImage($("image"), state.originalUrl);
+      state.shownAlphas = state.result ? alphaText() : "";
+      state.shownSteps = desiredSteps();
+    }
+  } finally {
+    state.loading -= 1;
   }
   updateDownloads();
   if (state.result && !$("strip").hidden) refreshStrip();

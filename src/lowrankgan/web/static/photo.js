@@ -46,6 +46,7 @@ async function uploadPhoto(file) {
     await showPhoto(job.result, (performance.now() - t0) / 1000);
   } catch (err) {
     progress(err.message, null, true);
+    state.progressKey = inputKey("inputs");  // goes with the next change of an input
   } finally {
     photoProgress(null);
     photoBusy(false);
@@ -65,7 +66,8 @@ async function showPhoto(info, seconds) {
   $("image-section").classList.add("photo-mode");
   await loadSeed();  // the code's image becomes the image on the canvas
   $("photo-recon").src = state.originalUrl;
-  message(`editing your photo's code (PSNR ${info.psnr.toFixed(1)} dB): draw a region and press Compute`);
+  message(`editing your photo's code (PSNR ${info.psnr.toFixed(1)} dB): draw a region and press Compute`,
+          false, "image");
 }
 
 // Back to seeds: the photo stays on the server (upload again to edit it once more).

@@ -113,7 +113,7 @@ function showResult(result, seconds) {
 // Stale: the result no longer matches what the inputs say; sliders and downloads wait for Compute.
 function setStale(stale, why = "") {
   state.stale = stale && !!state.result;
-  state.staleWhy = state.stale ? (state.staleWhy && state.staleWhy !== why ? "Inputs" : why) : "";
+  state.staleWhy = state.stale ? why : "";  // compute.js's refreshStale: the inputs that differ
   $("stale").hidden = !state.stale;
   $("stale").textContent = state.stale ? `${state.staleWhy} changed — press Compute to update the directions.` : "";
   for (const input of document.querySelectorAll("#sliders input")) input.disabled = state.stale;

@@ -1,6 +1,6 @@
 // StyleGAN3's input transform on the page: Translate X / Y (fractions of the image) and Rotate
 // (degrees), shown where the model has one (/api/model's input_transform). Loaded before the other
-// scripts; their functions (loadSeed, staleBecause, setStale, guarded) are called from event handlers only.
+// scripts; their functions (loadSeed, refreshStale, guarded) are called from event handlers only.
 "use strict";
 
 const TRANSFORM_IDS = ["translate-x", "translate-y", "rotate"];
@@ -34,19 +34,11 @@ function showTransform(info) {
   transformReadout();
 }
 
-// Whether the controls show the transform a result's directions were computed at.
-function transformMatches(result) {
-  const [tx, ty, deg] = document.getElementById("transform-field").hidden ? [0, 0, 0] : transformValues();
-  const [rx, ry] = result.translate || [0, 0];
-  return tx === rx && ty === ry && deg === (result.rotate || 0);
-}
-
 // Moved or turned: a new picture (its Jacobian is another), so the directions are stale until
 // Compute, unless the controls are back at the result's transform.
 async function transformChanged() {
   transformReadout();
-  if (state.result && !transformMatches(state.result)) staleBecause("Transform");
-  else if (state.result && state.staleWhy === "Transform") setStale(false);
+  refreshStale({ render: false });  // loadSeed renders the edit when the result is current
   await loadSeed();
 }
 
