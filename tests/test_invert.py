@@ -111,12 +111,15 @@ def test_directions_and_edit_take_the_latent_and_paste_into_the_photo(inverted, 
     (["invert", "{tmp}/nothing.png", "--out", "{tmp}/o"], "does not exist"),
     (["invert", "{tmp}/junk.png", "--out", "{tmp}/o"], "cannot read photo"),
     (["invert", "{tmp}/junk.png", "--crop", "1,2", "--out", "{tmp}/o"], "bad --crop"),
+    (["invert", "{tmp}/grey.png", "--model", "dcgan-faces", "--out", "{tmp}/o"],
+     "no face found in the photo; use --align center or give --crop LEFT,TOP,SIDE"),
     (["directions", "--seed", "1", "--latent", "{tmp}", "--region", "eyes", "--out", "{tmp}/d"], "exactly one of"),
     (["edit", "--directions", "{tmp}", "--photo", "{tmp}/junk.png", "--out", "{tmp}/e.png"], "give --latent"),
     (["directions", "--latent", "{tmp}/wide.npy", "--region", "eyes", "--out", "{tmp}/d"], r"shape \[1, 50\]"),
 ])
 def test_cli_errors_are_one_line(capsys, tmp_path, argv, message):
     (tmp_path / "junk.png").write_bytes(b"\x89PNG but not really")
+    Image.fromarray(np.full((120, 160, 3), 128, np.uint8)).save(tmp_path / "grey.png")
     np.save(tmp_path / "wide.npy", np.zeros((1, 50), np.float32))
     code, out, err = run(capsys, *[a.replace("{tmp}", str(tmp_path)) for a in argv])
     assert code == 2 and err.startswith("lowrankgan: error:") and len(err.strip().splitlines()) == 1

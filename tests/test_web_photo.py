@@ -28,7 +28,7 @@ from test_web import ROOT, browser, live_server, open_page, page_pixels  # noqa:
 
 TOKEN = "test-token-0123456789"  # test_web's live server's token
 EYES = (23, 16, 10, 31)
-NO_FACE = "no face found in the photo; use --align center or give --crop LEFT,TOP,SIDE"
+NO_FACE = "no face found in the photo: choose Align “center” (the middle square) and upload it again"
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +149,7 @@ def test_unknown_photo_ids_are_404(client):
 def test_a_photo_without_a_face_says_so(client):
     grey = np.full((200, 300, 3), 128, np.uint8)
     job = invert(client, png(grey), steps=10)  # dcgan-faces: auto aligns the face
-    assert job["state"] == "error" and job["error"] == NO_FACE
+    assert job["state"] == "error" and job["error"] == NO_FACE and "--" not in job["error"]  # the page's words
 
 
 @pytest.mark.slow

@@ -3,3 +3,8 @@
 
 class LowRankGANError(Exception):
     """Bad input or an unusable resource. The CLI prints `error: <message>` and exits 2."""
+
+
+class NoFaceFound(LowRankGANError):
+    """A photo to be aligned by its face shows none. The library names its parameters; each front
+    end says how to choose another crop in its own words (the CLI's flags, the page's Align menu)."""

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from .. import api
-from ..errors import LowRankGANError
+from ..errors import LowRankGANError, NoFaceFound
 from .options import load_model_of, recorded_files, out_file, float_list, method_params, seeds_or_latent, file_codes, crop_box
 
 
@@ -151,8 +151,11 @@ def cmd_edit(args: argparse.Namespace) -> int:
 def cmd_invert(args: argparse.Namespace) -> int:
     api.check_writable(Path(args.out))
     gen = api.as_model(args.model, args.device, args.class_name)
-    result = api.invert(gen, args.photo, args.space, args.steps, args.restarts, args.align, crop_box(args.crop),
-                        seed=args.seed, progress=not args.no_progress)
+    try:
+        result = api.invert(gen, args.photo, args.space, args.steps, args.restarts, args.align, crop_box(args.crop),
+                            seed=args.seed, progress=not args.no_progress)
+    except NoFaceFound:
+        raise LowRankGANError("no face found in the photo; use --align center or give --crop LEFT,TOP,SIDE") from None
     out = api.save_inversion(result, args.out)
     inv = result.inversion
     print(f"{inv.space} code of {Path(args.photo).name} ({result.alignment.method} crop): PSNR {inv.psnr:.2f} dB, "

@@ -14,7 +14,7 @@ from PIL import Image
 
 from .. import __version__
 from ..safewrite import atomic_write, ensure_writable_dir
-from ..errors import LowRankGANError
+from ..errors import LowRankGANError, NoFaceFound
 from .invert import Inversion, invert_image
 from ..files.latents import Latents
 from ..models.base import GeneratorAdapter
@@ -57,7 +57,7 @@ def face_alignment(gen: GeneratorAdapter, photo: np.ndarray, landmarks: np.ndarr
         from .faces import detect_faces
         faces = detect_faces(photo)
         if not faces:
-            raise LowRankGANError("no face found in the photo; use --align center or give --crop LEFT,TOP,SIDE")
+            raise NoFaceFound("no face found in the photo; align='center' takes the centre square, crop_box another square")
         landmarks = faces[0].landmarks + 0.5  # MTCNN's pixel indices -> continuous coordinates
     landmarks = np.asarray(landmarks, np.float64)
     if landmarks.shape != (5, 2) or not np.isfinite(landmarks).all():

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .. import api
+from ..errors import LowRankGANError, NoFaceFound
 
 if TYPE_CHECKING:  # session imports this module
     from .session import Job, Workspace
@@ -28,6 +29,7 @@ PAGE_STEPS = 200  # the page's default: about 15 s for dcgan-faces on one CPU co
 PAGE_RESTARTS = 4
 MAX_PAGE_STEPS = 2000
 ALIGNS = api.ALIGNS
+NO_FACE = "no face found in the photo: choose Align “center” (the middle square) and upload it again"
 
 
 @dataclass(eq=False)
@@ -116,8 +118,11 @@ def _invert(workspace: Workspace, job: Job, name: str, gen: api.GeneratorAdapter
         with workspace.cpu_lock:
             face = align == "face" or (align == "auto" and name in api.FACE_MODELS)
             job.stage = "finding and aligning the face" if face else "cropping the photo"
-            result = api.invert(gen, image, steps=steps, restarts=PAGE_RESTARTS, align=align, progress=False,
-                                on_step=on_step)
+            try:
+                result = api.invert(gen, image, steps=steps, restarts=PAGE_RESTARTS, align=align, progress=False,
+                                    on_step=on_step)
+            except NoFaceFound:
+                raise LowRankGANError(NO_FACE) from None
         result.photo_name = photo_name
         latents = api.Latents(result.inversion.code.numpy().astype(np.float32), result.inversion.space,
                               result.meta(), f"uploaded photo {photo_name}".strip())
