@@ -18,7 +18,7 @@ from lowrankgan.errors import LowRankGANError
 from lowrankgan.distributed import ray_region_grams
 from lowrankgan.distributed.cluster import check_reachable
 from lowrankgan.evaluation import log as evlog
-from lowrankgan.maths.jacobian import region_gram_pair
+from lowrankgan.maths.jacobian import cache_hits_all, region_gram_pair
 from lowrankgan.maths.methods import find
 
 from test_stylegan2 import fake_modules  # noqa: F401
@@ -84,6 +84,28 @@ def test_same_directions_as_one_process(cluster, faces, reference):
         assert on_ray.meta["info"][rank] == one.info[rank]
     # one image per task: the driver adds the same Grams in the same order as one process
     np.testing.assert_array_equal(vectors, on_ray.vectors)
+
+
+@pytest.mark.slow
+def test_workers_compute_in_the_precision_and_chunks_asked_and_the_file_says_so(cluster, faces):
+    """The precision reaches the workers: their cache entries are keyed by it (the test session's
+    cache is theirs too), and the file records what they report. A chunk size reaches them too;
+    a second run that finds every Jacobian cached records no chunk at all."""
+    seeds, size = [31, 32], 40  # an analysis size no other test uses: nothing cached before
+    codes = faces.sample(seeds, "z")
+    assert not any(cache_hits_all(faces, codes[i:i + 1], "z", None, size, True, p)
+                   for i in range(2) for p in ("strict", "tf32"))
+    kwargs = dict(analysis_size=size, progress=False, leak_images=0, top_k=2, ray="local")
+    first = api.find_directions(faces, seeds, "mouth", precision="tf32", chunk_size=3, **kwargs)
+    assert first.meta["precision"] == "tf32" and first.meta["ray"]["precision"] == "tf32"
+    assert first.meta["ray"]["chunk_sizes"] == [3]
+    assert cache_hits_all(faces, codes, "z", None, size, True, "tf32")
+    assert not any(cache_hits_all(faces, codes[i:i + 1], "z", None, size, True, "strict") for i in range(2))
+    again = api.find_directions(faces, seeds, "mouth", precision="tf32", chunk_size=3, **kwargs)
+    assert again.meta["ray"]["chunk_sizes"] == [] and again.meta["precision"] == "tf32"
+    np.testing.assert_array_equal(first.vectors, again.vectors)
+    with pytest.raises(LowRankGANError, match="unknown precision"):
+        api.find_directions(faces, seeds, "mouth", precision="half", **kwargs)
 
 
 @pytest.mark.slow

@@ -58,7 +58,9 @@ def find_directions(model: ModelLike, seeds: Seeds, region: str | Region,
     t0 = time.perf_counter()
     if ray is not None:
         labels = list(range(len(codes))) if _is_codes(seeds) else _seeds(seeds)  # codes travel as arrays
-        grams, ray_info = ray_region_grams(ray, model, gen, labels, codes, reg, space, layers, size, trunc, cache, progress)
+        grams, ray_info = ray_region_grams(ray, model, gen, labels, codes, reg, space, layers, size, trunc, cache,
+                                           progress, precision=precision, chunk_size=chunk_size)
+        precision = ray_info["precision"]  # what the workers report they computed in
     else:
         grams = region_gram_pair(gen, codes, reg, space, layers, size, cache, progress, precision, chunk_size)
         ray_info = None

@@ -15,7 +15,8 @@ import torch
 from ..evaluation.config import EvaluationConfig
 from ..evaluation.log import ResultLog
 from ..evaluation.run import Evaluation
-from ..maths.jacobian import gram_sums, share_cpu_memory
+from ..maths.jacobian import auto_chunk, cache_hits_all, gram_sums, share_cpu_memory
+from ..maths.precision import DEFAULT_PRECISION
 from ..models import GeneratorAdapter, load_model
 from ..maths.regions import Region
 
@@ -49,11 +50,20 @@ class Worker:
         return os.getpid(), socket.gethostname(), self.gen.model_id
 
     def grams(self, codes: np.ndarray, fg: np.ndarray, space: str, layers: list[int] | None, size: int,
-              cache: bool) -> tuple[np.ndarray, np.ndarray]:
-        """The region and rest Gram sums (float64) over ``codes``, summed in their order."""
-        M_f, M_b = gram_sums(self.gen, torch.tensor(codes), torch.tensor(fg), space, layers, size,
-                             cache=cache, progress=False)
-        return M_f.cpu().numpy(), M_b.cpu().numpy()
+              cache: bool, precision: str = DEFAULT_PRECISION,
+              chunk_size: int | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+        """The region and rest Gram sums (float64) over ``codes``, summed in their order, with the
+        Jacobians in ``precision`` and ``chunk_size`` tangents per batch (None: from this worker's
+        own device and memory, which the driver cannot know). Also what was done: the precision
+        and the chunk the Jacobians started from (None when every one came from the cache)."""
+        codes_t = torch.tensor(codes)
+        computed = not cache_hits_all(self.gen, codes_t, space, layers, size, cache, precision)
+        if computed and chunk_size is None and len(codes_t):
+            chunk_size = auto_chunk(self.gen, codes_t[0].to(self.gen.device, torch.float32), space, codes_t.shape[-1])
+        M_f, M_b = gram_sums(self.gen, codes_t, torch.tensor(fg), space, layers, size, cache=cache,
+                             progress=False, precision=precision, chunk_size=chunk_size)
+        done = {"precision": precision, "chunk_size": chunk_size if computed else None}
+        return M_f.cpu().numpy(), M_b.cpu().numpy(), done
 
     def eval_directions(self, cfg: EvaluationConfig, regions: dict[str, Region], region: str, src: list[int],
                         methods: list[str]) -> dict[str, np.ndarray]:
