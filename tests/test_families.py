@@ -15,6 +15,7 @@ import lowrankgan
 from lowrankgan.errors import LowRankGANError
 from lowrankgan.maths import sourcekey
 from lowrankgan.maths.jacobian_cache import cache_path
+from lowrankgan.models import model_reference
 from lowrankgan.models.biggan import BigGANAdapter
 from lowrankgan.models.dcgan import DCGANAdapter
 from lowrankgan.models.stylegan2.adapter import StyleGAN2Adapter, build_random_stylegan2
@@ -111,6 +112,23 @@ def test_face_photos_get_the_crop_the_model_declares(sg2, sg3, tiny_dcgan):
     assert face_alignment(sg2, photo, LANDMARKS).method == "ffhq"
     assert face_alignment(sg3, photo, LANDMARKS).method == "ffhq"  # used to ride on StyleGAN2's class
     assert face_alignment(tiny_dcgan, photo, LANDMARKS).method == "dcgan-faces-template"
+
+
+def test_each_model_says_what_loads_it_again(sg2, tiny_dcgan, tmp_path):
+    """A BigGAN loads from its folder, a StyleGAN from its file, a zoo model by name; the Ray
+    workers and the files' ``model_source`` use this, not a test of the family's name."""
+    from lowrankgan.models.biggan import load_biggan, small_config
+    (tmp_path / "pytorch_model.bin").write_bytes(b"weights")
+    (tmp_path / "sg.pkl").write_bytes(b"weights")
+    gan = load_biggan(small_config(), device="cpu")
+    assert model_reference(gan) is None  # built in memory
+    gan.source = str(tmp_path / "pytorch_model.bin")
+    assert model_reference(gan) == str(tmp_path.resolve())
+    assert model_reference(sg2) is None
+    sg_file = StyleGAN2Adapter(sg2.generator, "stylegan2-sg@sg.pkl", source=tmp_path / "sg.pkl")
+    assert model_reference(sg_file) == str((tmp_path / "sg.pkl").resolve())
+    zoo = DCGANAdapter(tiny_dcgan.net, "dcgan-faces", source="dcgan-faces")
+    assert model_reference(zoo) == "dcgan-faces"
 
 
 # ----------------------------------------------------------------------------- the cache key

@@ -20,7 +20,7 @@ from ..maths.methods import DEFAULT_METHOD, METHODS, Method, get_method
 from ..maths.metrics import Leak, change_inside_outside, median
 from ..maths.pathedit import check_path_steps
 from ..maths.regions import DRAWN_MASK_NAME, Region, parse_region, region_from_mask
-from ..models import DEFAULT_MODEL, GeneratorAdapter, load_model, resolve_device
+from ..models import DEFAULT_MODEL, GeneratorAdapter, load_model, model_reference, resolve_device
 from ..models.base import check_truncation
 from ..models.inputtransform import (MAX_PAGE_ROTATE, MAX_PAGE_TRANSLATE, NO_TRANSFORM, Transform, check_transform,
                                      input_transform, supports_input_transform)
@@ -29,7 +29,7 @@ from ..photos.photo import MAX_PHOTO_BYTES, MAX_PHOTO_PIXELS, decode_photo, load
 from ..photos.photoinvert import ALIGNS, PhotoInversion, save_inversion
 from ..safewrite import check_output_dir, check_writable, staged_dir
 from .core import (EditSetup, Seeds, analysis_size, as_model, as_region, edit_setup, model_catalog, model_description,
-                   model_reference, parse_layers, parse_seeds, recorded_family, recorded_model, refetch_model, sample,
+                   parse_layers, parse_seeds, recorded_family, recorded_model, refetch_model, sample,
                    sample_codes, seed_labels)
 from .directions import (LEAK_IMAGES, SLIDER_TARGET, DirectionReport, direction_leaks, direction_report, face_presets,
                          find_directions, prepare_jacobian, record_source_leak)

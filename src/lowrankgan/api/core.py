@@ -31,18 +31,6 @@ def as_model(model: ModelLike, device: str | None = "auto", class_name: str | in
     return load_model(model, device=device, class_name=class_name)
 
 
-def model_reference(gen: GeneratorAdapter) -> str | None:
-    """What ``load_model`` takes to get ``gen`` back: its zoo or BigGAN name, else the absolute path
-    of its checkpoint file; None for a model built in memory."""
-    if gen.model_id in ZOO or gen.model_id in BIGGAN_NAMES:
-        return gen.model_id
-    source = getattr(gen, "source", None)
-    if source and Path(source).is_file():
-        path = Path(source).resolve()
-        return str(path.parent) if gen.model_family == "biggan" else str(path)
-    return None
-
-
 def recorded_model(meta: dict) -> str | None:
     """The model a direction file's or latent file's metadata records, as ``load_model`` takes it:
     the recorded name or checkpoint path where it can still be loaded, else None."""

@@ -19,9 +19,9 @@ from ..files.latents import Latents
 from ..maths.methods import DEFAULT_METHOD, Directions, find, get_method
 from ..maths.metrics import Leak, calibrate, leak_from, measure_leaks, median
 from ..maths.precision import DEFAULT_PRECISION
-from ..models import (GeneratorAdapter)
+from ..models import GeneratorAdapter, model_reference
 from ..maths.regions import Region
-from .core import (ModelLike, as_model, as_region, model_reference, Seeds, _is_codes, _seeds, seed_space, sample_codes,
+from .core import (ModelLike, as_model, as_region, Seeds, _is_codes, _seeds, seed_space, sample_codes,
                    seed_labels, sample, edit_setup)
 
 

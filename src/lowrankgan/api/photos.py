@@ -13,7 +13,8 @@ from ..errors import LowRankGANError
 from ..files.latents import Latents
 from ..photos.photo import Alignment, load_photo
 from ..photos.photoinvert import PhotoInversion, invert_photo, paste_images
-from .core import (ModelLike, as_model, model_reference, seed_space, sample_codes)
+from ..models import model_reference
+from .core import (ModelLike, as_model, seed_space, sample_codes)
 
 
 def invert(model: ModelLike, photo: str | Path | np.ndarray, space: str | None = None, steps: int = 300,

@@ -16,7 +16,7 @@ import torch
 from ..errors import LowRankGANError
 from ..maths.jacobian import RegionGrams, grams_from_sums
 from ..maths.precision import DEFAULT_PRECISION, check_precision
-from ..models import BIGGAN_NAMES, DEFAULT_MODEL, ZOO, GeneratorAdapter
+from ..models import DEFAULT_MODEL, GeneratorAdapter, model_reference
 from ..maths.regions import Region, check_analysis_masks
 from .cluster import ActorPool, Task, connect, pool_size, stderr_report, wants_gpus
 from .worker import WorkerSpec
@@ -30,12 +30,9 @@ def model_source(model: GeneratorAdapter | str | None, gen: GeneratorAdapter) ->
     if isinstance(model, str):
         path = Path(model).expanduser()
         return str(path.resolve()) if path.exists() else model
-    if gen.model_id in ZOO or gen.model_id in BIGGAN_NAMES:
-        return gen.model_id
-    source = getattr(gen, "source", None)
-    if source and Path(source).is_file():
-        path = Path(source).resolve()
-        return str(path.parent) if gen.model_family == "biggan" else str(path)
+    reference = model_reference(gen)
+    if reference is not None:
+        return reference
     raise LowRankGANError(f"--ray: workers load the model by name or file, and model {gen.model_id} has neither; "
                           "pass its zoo name or checkpoint path")
 

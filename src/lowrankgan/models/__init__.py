@@ -17,7 +17,8 @@ from .stylegan2.loaders import StyleGAN3Pickle
 from .stylegan3 import load_stylegan3_adapter
 from .zoo import DEFAULT_MODEL, ZOO, ZooEntry, load_zoo_state, read_state
 
-__all__ = ["GeneratorAdapter", "load_model", "seed_codes", "ZOO", "DEFAULT_MODEL", "resolve_device"]
+__all__ = ["GeneratorAdapter", "load_model", "model_reference", "seed_codes", "ZOO", "DEFAULT_MODEL",
+           "resolve_device"]
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -72,6 +73,14 @@ def load_model(model: str | None = None, device: str | torch.device | None = "au
         adapter = _load_file(path)
     adapter.set_class(class_name)
     return adapter.to(dev)
+
+
+def model_reference(gen: GeneratorAdapter) -> str | None:
+    """What ``load_model`` takes to get ``gen`` back: its zoo or BigGAN name, else the absolute path
+    of its checkpoint (``checkpoint_reference``); None for a model built in memory."""
+    if gen.model_id in ZOO or gen.model_id in BIGGAN_NAMES:
+        return gen.model_id
+    return gen.checkpoint_reference()
 
 
 def _is_biggan_folder(path: Path) -> bool:

@@ -154,6 +154,12 @@ class GeneratorAdapter(ABC):
         """The architecture and weights a direction file must match (``name@file`` -> ``name``)."""
         return self.model_id.split("@")[0]
 
+    def checkpoint_reference(self) -> str | None:
+        """The absolute path ``load_model`` reads this model from again (its checkpoint file); None
+        for a model built in memory or loaded by name (``models.model_reference`` covers both)."""
+        source = getattr(self, "source", "") or ""
+        return os.path.abspath(source) if source and os.path.isfile(source) else None
+
     def cache_key(self) -> str:
         """Identifies the weights and conditioning for on-disk caches."""
         source = getattr(self, "source", "") or ""

@@ -154,6 +154,11 @@ class BigGANAdapter(GeneratorAdapter):
     def class_name(self) -> str | None:
         return self.classes[self._class_index]
 
+    def checkpoint_reference(self) -> str | None:
+        """The folder ``load_model`` reads (``config.json`` beside the weights file)."""
+        weights = super().checkpoint_reference()
+        return os.path.dirname(weights) if weights else None
+
     def cache_key(self) -> str:
         return f"{super().cache_key()}|trunc={self.truncation:.6g}"
 
