@@ -103,7 +103,7 @@ def cases(tmp_path_factory, faces):
     edit("npy-object-dtype", npy("{'descr': '|O', 'fortran_order': False, 'shape': (1, 100), }", b"\0" * 800))
     edit("npy-bad-header", npy("{'descr': '<f4', 'shape': __import__('os')}"))
     edit("npy-truncated", npy("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 100), }", b"\0" * 100))
-    edit("json-analysis-size-4096", meta({"analysis_size": 4096}), "--path-steps", "1")
+    edit("json-analysis-size-4097", meta({"analysis_size": 4097}), "--path-steps", "1")
     edit("json-5000-digit-int", raw(b'{"analysis_size": ' + b"9" * 5000 + b"}"))
     edit("json-200k-deep", raw(b"[" * 200_000 + b"]" * 200_000))
     edit("json-top-level-list", raw(b"[1, 2]"))
@@ -197,7 +197,7 @@ MESSAGES = {
     "npy-fifo": "not a regular file",
     "model-fifo": "not a regular file",
     "npy-huge-shape": "the header says shape [1000000, 1000000]",
-    "json-analysis-size-4096": "analysis_size = 4096 is out of range 2..1024",
+    "json-analysis-size-4097": "analysis_size = 4097 is out of range 2..4096",
     "json-200k-deep": "nests more than",
     "json-invalid-utf8": "not UTF-8",
     "json-params-string": "field 'params'",

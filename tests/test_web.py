@@ -50,7 +50,8 @@ def _require(module: str, why: str):
 _require("flask", "the web extra")
 _require("waitress", "the web extra")
 
-from lowrankgan.web.server import MAX_BODY_BYTES, create_app, make_server  # noqa: E402
+from lowrankgan.web.limits import MAX_BODY_BYTES  # noqa: E402
+from lowrankgan.web.server import create_app, make_server  # noqa: E402
 from lowrankgan.maths.regions import mask_to_spec  # noqa: E402
 from lowrankgan.web.session import Workspace  # noqa: E402
 

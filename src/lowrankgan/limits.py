@@ -3,6 +3,10 @@ memory is allocated for it, and the helpers that read untrusted files within tho
 
 Every ceiling here is far above what a real model or direction file needs and far below what
 exhausts a laptop: a hostile file of a few hundred bytes must be refused in one line, quickly.
+Each quantity has one bound, used both by the code that writes a value (``find_directions``,
+``save_directions``) and by the code that reads it back (``dirmeta.check_meta``), so whatever
+the library writes it reads. The page's smaller ranges for its controls live in ``web/limits.py``.
+The method parameters' ranges live in their registry (``maths/methods.py``, ``Param.low/high``).
 """
 
 from __future__ import annotations
@@ -23,8 +27,14 @@ from .errors import LowRankGANError
 MAX_JSON_BYTES = 4 << 20  # a directions.json / BigGAN config.json is a few KB
 MAX_JSON_DEPTH = 32
 MAX_JSON_INT_DIGITS = 20
-MAX_NPY_BYTES = 1 << 30  # directions.npy / latent.npy: [k, d] float rows, k·d far below this
+MAX_NPY_BYTES = 1 << 30  # directions.npy: [k, d] float rows, k·d far below this
+MAX_LATENT_BYTES = 256 << 20  # latent.npy: the codes directions were found on / a photo's code
 MAX_MASK_PIXELS = 4096 * 4096  # a mask image is at most this many pixels (checked from its header)
+MAX_MASK_FILE_BYTES = 64 << 20
+MAX_REGION_CHARS = 1_000_000  # a region spec (a drawn region's box union can be long)
+MAX_PHOTO_BYTES = 64 << 20  # a 64 MB photo file
+MAX_PHOTO_PIXELS = 40_000_000  # 40 megapixels: decoded RGB is then at most 120 MB
+MIN_PHOTO_SIDE = 8
 
 # Checkpoints.
 MAX_CHECKPOINT_BYTES = 16 << 30  # StyleGAN2 config-f 1024² pickles are ~0.4 GB
@@ -42,13 +52,22 @@ MAX_CHANNELS = 4096
 MAX_CLASSES = 100_000
 MAX_DCGAN_LAYERS = 64
 MAX_MODEL_PARAMS = 1 << 28  # 1 GB of float32 weights (StyleGAN2 config-f 1024²: 30 M)
+MAX_LAYERS = 64  # W+ rows (StyleGAN2 at MAX_RESOLUTION has 22)
 
-# Arguments.
+# Arguments (and the same fields read back from direction files).
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes at most a 64-bit integer
-MAX_SEEDS = 10_000
-MAX_PAGE_TRANSLATE = 1.0  # StyleGAN3's input transform on the page: a full image width either way ...
-MAX_PAGE_ROTATE = 360.0  # ... and a full turn either way
-MAX_TRANSLATE = 4.0  # StyleGAN3's input transform anywhere (image widths): beyond it every frequency has left the picture
+MAX_SEEDS = 10_000  # seeds in one list (the images a Gram averages over, the rows of an edit)
+MIN_ANALYSIS_SIZE = 2
+MAX_ANALYSIS_SIZE = MAX_RESOLUTION  # also bounded by MAX_JACOBIAN_BYTES for the model's latent size
+MAX_JACOBIAN_BYTES = 4 << 30  # one Jacobian in memory: analysis_size² · d · 4 bytes
+MAX_TOP_K = MAX_LATENT_DIM  # directions asked for (a file holds at most d of them)
+MAX_TRUNCATION = 2.0  # truncation ψ in (0, MAX_TRUNCATION], 1 for none
+MAX_STRENGTH = 1e6  # |strength| of an edit (units of the direction, a unit vector)
+MAX_STRENGTHS = 256  # strengths in one sweep
+MAX_PATH_STEPS = 64  # path-following steps (each costs a Jacobian)
+MAX_TRANSLATE = 4.0  # StyleGAN3's input transform (image widths): beyond it every frequency has left the picture
+MAX_INVERT_STEPS = 20_000  # optimisation steps of an inversion
+MAX_RESTARTS = 64  # optimisations run side by side in an inversion
 
 
 def check_int(value: Any, name: str, low: int, high: int, where: str = "") -> int:

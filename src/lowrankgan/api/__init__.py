@@ -13,7 +13,7 @@ from ..files.directionfile import (DIRECTION_FILES, DirectionSet, load_direction
                                    region_beside, save_directions, source_latents, transform_text)
 from ..files.latents import Latents, load_latents
 from ..files.report import gif_bytes, gif_frames, grid_image, html_report, output_kind, save_gif, save_html, save_png, to_uint8
-from ..limits import parse_json, printable
+from ..limits import MAX_PHOTO_BYTES, MAX_PHOTO_PIXELS, parse_json, printable
 from ..maths.edit import check_seed, parse_strengths
 from ..maths.jacobian import compute_jacobian, region_gram_pair, set_cache_limit
 from ..maths.methods import DEFAULT_METHOD, METHODS, Method, get_method
@@ -22,10 +22,9 @@ from ..maths.pathedit import check_path_steps
 from ..maths.regions import DRAWN_MASK_NAME, Region, parse_region, region_from_mask
 from ..models import DEFAULT_MODEL, GeneratorAdapter, load_model, model_reference, resolve_device
 from ..models.base import check_truncation
-from ..models.inputtransform import (MAX_PAGE_ROTATE, MAX_PAGE_TRANSLATE, NO_TRANSFORM, Transform, check_transform,
-                                     input_transform, supports_input_transform)
+from ..models.inputtransform import NO_TRANSFORM, Transform, check_transform, input_transform, supports_input_transform
 from ..photos.facelandmarks import FACE_MODELS
-from ..photos.photo import MAX_PHOTO_BYTES, MAX_PHOTO_PIXELS, decode_photo, load_photo
+from ..photos.photo import decode_photo, load_photo
 from ..photos.photoinvert import ALIGNS, PhotoInversion, save_inversion
 from ..safewrite import check_output_dir, check_writable, staged_dir
 from .core import (EditSetup, Seeds, analysis_size, as_model, as_region, edit_setup, model_catalog, model_description,
@@ -48,7 +47,6 @@ __all__ = [
     "analysis_size",
     # StyleGAN3's input transform
     "Transform", "NO_TRANSFORM", "check_transform", "input_transform", "supports_input_transform",
-    "MAX_PAGE_TRANSLATE", "MAX_PAGE_ROTATE",
     # finding directions
     "find_directions", "METHODS", "DEFAULT_METHOD", "Method", "get_method", "method_descriptions",
     "compute_jacobian", "region_gram_pair", "prepare_jacobian", "set_cache_limit", "LEAK_IMAGES",

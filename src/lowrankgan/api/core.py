@@ -12,6 +12,7 @@ import torch
 
 from ..files.directionfile import (DirectionSet, check_compatible, load_directions)
 from ..maths.edit import parse_int_list, render
+from ..limits import MAX_LAYERS
 from ..errors import LowRankGANError
 from ..maths.jacobian import default_analysis_size
 from ..files.latents import Latents, check_codes
@@ -83,7 +84,8 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def parse_layers(text: str | None) -> list[int] | None:
-    return None if text is None else parse_int_list(text, "layers")
+    """W+ rows: ``4-7``, ``0,2,4`` or mixtures, each in ``0..MAX_LAYERS - 1``."""
+    return None if text is None else parse_int_list(text, "layers", MAX_LAYERS, MAX_LAYERS - 1)
 
 
 def as_region(gen: GeneratorAdapter, region: str | Region) -> Region:

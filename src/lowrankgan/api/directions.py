@@ -14,6 +14,7 @@ from ..files.directionfile import (DirectionSet, transform_meta)
 from ..distributed import ray_region_grams  # Ray itself is imported only when used
 from ..photos.facelandmarks import FACE_MODELS, image_face_presets
 from ..errors import LowRankGANError
+from ..limits import MAX_LATENT_BYTES, MAX_TOP_K
 from ..maths.jacobian import compute_jacobian, default_analysis_size, embed_direction, region_gram_pair
 from ..files.latents import Latents
 from ..maths.methods import DEFAULT_METHOD, Directions, find, get_method
@@ -46,8 +47,9 @@ def find_directions(model: ModelLike, seeds: Seeds, region: str | Region,
     ``precision`` (strict | tf32) and ``chunk_size`` go to the Jacobians.
     """
     entry = get_method(method)
-    if top_k is not None and top_k < 1:
-        raise LowRankGANError(f"--top-k {top_k}: ask for at least one direction")
+    if top_k is not None and not 1 <= top_k <= MAX_TOP_K:
+        raise LowRankGANError(f"--top-k {top_k} is out of range 1..{MAX_TOP_K}: ask for at least one direction "
+                              "(a model with d latent dimensions gives at most d)")
     gen = as_model(model)
     space = seed_space(gen, space, seeds)
     layers = gen.resolve_layers(space, layers)
@@ -55,6 +57,9 @@ def find_directions(model: ModelLike, seeds: Seeds, region: str | Region,
     size = analysis_size or default_analysis_size(gen)
     params = entry.check_params(params)
     codes = sample_codes(gen, seeds, space, trunc)
+    if codes.numel() * 4 > MAX_LATENT_BYTES:  # latent.npy must stay readable
+        raise LowRankGANError(f"{len(codes)} codes of {space} take {codes.numel() * 4 >> 20} MB in latent.npy (at most "
+                              f"{MAX_LATENT_BYTES >> 20} MB); give fewer seeds")
     t0 = time.perf_counter()
     if ray is not None:
         labels = list(range(len(codes))) if _is_codes(seeds) else _seeds(seeds)  # codes travel as arrays

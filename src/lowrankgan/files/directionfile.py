@@ -18,7 +18,7 @@ from .dirmeta import FORMAT_VERSION, check_meta
 from ..errors import LowRankGANError
 from .latents import Latents
 from ..maths.regions import MASK_IMAGE_SUFFIXES
-from ..limits import MAX_JSON_BYTES, MAX_NPY_BYTES, open_regular, parse_json, printable, read_regular
+from ..limits import MAX_JSON_BYTES, MAX_LATENT_BYTES, MAX_NPY_BYTES, MAX_STRENGTH, open_regular, parse_json, printable, read_regular
 from ..safewrite import atomic_write, check_output_dir, staged_dir
 
 
@@ -70,11 +70,11 @@ def _write_directions(dirset: DirectionSet, out: Path) -> None:
 FLOAT_DTYPES = ("float16", "float32", "float64")
 
 
-def read_npy(path: Path, what: str, max_dims: int = 2) -> np.ndarray:
-    """A float ``.npy`` array read within bounds: a regular file of at most ``MAX_NPY_BYTES`` whose
+def read_npy(path: Path, what: str, max_dims: int = 2, limit: int = MAX_NPY_BYTES) -> np.ndarray:
+    """A float ``.npy`` array read within bounds: a regular file of at most ``limit`` bytes whose
     header (dtype float16/32/64, 1..``max_dims`` dimensions, byte count = file size) is checked
     before a byte of data is read."""
-    f, size = open_regular(path, MAX_NPY_BYTES, what)
+    f, size = open_regular(path, limit, what)
     with f:
         try:
             version = np.lib.format.read_magic(f)
@@ -131,7 +131,7 @@ def load_directions(path: str | Path) -> DirectionSet:
     latent_path = npy.with_name("latent.npy")
     latents = None
     if meta and (latent_path.exists() or latent_path.is_symlink()):
-        latents = read_npy(latent_path, "latent file", max_dims=3)
+        latents = read_npy(latent_path, "latent file", max_dims=3, limit=MAX_LATENT_BYTES)
         if not np.isfinite(latents).all():
             raise LowRankGANError(f"{latent_path} holds NaN or infinite values")
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -199,8 +199,9 @@ def recorded_alphas(dirset: DirectionSet, text: str) -> tuple[list[float], int |
     except ValueError:
         raise LowRankGANError(f"bad --alphas '{printable(text)[:60]}': give a comma list of numbers, "
                               "one per direction (or 'recorded')") from None
-    if len(alphas) > dirset.vectors.shape[0] or not all(np.isfinite(alphas)):
-        raise LowRankGANError(f"--alphas: give at most {dirset.vectors.shape[0]} finite numbers, one per direction")
+    if len(alphas) > dirset.vectors.shape[0] or not all(math.isfinite(a) and abs(a) <= MAX_STRENGTH for a in alphas):
+        raise LowRankGANError(f"--alphas: give at most {dirset.vectors.shape[0]} finite numbers within "
+                              f"±{MAX_STRENGTH:g}, one per direction")
     return alphas, None, None
 
 

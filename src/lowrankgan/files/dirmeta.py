@@ -11,15 +11,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import LowRankGANError
-from ..maths.factorize import ORDERS
+from ..maths.methods import METHODS, Param
 from ..maths.regions import MASK_IMAGE_SUFFIXES
-from ..limits import (MAX_LATENT_DIM, MAX_PAGE_ROTATE, MAX_PAGE_TRANSLATE, MAX_SEED, MAX_SEEDS, MAX_TRANSLATE, check_float,
-                     check_int, printable)
+from ..limits import (MAX_ANALYSIS_SIZE, MAX_LATENT_DIM, MAX_LAYERS, MAX_PATH_STEPS, MAX_REGION_CHARS, MAX_SEED,
+                      MAX_SEEDS, MAX_STRENGTH, MAX_TRANSLATE, MAX_TRUNCATION, MIN_ANALYSIS_SIZE, check_float,
+                      check_int, printable)
 
 FORMAT_VERSION = 1
-MAX_TEXT = 1_000_000  # the longest region spec parse_region accepts
-MAX_LAYERS = 64
-MAX_ANALYSIS_SIZE = 1024
+MAX_TEXT = MAX_REGION_CHARS  # the longest text field: a region spec
 
 
 def _text(value: Any, name: str, where: str, nullable: bool = True) -> str | None:
@@ -61,18 +60,28 @@ def _number_map(value: Any, name: str, where: str) -> dict:
     return value
 
 
+def _registry_check(param: Param) -> Callable[[Any, str, str], Any]:
+    """The check of a recorded method parameter: the registry's own type and range (what
+    ``find_directions`` accepted when it wrote the value)."""
+    def check(value: Any, name: str, where: str) -> Any:
+        if value is None and param.default is None:
+            return None
+        if param.type is bool:
+            return _flag(value, name, where)
+        if param.type is str:
+            return _choice(value, name, where, param.choices)
+        low = param.low if param.low is not None else -1e300
+        high = param.high if param.high is not None else 1e300
+        if param.type is int:
+            return check_int(value, name, int(low), int(high), where)
+        return check_float(value, name, low, high, where)
+    return check
+
+
 _PARAM_CHECKS: dict[str, Callable[[Any, str, str], Any]] = {
-    "lambda": lambda v, n, w: None if v is None else check_float(v, n, 1e-12, 1e6, w),
-    "lam": lambda v, n, w: None if v is None else check_float(v, n, 1e-12, 1e6, w),
-    "relax": lambda v, n, w: check_int(v, n, 0, MAX_LATENT_DIM * MAX_LAYERS, w),
-    "rank_rtol": lambda v, n, w: check_float(v, n, 0.0, 1.0, w),
-    "tau": lambda v, n, w: check_float(v, n, 0.0, 1e6, w),
-    "order": lambda v, n, w: _choice(v, n, w, ORDERS),
-    "samples": lambda v, n, w: check_int(v, n, 1, 10**7, w),
-    "seed_offset": lambda v, n, w: check_int(v, n, 0, MAX_SEED, w),
-    "seed": lambda v, n, w: check_int(v, n, 0, MAX_SEED, w),
-    "normalize": lambda v, n, w: _flag(v, n, w),
-}
+    p.name: _registry_check(p) for m in METHODS.values() for p in m.params}
+if "lam" in _PARAM_CHECKS:
+    _PARAM_CHECKS["lambda"] = _PARAM_CHECKS["lam"]  # lowrankgan records its lam (default 1/sqrt(d)) as lambda
 
 
 def _choice(value: Any, name: str, where: str, choices: tuple[str, ...]) -> str:
@@ -123,24 +132,26 @@ def check_meta(meta: Any, where: str, folder: Path) -> dict:
     if "latent_space" in meta:
         out["latent_space"] = _space(meta["latent_space"], "latent_space", where)
     if "latent_dim" in meta:
-        out["latent_dim"] = check_int(meta["latent_dim"], "latent_dim", 1, MAX_LATENT_DIM * MAX_LAYERS, where)
+        out["latent_dim"] = check_int(meta["latent_dim"], "latent_dim", 1, MAX_LATENT_DIM, where)
     if "shape" in meta:
         out["shape"] = _int_list(meta["shape"], "shape", where, 0, 1 << 31, 2)
     if "layers" in meta:
         out["layers"] = _int_list(meta["layers"], "layers", where, 0, MAX_LAYERS - 1, MAX_LAYERS)
     if meta.get("analysis_size") is not None:
-        out["analysis_size"] = check_int(meta["analysis_size"], "analysis_size", 2, MAX_ANALYSIS_SIZE, where)
+        out["analysis_size"] = check_int(meta["analysis_size"], "analysis_size", MIN_ANALYSIS_SIZE,
+                                          MAX_ANALYSIS_SIZE, where)
     if "params" in meta:
         out["params"] = _params(meta["params"], where)
     if meta.get("seeds") is not None:
         out["seeds"] = _int_list(meta["seeds"], "seeds", where, 0, MAX_SEED, MAX_SEEDS)
     if meta.get("trunc") is not None:
-        out["trunc"] = check_float(meta["trunc"], "trunc", 0.0, 1e3, where)
+        out["trunc"] = check_float(meta["trunc"], "trunc", 0.0, MAX_TRUNCATION, where)
     if meta.get("region_fraction") is not None:
         out["region_fraction"] = check_float(meta["region_fraction"], "region_fraction", 0.0, 1.0, where)
     if meta.get("leak_source_top1") is not None:
         out["leak_source_top1"] = check_float(meta["leak_source_top1"], "leak_source_top1", 0.0, 1e12, where)
     _check_transform(meta, out, where)
+    _check_sliders(meta, out, where)
     for name in ("timing_s",):
         if meta.get(name) is not None:
             out[name] = _number_map(meta[name], name, where)
@@ -152,21 +163,35 @@ def check_meta(meta: Any, where: str, folder: Path) -> dict:
     return out
 
 
+def _check_sliders(meta: dict, out: dict, where: str) -> None:
+    """What the page records of its sliders (``edit --alphas recorded`` reads it): values, path
+    steps and seed, within the library's bounds (the page's own are smaller)."""
+    if meta.get("slider_alphas") is not None:
+        value = meta["slider_alphas"]
+        if not isinstance(value, list) or len(value) > MAX_LATENT_DIM:
+            raise LowRankGANError(f"{where}: field 'slider_alphas' must be a list of at most {MAX_LATENT_DIM} numbers")
+        out["slider_alphas"] = [check_float(v, f"slider_alphas[{i}]", -MAX_STRENGTH, MAX_STRENGTH, where)
+                                for i, v in enumerate(value)]
+    if meta.get("slider_path_steps") is not None:
+        out["slider_path_steps"] = check_int(meta["slider_path_steps"], "slider_path_steps", 0, MAX_PATH_STEPS, where)
+    if meta.get("slider_seed") is not None:
+        out["slider_seed"] = check_int(meta["slider_seed"], "slider_seed", 0, MAX_SEED, where)
+
+
 def _check_transform(meta: dict, out: dict, where: str) -> None:
     """The StyleGAN3 input transform the directions were found at: ``translate`` [tx, ty] (image
     widths/heights) and ``rotate`` (degrees) as ``find_directions`` records them, within what the
-    model accepts; page ZIPs before those fields wrote ``slider_translate`` / ``slider_rotate``,
-    within the page's bounds."""
-    for prefix, max_translate, max_rotate in (("", MAX_TRANSLATE, 1e300), ("slider_", MAX_PAGE_TRANSLATE, MAX_PAGE_ROTATE)):
+    model accepts (page ZIPs before those fields wrote ``slider_translate`` / ``slider_rotate``)."""
+    for prefix in ("", "slider_"):
         name = f"{prefix}translate"
         if meta.get(name) is not None:
             value = meta[name]
             if not isinstance(value, list) or len(value) != 2:
                 raise LowRankGANError(f"{where}: field '{name}' must be a list of two numbers [tx, ty]")
-            out[name] = [check_float(v, f"{name}[{i}]", -max_translate, max_translate, where) for i, v in enumerate(value)]
+            out[name] = [check_float(v, f"{name}[{i}]", -MAX_TRANSLATE, MAX_TRANSLATE, where) for i, v in enumerate(value)]
         name = f"{prefix}rotate"
         if meta.get(name) is not None:
-            out[name] = check_float(meta[name], name, -max_rotate, max_rotate, where)
+            out[name] = check_float(meta[name], name, -1e300, 1e300, where)  # any finite angle
 
 
 def resolve_region_paths(spec: str, folder: Path, where: str) -> str:

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from ..errors import LowRankGANError
+from ..limits import MAX_LATENT_BYTES
 
-MAX_LATENT_BYTES = 256 << 20
 SIDECARS = ("invert.json", "directions.json")
 
 

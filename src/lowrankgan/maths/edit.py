@@ -9,12 +9,9 @@ import torch
 
 from ..errors import LowRankGANError
 from .jacobian import embed_direction
-from ..limits import MAX_SEED, MAX_SEEDS, printable
+from ..limits import MAX_SEED, MAX_SEEDS, MAX_STRENGTH, MAX_STRENGTHS, printable
 from ..models.base import GeneratorAdapter
 
-
-MAX_STRENGTH = 1e6
-MAX_STRENGTHS = 256
 
 
 def parse_int_list(text: str, what: str = "seeds", limit: int = MAX_SEEDS, high: int = MAX_SEED) -> list[int]:

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import LowRankGANError
+from ..limits import MAX_ANALYSIS_SIZE, MAX_JACOBIAN_BYTES, MIN_ANALYSIS_SIZE
 from .jacobian_cache import (cache_dir, cache_limit, cache_path, code_fingerprint, load_cached, parse_size,
                              prune_cache, set_cache_limit, store, wait_for_cache_writes)
 from ..models.base import GeneratorAdapter
@@ -38,7 +39,6 @@ def share_cpu_memory(processes: int) -> None:
     _cpu_sharers = max(1, int(processes))
 GPU_FREE_SHARE = 0.5  # GPU: share of the free memory; the rest covers the estimate's error and the Grams
 MAX_CHUNK = 64  # GPU: past this, bigger chunks buy < 10 % on an H200 (issue 12) and cost tens of GiB
-MAX_JACOBIAN_BYTES = 4 << 30  # one Jacobian in memory: analysis_size² · d · 4 bytes
 # torch's forward-mode AD levels are process-global: two threads inside jvp at once (a page's path
 # render beside a Jacobian warm-up) make one fail with "Trying to access a forward AD level that no
 # longer exists". Forward-mode work therefore runs one at a time.
@@ -153,8 +153,8 @@ def compute_jacobian(gen: GeneratorAdapter, code: torch.Tensor, space: str = "z"
     gen.check_space(space)
     check_precision(precision)
     size = analysis_size or default_analysis_size(gen)
-    if size < 2 or size > 4096:
-        raise LowRankGANError(f"--analysis-size {size} is out of range; use 2..4096")
+    if not MIN_ANALYSIS_SIZE <= size <= MAX_ANALYSIS_SIZE:
+        raise LowRankGANError(f"--analysis-size {size} is out of range; use {MIN_ANALYSIS_SIZE}..{MAX_ANALYSIS_SIZE}")
     if chunk_size is not None and chunk_size < 1:
         raise LowRankGANError(f"chunk size {chunk_size}: use at least 1")
     code = code.detach().to(gen.device, torch.float32)

@@ -32,10 +32,12 @@ import torch
 from ..errors import LowRankGANError
 from .jacobian import RegionGrams
 from .factorize import ORDERS, RANK_RTOL, RESEFA_TAU, canonical_sign, generalized_directions, local_directions
+from ..limits import MAX_LATENT_DIM, MAX_SEED
 from ..models.base import GeneratorAdapter
 
 GANSPACE_SAMPLES = 2000
 GANSPACE_SEED_OFFSET = 1_000_000  # sample seeds far from the ones users edit
+GANSPACE_MAX_SAMPLES = 100_000
 
 
 @dataclass
@@ -91,7 +93,7 @@ class Param:
         if not math.isfinite(number):
             raise LowRankGANError(f"{what} must be a finite number, got {value!r}")
         if (self.low is not None and number < self.low) or (self.high is not None and number > self.high):
-            raise LowRankGANError(f"{what} = {number:g} is out of range {self.low:g}..{self.high:g} ({self.help})")
+            raise LowRankGANError(f"{what} = {_num(number)} is out of range {_num(self.low)}..{_num(self.high)} ({self.help})")
         return number
 
     def describe(self) -> dict:
@@ -100,11 +102,22 @@ class Param:
                 "low": self.low, "high": self.high, "choices": list(self.choices)}
 
 
+def _num(value: float | int | None) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
 def _as_int(value: Any) -> int:
+    """An integer exactly (a float would round seeds near 2**63), or a float with no fraction ("3.0")."""
+    if isinstance(value, int):
+        return value
     if isinstance(value, str):
         value = value.strip()
         if len(value) > 20:
             raise ValueError
+        try:
+            return int(value)
+        except ValueError:
+            pass
     f = float(value)
     if not f.is_integer():
         raise ValueError
@@ -248,7 +261,7 @@ def random_directions(grams: RegionGrams, top_k: int | None = None, seed: int = 
 
 _LOWRANKGAN_PARAMS = (
     Param("lam", float, None, "robust PCA sparsity weight", 1e-6, 10.0, default_text="1/sqrt(d)"),
-    Param("relax", int, 0, "null-space relaxation: rest directions given back to the edit", 0, 4096),
+    Param("relax", int, 0, "null-space relaxation: rest directions given back to the edit", 0, MAX_LATENT_DIM),
     Param("rank_rtol", float, RANK_RTOL, "relative singular-value tolerance for the ranks", 1e-8, 0.999),
     Param("order", str, "ratio", "ratio: most region change per rest change first, within the rest's null "
           "space; energy: most region change first; paper: p' = N N^T p (the paper's algorithm)", choices=ORDERS),
@@ -261,14 +274,14 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            (Param("tau", float, RESEFA_TAU, "regulariser of the rest's Gram (fraction of its trace)", 1e-9, 1.0),)),
     Method("jacobian-svd", jacobian_svd, "largest change of the whole image (baseline)", uses_region=False),
     Method("ganspace", ganspace, "principal axes of sampled codes (GANSpace, baseline)",
-           (Param("samples", int, GANSPACE_SAMPLES, "codes sampled", 2, 100_000),
-            Param("seed_offset", int, GANSPACE_SEED_OFFSET, "first seed sampled", 0, 2**31 - 1)),
+           (Param("samples", int, GANSPACE_SAMPLES, "codes sampled", 2, GANSPACE_MAX_SAMPLES),
+            Param("seed_offset", int, GANSPACE_SEED_OFFSET, "first seed sampled", 0, MAX_SEED - GANSPACE_MAX_SAMPLES)),
            uses_region=False, uses_image=False, needs_model=True),
     Method("sefa", sefa, "eigenvectors of the first layer's weights (SeFa, baseline)",
            (Param("normalize", bool, True, "unit-normalise each output unit's weights first"),),
            uses_region=False, uses_image=False, needs_model=True),
     Method("random", random_directions, "seeded orthonormal random directions (baseline)",
-           (Param("seed", int, 0, "random seed", 0, 2**31 - 1, flag="--random-seed"),),
+           (Param("seed", int, 0, "random seed", 0, MAX_SEED, flag="--random-seed"),),
            uses_region=False, uses_image=False),
 )}
 DEFAULT_METHOD = "lowrankgan"

@@ -26,9 +26,8 @@ from .factorize import RANK_RTOL, local_directions, rest_null_space
 from .jacobian import compute_jacobian, default_analysis_size, embed_direction, region_grams
 from ..models.base import GeneratorAdapter
 from .regions import Region, check_analysis_masks, parse_region
+from ..limits import MAX_PATH_STEPS
 
-
-MAX_PATH_STEPS = 64
 FOLLOW = ("project", "rederive")
 
 

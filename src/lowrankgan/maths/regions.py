@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import LowRankGANError
-from ..limits import MAX_MASK_PIXELS, printable, read_regular
+from ..limits import MAX_MASK_FILE_BYTES, MAX_MASK_PIXELS, MAX_REGION_CHARS, printable, read_regular
 
 MASK_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")  # a region part naming an image
 
@@ -62,8 +62,6 @@ def _parse_box(body: str, resolution: int, mask: np.ndarray | None = None) -> np
     return mask
 
 
-MAX_MASK_FILE_BYTES = 64 << 20
-MAX_REGION_CHARS = 1_000_000
 
 
 def _load_mask_image(path: Path, resolution: int) -> np.ndarray:

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 import torch
 
 from ..errors import LowRankGANError
+from ..limits import MAX_TRUNCATION
 
 
 def seed_codes(seeds: Sequence[int], dim: int) -> torch.Tensor:
@@ -27,8 +28,8 @@ def seed_codes(seeds: Sequence[int], dim: int) -> torch.Tensor:
 
 def check_truncation(psi: float) -> float:
     psi = float(psi)
-    if not math.isfinite(psi) or not 0 < psi <= 2:
-        raise LowRankGANError(f"truncation {psi} is out of range: use a number in (0, 2], 1 for none")
+    if not math.isfinite(psi) or not 0 < psi <= MAX_TRUNCATION:
+        raise LowRankGANError(f"truncation {psi} is out of range: use a number in (0, {MAX_TRUNCATION:g}], 1 for none")
     return psi
 
 

@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterator, Sequence
 
 from ..errors import LowRankGANError
-from ..limits import MAX_PAGE_ROTATE, MAX_PAGE_TRANSLATE
+from ..limits import MAX_TRANSLATE
 from .base import GeneratorAdapter
 
 Transform = tuple[tuple[float, float], float]  # ((tx, ty) image widths/heights, degrees)
@@ -33,9 +33,10 @@ def input_transform(gen: GeneratorAdapter, translate: Sequence[float] = (0.0, 0.
         yield gen
 
 
-def check_transform(translate: Sequence[float], rotate: float, max_translate: float = MAX_PAGE_TRANSLATE,
-                    max_rotate: float = MAX_PAGE_ROTATE) -> Transform:
-    """``((tx, ty), degrees)`` as floats, checked against the bounds; one-line error otherwise."""
+def check_transform(translate: Sequence[float], rotate: float, max_translate: float = MAX_TRANSLATE,
+                    max_rotate: float = math.inf) -> Transform:
+    """``((tx, ty), degrees)`` as floats, checked against the bounds (the library's by default: a
+    front end passes its own smaller ones); one-line error otherwise."""
     try:
         tx, ty = (float(v) for v in translate)
         deg = float(rotate)

@@ -21,10 +21,9 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import LowRankGANError
+from ..limits import MAX_INVERT_STEPS, MAX_RESTARTS
 from ..models.base import GeneratorAdapter
 
-MAX_STEPS = 20000
-MAX_RESTARTS = 64
 CANDIDATES = 128  # random codes scored before the restarts are picked from the best
 EXPLORE = 4  # starts explored per restart over the first quarter of the steps
 SSIM_WEIGHT = 0.1
@@ -138,8 +137,8 @@ def invert_image(gen: GeneratorAdapter, target: torch.Tensor, space: str | None 
     ``z_prior`` keeps z codes near the shell |z|² ≈ d where a Gaussian's samples lie: far from it
     a DCGAN's images still match pixels but edits behave unlike on the model's own images."""
     space = gen.check_space(space or gen.default_space)
-    if not 1 <= steps <= MAX_STEPS:
-        raise LowRankGANError(f"--steps {steps}: use 1..{MAX_STEPS}")
+    if not 1 <= steps <= MAX_INVERT_STEPS:
+        raise LowRankGANError(f"--steps {steps}: use 1..{MAX_INVERT_STEPS}")
     if not 1 <= restarts <= MAX_RESTARTS:
         raise LowRankGANError(f"--restarts {restarts}: use 1..{MAX_RESTARTS}")
     if target.dim() != 4 or target.shape[0] != 1 or target.shape[-1] != gen.resolution or target.shape[-2] != gen.resolution:

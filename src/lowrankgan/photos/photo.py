@@ -21,10 +21,8 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import LowRankGANError
+from ..limits import MAX_PHOTO_BYTES, MAX_PHOTO_PIXELS, MIN_PHOTO_SIDE
 
-MAX_PHOTO_BYTES = 64 << 20  # a 64 MB file
-MAX_PHOTO_PIXELS = 40_000_000  # 40 megapixels: decoded RGB is then at most 120 MB
-MIN_PHOTO_SIDE = 8
 FEATHER = 0.12  # seam width as a fraction of the crop side
 
 

@@ -12,16 +12,12 @@ from flask import Response, request
 
 from .. import api
 from ..errors import LowRankGANError
+from .limits import (MAX_PAGE_JSON_DEPTH, MAX_PAGE_PATH_STEPS, MAX_PAGE_ROTATE, MAX_PAGE_SEED, MAX_PAGE_STRIP,
+                     MAX_PAGE_TOP_K, MAX_PAGE_TRANSLATE)
 from .photos import Photo
 from .session import Result, Workspace, slider_max
 
-MAX_BODY_BYTES = 256 * 1024  # a 128x128 mask is 16 KB of '0'/'1'
-MAX_SEED = 2**31 - 1
-MAX_TOP_K = 20
-MAX_STRIP = 12
-MAX_PATH_STEPS = 8
 WEB_METHODS = tuple(name for name, m in api.METHODS.items() if m.uses_region)  # the page draws a region
-MAX_JSON_DEPTH = 8
 
 
 class _NotFound(LowRankGANError):
@@ -45,17 +41,17 @@ def _text(value, name: str, limit: int = 200) -> str:
 
 def parse_seed(value, name: str = "seed") -> int:
     if value is None or value == "":
-        raise BadRequest(f"'{name}' is missing: give an integer 0..{MAX_SEED} or 'random'")
+        raise BadRequest(f"'{name}' is missing: give an integer 0..{MAX_PAGE_SEED} or 'random'")
     if isinstance(value, str) and value.strip().lower() == "random":
         return random.randint(0, 99999)
     if isinstance(value, bool):
-        raise BadRequest(f"bad {name} {value!r}: give an integer 0..{MAX_SEED}")
+        raise BadRequest(f"bad {name} {value!r}: give an integer 0..{MAX_PAGE_SEED}")
     try:
         seed = int(str(value).strip()) if not isinstance(value, int) else value
     except ValueError:
-        raise BadRequest(f"bad {name} '{str(value)[:40]}': give an integer 0..{MAX_SEED} or 'random'") from None
-    if not 0 <= seed <= MAX_SEED:
-        raise BadRequest(f"{name} {seed} is out of range 0..{MAX_SEED}")
+        raise BadRequest(f"bad {name} '{str(value)[:40]}': give an integer 0..{MAX_PAGE_SEED} or 'random'") from None
+    if not 0 <= seed <= MAX_PAGE_SEED:
+        raise BadRequest(f"{name} {seed} is out of range 0..{MAX_PAGE_SEED}")
     return seed
 
 
@@ -101,7 +97,7 @@ def edit_args(workspace: Workspace, res: Result) -> tuple[list[float], int]:
     return alphas, parse_path_steps(request.args.get("path_steps"))
 
 
-def parse_seeds(value: str | None, limit: int = MAX_STRIP) -> list[int]:
+def parse_seeds(value: str | None, limit: int = MAX_PAGE_STRIP) -> list[int]:
     text = _text(value or "", "seeds", 400)
     parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
     if not parts:
@@ -112,7 +108,7 @@ def parse_seeds(value: str | None, limit: int = MAX_STRIP) -> list[int]:
 
 
 def parse_alphas(value: str | None, k: int, span: float) -> list[float]:
-    text = _text(value or "", "alphas", 40 * MAX_TOP_K)
+    text = _text(value or "", "alphas", 40 * MAX_PAGE_TOP_K)
     if not text.strip():
         return [0.0] * k
     try:
@@ -143,8 +139,8 @@ def parse_count(value: str | None, name: str, low: int, high: int, default: int,
 
 
 def parse_path_steps(value: str | None) -> int:
-    """Path-following steps: 0 (the straight line, default) .. MAX_PATH_STEPS."""
-    return parse_count(value, "path_steps", 0, MAX_PATH_STEPS, 0, " (0 = straight line)")
+    """Path-following steps: 0 (the straight line, default) .. MAX_PAGE_PATH_STEPS."""
+    return parse_count(value, "path_steps", 0, MAX_PAGE_PATH_STEPS, 0, " (0 = straight line)")
 
 
 def parse_transform(translate, rotate, gen: api.GeneratorAdapter, name: str) -> api.Transform:
@@ -159,7 +155,7 @@ def parse_transform(translate, rotate, gen: api.GeneratorAdapter, name: str) -> 
     if (not isinstance(translate, list) or len(translate) != 2
             or any(isinstance(v, (bool, dict, list)) or v is None for v in (*translate, rotate or 0))):
         raise BadRequest("bad 'translate' / 'rotate': give translate as TX,TY (image widths/heights) and rotate in degrees")
-    transform = api.check_transform(translate, 0.0 if rotate is None else rotate)
+    transform = api.check_transform(translate, 0.0 if rotate is None else rotate, MAX_PAGE_TRANSLATE, MAX_PAGE_ROTATE)
     if transform != api.NO_TRANSFORM and not api.supports_input_transform(gen):
         raise BadRequest(f"model {name[:80]} has no input transform: translate / rotate need a StyleGAN3 model; "
                          "leave them at 0")
@@ -197,9 +193,9 @@ def parse_top_k(value) -> int:
             raise ValueError
         k = int(str(value if value is not None else 5))
     except ValueError:
-        raise BadRequest(f"top_k must be an integer 1..{MAX_TOP_K}") from None
-    if not 1 <= k <= MAX_TOP_K:
-        raise BadRequest(f"top_k {k} is out of range 1..{MAX_TOP_K}")
+        raise BadRequest(f"top_k must be an integer 1..{MAX_PAGE_TOP_K}") from None
+    if not 1 <= k <= MAX_PAGE_TOP_K:
+        raise BadRequest(f"top_k {k} is out of range 1..{MAX_PAGE_TOP_K}")
     return k
 
 
@@ -228,7 +224,7 @@ def parse_body() -> dict:
     """The request's JSON object: bounded in size (by the server) and in nesting before parsing."""
     if not request.is_json:
         raise BadRequest("send a JSON object (Content-Type: application/json): {model, class, seed, mask, ...}")
-    body = api.parse_json(request.get_data(cache=False), "the request body", max_depth=MAX_JSON_DEPTH)
+    body = api.parse_json(request.get_data(cache=False), "the request body", max_depth=MAX_PAGE_JSON_DEPTH)
     if not isinstance(body, dict):
         raise BadRequest("send a JSON object: {model, class, seed, mask, method, top_k, params}")
     return body

@@ -18,7 +18,8 @@ from flask import Flask, jsonify, request
 
 from .. import api
 from ..errors import LowRankGANError
-from .photos import ALIGNS, MAX_PAGE_STEPS, PAGE_STEPS, Photo, pasted, start_inversion
+from .limits import MAX_PAGE_INVERT_STEPS
+from .photos import ALIGNS, PAGE_STEPS, Photo, pasted, start_inversion
 from .parse import (BadRequest, _attachment, _model_args, _NotFound, _text, edit_args, parse_count, parse_subject,
                     stored_photo, stored_result)
 from .session import Workspace, uint8_png
@@ -66,7 +67,7 @@ def add_photo_routes(app: Flask, workspace: Workspace) -> None:
     def upload():
         name, cls = _model_args(workspace)
         name = name or workspace.models[0]
-        steps = parse_count(request.args.get("steps"), "steps", 10, MAX_PAGE_STEPS, PAGE_STEPS)
+        steps = parse_count(request.args.get("steps"), "steps", 10, MAX_PAGE_INVERT_STEPS, PAGE_STEPS)
         align = _text(request.args.get("align") or "auto", "align", 20)
         if align not in ALIGNS:
             raise BadRequest(f"align '{align}': use one of {', '.join(ALIGNS)}")

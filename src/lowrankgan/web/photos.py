@@ -27,7 +27,6 @@ MAX_PHOTOS = 8  # uploaded photos kept per server, least recently used dropped f
 MAX_PHOTO_MEMORY = 512 << 20  # decoded photos kept (a 40-megapixel photo is 120 MB); the newest always stays
 PAGE_STEPS = 200  # the page's default: about 15 s for dcgan-faces on one CPU core (README, the page's photo table)
 PAGE_RESTARTS = 4
-MAX_PAGE_STEPS = 2000
 ALIGNS = api.ALIGNS
 NO_FACE = "no face found in the photo: choose Align “center” (the middle square) and upload it again"
 

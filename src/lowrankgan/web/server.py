@@ -45,7 +45,9 @@ from werkzeug.exceptions import HTTPException
 
 from .. import api
 from ..errors import LowRankGANError
-from .parse import (MAX_BODY_BYTES, MAX_PATH_STEPS, MAX_SEED, MAX_STRIP, MAX_TOP_K, WEB_METHODS, BadRequest,
+from .limits import (MAX_BODY_BYTES, MAX_PAGE_PATH_STEPS, MAX_PAGE_ROTATE, MAX_PAGE_SEED, MAX_PAGE_STRIP, MAX_PAGE_TOP_K,
+                     MAX_PAGE_TRANSLATE)
+from .parse import (WEB_METHODS, BadRequest,
                     _attachment, _flag, _model_args, _NotFound, _text, parse_body, parse_class, parse_mask,
                     parse_params, parse_seeds, parse_subject, parse_top_k, parse_transform, edit_args, stored_result)
 from .photo_routes import add_photo_routes
@@ -132,10 +134,10 @@ def _model_routes(app: Flask, workspace: Workspace) -> None:
                                 "classes": catalog[m]["classes"] if m in catalog else []} for m in workspace.models],
                        default_model=workspace.models[0], default_class=workspace.default_class,
                        methods=[d for d in api.method_descriptions() if d["name"] in WEB_METHODS],
-                       limits={"top_k": MAX_TOP_K, "strip": MAX_STRIP, "seed": MAX_SEED,
-                               "body_bytes": MAX_BODY_BYTES, "path_steps": MAX_PATH_STEPS,
+                       limits={"top_k": MAX_PAGE_TOP_K, "strip": MAX_PAGE_STRIP, "seed": MAX_PAGE_SEED,
+                               "body_bytes": MAX_BODY_BYTES, "path_steps": MAX_PAGE_PATH_STEPS,
                                "photo_bytes": api.MAX_PHOTO_BYTES, "photo_pixels": api.MAX_PHOTO_PIXELS,
-                               "translate": api.MAX_PAGE_TRANSLATE, "rotate": api.MAX_PAGE_ROTATE})
+                               "translate": MAX_PAGE_TRANSLATE, "rotate": MAX_PAGE_ROTATE})
 
     @app.get("/api/model")
     def model():
