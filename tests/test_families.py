@@ -197,3 +197,12 @@ def test_an_adapter_defined_outside_the_library_is_keyed_by_its_own_file(tiny_dc
     files, _ = sourcekey.import_closure(Local.__module__, sourcekey.JACOBIAN_MODULE)
     assert Path(__file__).resolve() in {p.resolve() for p in files}
     assert "models/dcgan.py" in _relative(p for p in files if p.is_relative_to(SRC))
+
+
+def test_package_versions_are_the_installed_ones():
+    import importlib.metadata
+
+    import PIL
+    assert sourcekey.package_version("torch") == importlib.metadata.version("torch")
+    assert sourcekey.package_version("PIL") == PIL.__version__  # import name is not the distribution's
+    assert sourcekey.package_version("no_such_package_here") == "absent"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import importlib
 import importlib.metadata
 import importlib.util
 import re
@@ -103,11 +104,13 @@ def package_version(name: str) -> str:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
         pass
-    version = getattr(sys.modules.get(name), "__version__", None)  # PIL is Pillow's
-    if isinstance(version, str):
-        return version
     if importlib.util.find_spec(name) is None:
         return "absent"
+    # An import name that is not its distribution's (PIL is Pillow's): the module's own version
+    # (the library imports it anyway), else the slow search of every installed distribution.
+    version = getattr(importlib.import_module(name), "__version__", None)
+    if isinstance(version, str):
+        return version
     dists = importlib.metadata.packages_distributions().get(name) or []
     return ",".join(sorted(importlib.metadata.version(d) for d in dists)) or "unknown"
 
