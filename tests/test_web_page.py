@@ -151,3 +151,54 @@ def test_messages_go_with_the_state_that_made_them(browser, live_server):
     errors = [e for e in errors if "400 (BAD REQUEST)" not in e]  # the empty region's answers
     assert not errors, errors
     context.close()
+
+
+def box(page, selector: str) -> dict:
+    return page.locator(selector).bounding_box()
+
+
+def in_view(b: dict, height: int) -> bool:
+    return b is not None and b["y"] >= 0 and b["y"] + b["height"] <= height
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width,height", [(800, 900), (360, 740)])
+def test_narrow_layouts_keep_the_note_and_the_active_slider_in_view(browser, live_server, tmp_path, width, height):
+    context, page, errors = open_page(browser, live_server + "/", width=width, height=height)
+    choose_seed(page, SEED)
+    page.select_option("#preset", "eyes")
+    compute(page)
+    page.evaluate("window.scrollTo(0, 0)")
+    sliders = page.locator("#sliders input[type=range]").count()
+    for i in range(sliders):
+        # Scroll the slider up under the image, then give it the focus (as Tab does).
+        page.evaluate(f"window.scrollTo(0, document.getElementById('slider-{i}').getBoundingClientRect().top"
+                      " + window.scrollY - 40)")
+        page.focus(f"#slider-{i}")
+        page.wait_for_timeout(100)
+        stage, slider = box(page, "#stage"), box(page, f"#slider-{i}")
+        assert slider["y"] >= stage["y"] + stage["height"] and in_view(slider, height), (i, stage, slider)
+    page.select_option("#method", "resefa")  # stale: the note must stay in view
+    page.wait_for_function("window.lrg.state.stale")
+    for y in range(0, page.evaluate("document.body.scrollHeight"), height // 3):  # anywhere on the page
+        page.evaluate(f"window.scrollTo(0, {y})")
+        page.wait_for_timeout(30)
+        assert in_view(box(page, "#stale"), height), y
+        assert box(page, "#canvas-wrap")["width"] >= 0.2 * height, y  # the image shrinks, and stays
+    page.screenshot(path=str(tmp_path / f"narrow-{width}.png"))
+    assert not errors, errors
+    context.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width,height", [(1400, 900), (800, 900), (360, 740)])
+def test_fields_keep_their_width_when_they_show_an_error(browser, live_server, width, height):
+    context, page, errors = open_page(browser, live_server + "/", width=width, height=height)
+    widths = {sel: box(page, sel)["width"] for sel in ("#seed", "#top-k", "#path-steps")}
+    for sel, bad in (("#seed", "-3"), ("#top-k", "50"), ("#path-steps", "99")):
+        page.fill(sel, bad)
+        page.dispatch_event(sel, "input")
+        assert page.is_visible(f"#error-{sel[1:]}")
+        assert box(page, sel)["width"] >= 0.9 * widths[sel], (sel, widths[sel], box(page, sel))
+    assert not errors, errors
+    context.close()

@@ -59,8 +59,30 @@ wireSliders();
 wireRender();
 wireImage();
 window.addEventListener("resize", resizeOverlay);
+wireNarrowLayout();
 document.addEventListener("keydown", onKeyDown);
 document.addEventListener("keyup", (event) => { if (event.key === "o" || event.key === "O") holdOriginal(false); });
+
+// Narrow layouts put the image (sticky) above the sliders and settings: scrolled, it shrinks
+// ("compact"), and a control that takes the focus scrolls out from under it (--stage-h, the
+// image's height, is also the CSS's scroll-margin for the browser's own scrolling to a control).
+function wireNarrowLayout() {
+  const stage = $("stage");
+  const narrow = window.matchMedia("(max-width: 1100px)");
+  const update = () => {
+    document.body.classList.toggle("compact", narrow.matches && window.scrollY > 24);
+    document.documentElement.style.setProperty("--stage-h", `${Math.ceil(stage.getBoundingClientRect().height)}px`);
+  };
+  window.addEventListener("scroll", update, { passive: true });
+  narrow.addEventListener("change", update);
+  new ResizeObserver(update).observe(stage);
+  document.addEventListener("focusin", (event) => {
+    if (!narrow.matches || stage.contains(event.target)) return;
+    const under = stage.getBoundingClientRect().bottom + 8 - event.target.getBoundingClientRect().top;
+    if (under > 0) window.scrollBy(0, -under);
+  });
+  update();
+}
 
 // For the browser test (and the curious): whether the shown image matches the sliders.
 window.lrg = {

@@ -155,13 +155,16 @@ async function compute() {
 
 // Inputs checked in the browser against /api/config's ranges: every problem at once, each next to
 // its field, in the page's words; Compute waits until all are fixed.
+// The message goes under the field's row, not into it: a row that keeps its controls on one line
+// (the seed's ◀ ▶ random, path steps) would squeeze the field to nothing.
 function fieldError(input, text) {
-  let el = input.parentElement.querySelector(".field-error");
+  let el = $(`error-${input.id}`);
   if (!el) {
     el = document.createElement("span");
     el.className = "field-error";
+    el.id = `error-${input.id}`;
     el.setAttribute("role", "alert");
-    input.insertAdjacentElement("afterend", el);
+    (input.closest(".seed-row, .path-row") || input).insertAdjacentElement("afterend", el);
   }
   el.textContent = text;
   el.hidden = !text;
