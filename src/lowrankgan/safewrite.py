@@ -4,11 +4,14 @@ target, then a rename), and an output that could not be written is refused befor
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from .errors import LowRankGANError
 
@@ -25,6 +28,32 @@ def atomic_write(path: Path, write: Callable[[str], object]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def finite_json(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite float (a leak never reached, a missing value) as ``None``:
+    JSON has no such numbers, and strict readers (``limits.parse_json``, browsers) refuse them."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    if hasattr(obj, "item") and getattr(obj, "ndim", None) == 0:  # numpy / torch scalars
+        return finite_json(obj.item())
+    return obj
+
+
+def json_text(obj: Any, indent: int | None = 2, sort_keys: bool = False) -> str:
+    """``obj`` as strict JSON (non-finite numbers as ``null``), ending in a newline when indented."""
+    text = json.dumps(finite_json(obj), indent=indent, sort_keys=sort_keys, allow_nan=False)
+    return text + "\n" if indent is not None else text
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """``obj`` as strict JSON (``json_text``) in ``path``, whole or not at all."""
+    text = json_text(obj)
+    atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def _umask() -> int:

@@ -26,7 +26,7 @@ from ..models.inputtransform import NO_TRANSFORM, Transform, check_transform, in
 from ..photos.facelandmarks import FACE_MODELS
 from ..photos.photo import decode_photo, load_photo
 from ..photos.photoinvert import ALIGNS, PhotoInversion, save_inversion
-from ..safewrite import check_output_dir, check_writable, staged_dir
+from ..safewrite import check_output_dir, check_writable, finite_json, staged_dir
 from .core import (EditSetup, Seeds, analysis_size, as_model, as_region, edit_setup, model_catalog, model_description,
                    parse_layers, parse_seeds, recorded_family, recorded_model, refetch_model, sample,
                    sample_codes, seed_labels)
@@ -65,7 +65,7 @@ __all__ = [
     "MAX_PHOTO_BYTES", "MAX_PHOTO_PIXELS",
     # writing outputs (whole or not at all)
     "grid_image", "to_uint8", "save_png", "gif_frames", "gif_bytes", "save_gif", "html_report", "save_html",
-    "output_kind", "check_output_dir", "check_writable", "staged_dir",
+    "output_kind", "check_output_dir", "check_writable", "staged_dir", "finite_json",
     # outside input, errors
     "parse_json", "printable", "LowRankGANError",
 ]

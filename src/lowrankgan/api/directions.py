@@ -40,7 +40,7 @@ def find_directions(model: ModelLike, seeds: Seeds, region: str | Region,
 
     Several seeds average the region Grams over their images, which makes the directions carry
     over to other images. ``params`` go to the method (``METHODS[method].params``). The top
-    direction's leak (DESIGN §4) on up to ``leak_images`` of the source images is recorded as
+    direction's leak (``maths.metrics``) on up to ``leak_images`` of the source images is recorded as
     ``meta["leak_source_top1"]`` (median) when asked: it costs forward passes that the directions
     themselves do not need (``lowrankgan directions`` asks for ``LEAK_IMAGES``). ``ray`` (a cluster address, ``auto``
     or ``local``) computes the Jacobians on Ray workers (``distributed``); ``meta["ray"]`` records how.

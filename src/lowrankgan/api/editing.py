@@ -118,7 +118,7 @@ def slider_span(gen: GeneratorAdapter) -> float:
 
 def locality(model: ModelLike, directions: DirectionSet | str | Path, seeds: Seeds,
              region: str | Region, index: int = 0, target: float = 0.1, trunc: float = 1.0) -> list[Leak]:
-    """The leak (DESIGN §4) of direction ``index`` on each seed's image."""
+    """The leak (``maths.metrics``) of direction ``index`` on each seed's image."""
     job = edit_setup(model, directions, seeds, trunc=trunc)
     return _leaks(job.gen, job.codes, pick(job.dirset, index), as_region(job.gen, region), job.space,
                   job.layers, target)

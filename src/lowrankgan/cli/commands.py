@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -65,10 +67,15 @@ def cmd_directions(args: argparse.Namespace) -> int:
     meta, info = dirset.meta, dirset.meta["info"]
     ranks = f", ranks region/rest {info['rank_region']}/{info['rank_rest']}" if "rank_region" in info else ""
     print(f"{dirset.vectors.shape[0]} directions ({meta['method']}, space {meta['latent_space']}{ranks}) -> {args.out}")
+    for warning in info.get("warnings", []):  # what the numbers alone would not say (also in directions.json)
+        print(f"lowrankgan: warning: {warning}", file=sys.stderr)
     probe = meta["leak_images"]
     where = probe[0] if len(probe) == 1 else f"{', '.join(probe)} (median)"
-    print(f"leak of direction 0 on {where}: {meta['leak_source_top1']:.3f} "
-          f"(RMS change outside / inside at inside RMS 0.1; strength ±{meta['leak_strength_top1']:.2f})")
+    if math.isfinite(meta["leak_source_top1"]):
+        print(f"leak of direction 0 on {where}: {meta['leak_source_top1']:.3f} "
+              f"(RMS change outside / inside at inside RMS 0.1; strength ±{meta['leak_strength_top1']:.2f})")
+    else:  # recorded as null in directions.json
+        print(f"leak of direction 0 on {where}: not measured (no strength changes the region by RMS 0.1)")
     return 0
 
 

@@ -12,6 +12,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..safewrite import finite_json, json_text
+
 LOG_NAME = "results.jsonl"
 
 
@@ -40,7 +42,7 @@ class ResultLog:
                     os.fsync(f.fileno())
             for line in data[:end].decode("utf-8", "replace").splitlines():
                 try:
-                    rec = json.loads(line)
+                    rec = revive(json.loads(line))
                     self.records.setdefault(record_key(rec), rec)
                 except (json.JSONDecodeError, KeyError, TypeError, ValueError):
                     continue
@@ -50,38 +52,46 @@ class ResultLog:
         return key in self.records
 
     def add(self, records: Sequence[dict]) -> None:
-        fresh = [r for r in records if record_key(r) not in self.records]
+        # Kept as they read back from the file, so that a resumed run sums up what a fresh one does.
+        fresh = [revive(finite_json(r)) for r in records if record_key(r) not in self.records]
         if not fresh:
             return
         if self.path is not None:
-            text = "".join(json.dumps(jsonable(r), sort_keys=True) + "\n" for r in fresh)
+            text = "".join(json_text(r, indent=None, sort_keys=True) + "\n" for r in fresh)
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(text)
                 f.flush()
                 os.fsync(f.fileno())
         for r in fresh:
-            self.records[record_key(r)] = jsonable(r)
-            self.added.append(jsonable(r))
+            self.records[record_key(r)] = r
+            self.added.append(r)
         self.new += len(fresh)
 
 
-def jsonable(obj):
-    if isinstance(obj, float):
-        if math.isnan(obj):
-            return "nan"
-        if math.isinf(obj):
-            return "inf" if obj > 0 else "-inf"
-        return obj
-    if isinstance(obj, dict):
-        return {k: jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    return obj
+# In the file a value that does not exist is null (JSON has no inf / nan); read back, a null leak is a
+# target never reached (inf: it ranks behind every reached one) and any other null number is missing.
+LEAK_FIELDS = frozenset({"leak", "leak_pos", "leak_neg", "line_leak", "path_leak"})
+NUMBER_FIELDS = LEAK_FIELDS | {"strength_pos", "strength_neg", "mse_in", "mse_out", "line_in", "path_in",
+                               "target_rms", "strength"}
+
+
+def revive(rec: dict) -> dict:
+    """A record as read from the log, with its numbers as floats (``inf`` for a leak never reached,
+    ``nan`` for a missing value; logs before null wrote the strings "inf" / "nan")."""
+    out = dict(rec)
+    for key in NUMBER_FIELDS & out.keys():
+        value = out[key]
+        if value is None:
+            out[key] = math.inf if key in LEAK_FIELDS else math.nan
+        elif isinstance(value, str):
+            try:
+                out[key] = float(value)
+            except ValueError:
+                out[key] = math.nan
+    return out
 
 
 def num(value) -> float:
     if isinstance(value, str):
-        return float(value)  # "inf", "nan"
+        return float(value)  # "inf", "nan" (logs before null)
     return math.nan if value is None else float(value)
-
-

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..safewrite import atomic_write, check_writable, ensure_writable_dir, staged_dir
+from ..safewrite import (atomic_write, check_writable, ensure_writable_dir, finite_json, staged_dir,
+                         write_json)
 from ..errors import LowRankGANError
 from ..maths.jacobian import default_analysis_size, embed_direction, region_gram_pair
 from ..maths.methods import find
@@ -24,7 +25,7 @@ from ..models import GeneratorAdapter, load_model
 from ..maths.pathedit import interpolate_path, path_codes
 from ..maths.regions import Region, parse_region
 from .config import DEFAULT_METHODS, PATH_MULTIPLES, SOURCE_FREE, EvaluationConfig
-from .log import LOG_NAME, ResultLog, jsonable, num
+from .log import LOG_NAME, ResultLog, num
 from .report import write_outputs
 
 CONFIG_NAME = "config.json"
@@ -62,7 +63,7 @@ class Evaluation:
             log_path.unlink(missing_ok=True)
             cfg_path.unlink(missing_ok=True)
             shutil.rmtree(out / "directions", ignore_errors=True)
-        wanted = jsonable(self.record)
+        wanted = finite_json(self.record)
         if cfg_path.exists() and log_path.exists():
             try:
                 old = json.loads(cfg_path.read_text())
@@ -72,7 +73,7 @@ class Evaluation:
                 diff = sorted(k for k in set(wanted) | set(old or {}) if (old or {}).get(k) != wanted.get(k))
                 raise LowRankGANError(f"{out} holds results of a run with other settings "
                                       f"({', '.join(diff) or 'unreadable config'}); use another --out, or --fresh to discard them")
-        atomic_write(cfg_path, lambda tmp: Path(tmp).write_text(json.dumps(wanted, indent=2) + "\n"))
+        write_json(cfg_path, wanted)
         return ResultLog(log_path)
 
     def codes(self, seeds: list[int]) -> torch.Tensor:
@@ -178,8 +179,7 @@ class Evaluation:
         per = {k: {"line": [], "path": [], "line_in": [], "path_in": []} for k in PATH_MULTIPLES}
         code = code.detach().to(gen.device, torch.float32)
         off = embed_direction(gen, vec.to(gen.device), self.space, self.layers)
-        with torch.no_grad():
-            base = gen.synthesize(code[None], self.space).float()
+        base = images_of(gen, code[None], self.space, batch=1)  # clamped, as the edits below
         top = max(PATH_MULTIPLES)
         for sign, key in ((1.0, "strength_pos"), (-1.0, "strength_neg")):
             alpha = num(cal_rec.get(key))
@@ -261,8 +261,7 @@ def finish(run: Evaluation, t_start: float, extra: dict | None = None) -> dict:
         summary.update(extra or {})
         summary["elapsed_s"] = round(time.perf_counter() - t_start, 2)
         summary["new_records"] = run.log.new
-        atomic_write(stage / "summary.json",
-                     lambda tmp: Path(tmp).write_text(json.dumps(jsonable(summary), indent=2) + "\n"))
+        write_json(stage / "summary.json", summary)  # medians of unreached leaks are null
     return summary
 
 

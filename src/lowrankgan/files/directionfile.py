@@ -1,4 +1,4 @@
-"""Direction files (DESIGN §2): ``directions.npy`` ``[k, d]`` float32 unit rows, best first, a
+"""Direction files: ``directions.npy`` ``[k, d]`` float32 unit rows, best first, a
 ``directions.json`` sidecar saying what they belong to, and ``latent.npy`` with the source code(s).
 
 A bare ``[k, d]`` ``.npy`` (the authors' published format) loads too; it cannot say which model it
@@ -7,7 +7,6 @@ was made for, so only its dimension is checked.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ from ..errors import LowRankGANError
 from .latents import Latents
 from ..maths.regions import MASK_IMAGE_SUFFIXES
 from ..limits import MAX_JSON_BYTES, MAX_LATENT_BYTES, MAX_NPY_BYTES, MAX_STRENGTH, open_regular, parse_json, printable, read_regular
-from ..safewrite import atomic_write, check_output_dir, staged_dir
+from ..safewrite import atomic_write, check_output_dir, staged_dir, write_json
 
 
 
@@ -64,7 +63,7 @@ def _write_directions(dirset: DirectionSet, out: Path) -> None:
     if dirset.latents is not None:
         atomic_write(out / "latent.npy", save_npy(np.ascontiguousarray(dirset.latents, dtype=np.float32)))
     meta = dict(dirset.meta, format_version=FORMAT_VERSION, shape=list(vectors.shape))
-    atomic_write(out / "directions.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"))
+    write_json(out / "directions.json", meta)  # a leak never reached is null, as the reader takes it
 
 
 FLOAT_DTYPES = ("float16", "float32", "float64")
@@ -120,6 +119,13 @@ def load_directions(path: str | Path) -> DirectionSet:
         raise LowRankGANError(f"{npy} has shape {list(vectors.shape)}; it holds no direction")
     if not np.isfinite(vectors).all():
         raise LowRankGANError(f"{npy} holds NaN or infinite values")
+    norms = np.linalg.norm(vectors.astype(np.float64), axis=1, keepdims=True)
+    zero = np.flatnonzero(norms[:, 0] == 0)
+    if zero.size:
+        rows = ", ".join(map(str, zero[:5])) + (", ..." if zero.size > 5 else "")
+        raise LowRankGANError(f"{npy}: row{'s' * (zero.size > 1)} {rows} (of {vectors.shape[0]}, counted from 0) "
+                              f"{'are' if zero.size > 1 else 'is'} all zeros; a direction needs a non-zero "
+                              "vector: remove those rows from the file")
     sidecar = npy.with_name("directions.json") if npy.name == "directions.npy" else npy.with_suffix(".json")
     meta: dict = {}
     if sidecar.exists() or sidecar.is_symlink():
@@ -134,8 +140,7 @@ def load_directions(path: str | Path) -> DirectionSet:
         latents = read_npy(latent_path, "latent file", max_dims=3, limit=MAX_LATENT_BYTES)
         if not np.isfinite(latents).all():
             raise LowRankGANError(f"{latent_path} holds NaN or infinite values")
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    vectors = (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
+    vectors = (vectors / norms).astype(np.float32)
     return DirectionSet(vectors, meta, latents, str(npy))
 
 

@@ -29,6 +29,8 @@ RHO_FAST = 3.0  # robust_pca: μ growth once the relative residual is below RHO_
 RHO_SWITCH = 1e-4
 RESEFA_TAU = 1e-3
 DEGENERATE_RTOL = 1e-2  # eigenvalues closer than this (relative) count as one near-degenerate run
+RPCA_MAX_ITER = 1000  # robust PCA iterations before it reports that it did not converge
+INDEPENDENT_RTOL = 1e-6  # order="paper": a projection within this (relative) of the earlier ones' span adds nothing
 
 
 @dataclass
@@ -78,7 +80,7 @@ def _svt(X: torch.Tensor, tau: float) -> torch.Tensor:
 @contextmanager
 def _few_threads(d: int):
     """Small eigendecompositions run faster on one thread, and OpenMP workers spinning on a busy
-    machine made them up to 100x slower; large ones keep the threads."""
+    machine slow them down many times over; large ones keep the threads."""
     if d > 256:
         yield
         return
@@ -91,24 +93,22 @@ def _few_threads(d: int):
 
 
 def robust_pca(M: torch.Tensor, lam: float | None = None, tol: float = 1e-6,
-               max_iter: int = 1000, rho: float = 1.2, rho_fast: float = RHO_FAST,
+               max_iter: int | None = None, rho: float = 1.2, rho_fast: float = RHO_FAST,
                switch: float = RHO_SWITCH) -> RPCAResult:
     """Inexact ALM robust PCA of a symmetric ``M`` (float64 inside).
 
     ``μ`` grows by ``rho`` per iteration while the relative residual is above ``switch``, by
     ``rho_fast`` after. A fast schedule from the start meets the constraint before ``L`` and ``S``
-    are optimal (the textbook 1.5: objective 1e-2 above ADMM's optimum on dcgan-faces Grams; 1.3:
-    2e-3), and an early switch (residual 3e-3) keeps the objective within 3e-4 but turns the rest
-    Grams' rank-20 subspaces (σ₂₀/σ₂₁ ≈ 1.2 at the rank cut) by up to 0.998 in cosine. Switching at
-    1e-4, on 24 dcgan-faces Grams (eyes/mouth/nose, region and rest, seeds 0 and 3, λ = 0.1 and
-    1/60): objective within 1.4e-4 of ADMM's, principal subspaces at cosine ≥ 0.9990, 28-51
-    iterations (the constant 1.2: 36-66).
+    are optimal, and an early switch turns subspaces whose singular values are close at the rank
+    cut; switching at ``1e-4`` keeps the objective and the principal subspaces of the authors' ADMM
+    in fewer iterations (README, "Benchmarks"). Stops after ``max_iter`` (default
+    ``RPCA_MAX_ITER``) with ``converged`` false.
     """
     M = M.double()
     if M.dim() != 2 or M.shape[0] != M.shape[1]:
         raise LowRankGANError(f"robust PCA needs a square matrix, got {list(M.shape)}")
     with _few_threads(M.shape[0]):
-        return _robust_pca(M, lam, tol, max_iter, rho, rho_fast, switch)
+        return _robust_pca(M, lam, tol, RPCA_MAX_ITER if max_iter is None else max_iter, rho, rho_fast, switch)
 
 
 def robust_pca_many(mats: list[torch.Tensor], lam: float | None = None, **kwargs) -> list[RPCAResult]:
@@ -123,7 +123,7 @@ def robust_pca_many(mats: list[torch.Tensor], lam: float | None = None, **kwargs
     workers = min(len(mats), _idle_cores())
     if d > 256 or workers < 2:
         return [robust_pca(M, lam, **kwargs) for M in mats]
-    args = [kwargs.get(k, v) for k, v in (("tol", 1e-6), ("max_iter", 1000), ("rho", 1.2),
+    args = [kwargs.get(k, v) for k, v in (("tol", 1e-6), ("max_iter", RPCA_MAX_ITER), ("rho", 1.2),
                                          ("rho_fast", RHO_FAST), ("switch", RHO_SWITCH))]
     with _few_threads(d), ThreadPoolExecutor(workers) as pool:
         return list(pool.map(lambda M: _robust_pca(M, lam, *args), mats))
@@ -131,9 +131,9 @@ def robust_pca_many(mats: list[torch.Tensor], lam: float | None = None, **kwargs
 
 def _idle_cores() -> int:
     """Cores that no other runnable thread is using right now: threads on a machine already
-    oversubscribed made the pair slower (0.35 s against 0.24 s one after the other at load 14 on
-    2 cores). Linux's instantaneous run-queue length (/proc/loadavg, this thread included) is used
-    rather than the 1-minute average, which counts this process's own Jacobian work just before."""
+    oversubscribed made the pair slower than one after the other (README, "Benchmarks"). Linux's
+    instantaneous run-queue length (/proc/loadavg, this thread included) is used rather than the
+    1-minute average, which counts this process's own Jacobian work just before."""
     cores = os.cpu_count() or 1
     try:
         with open("/proc/loadavg") as f:
@@ -215,14 +215,39 @@ def numerical_rank(singular_values: torch.Tensor, rtol: float = RANK_RTOL) -> in
 def rest_null_space(M_b: torch.Tensor, lam: float | None = None, relax: int = 0,
                     rank_rtol: float = RANK_RTOL, fit: RPCAResult | None = None) -> tuple[torch.Tensor, int, RPCAResult]:
     """Orthonormal columns ``[d, n]`` spanning the null space of the rest's low-rank part: the right
-    singular vectors of ``L_b`` past ``rank(L_b) - relax`` (never empty). Also the rank and the fit
-    (``fit``: robust PCA of ``M_b`` already computed)."""
+    singular vectors of ``L_b`` past ``rank(L_b) - relax``. Also the rank and the fit (``fit``:
+    robust PCA of ``M_b`` already computed). Where that rank is ``d`` (no null space) the one column
+    is the rest's weakest direction; ``null_space_warning`` says so."""
     d = M_b.shape[0]
     if fit is None:
         fit = robust_pca(M_b, default_lambda(d) if lam is None else lam)
     s_b, V_b = spectrum(fit.L)
     rank_b = numerical_rank(s_b, rank_rtol)
     return V_b[:, min(max(rank_b - relax, 0), d - 1):], rank_b, fit
+
+
+def null_space_warning(rank_b: int, relax: int, d: int) -> str | None:
+    """The warning for a rest whose low-rank part fills the whole latent space, else None."""
+    if rank_b - relax < d:
+        return None
+    return (f"the rest's low-rank part has full rank {rank_b} of {d}, so it has no null space: the one "
+            "direction returned is the rest's weakest, not one that leaves the rest unchanged (a larger "
+            "relax or rank_rtol gives the null space some room)")
+
+
+def check_region_energy(M_f: torch.Tensor) -> None:
+    """Refuse a region Gram without energy: no latent direction changes the region at all."""
+    if not float(torch.trace(M_f.double())) > 0:
+        raise LowRankGANError("the region's Gram is zero: no latent direction changes the region's pixels "
+                              "(is the region where the model draws nothing, or smaller than one pixel at "
+                              "the analysis size?); draw another region or use a larger analysis_size")
+
+
+def fit_warnings(fits: dict[str, RPCAResult]) -> list[str]:
+    """A warning for each robust PCA fit that stopped before converging."""
+    return [f"robust PCA of the {name}'s Gram did not converge in {fit.iterations} iterations (relative "
+            f"residual {fit.residual:.1e}): its rank and subspace are approximate"
+            for name, fit in fits.items() if not fit.converged]
 
 
 ORDERS = ("ratio", "energy", "paper")
@@ -232,33 +257,40 @@ def local_directions(M_f: torch.Tensor, M_b: torch.Tensor, lam: float | None = N
                      relax: int = 0, rank_rtol: float = RANK_RTOL, max_rank: int | None = None,
                      order: str = "ratio", tau: float = RESEFA_TAU) -> tuple[torch.Tensor, dict]:
     """Region directions in the null space of the rest's low-rank part (paper §3): unit rows
-    ``[k, d]`` best first (canonical sign), ``k = min(rank(L_f), dim N)``, and ranks / iterations.
+    ``[k, d]`` best first (canonical sign), ``k <= min(rank(L_f), dim N)``, and ranks / iterations
+    and ``warnings`` (what went wrong without making the result meaningless).
 
     ``order="paper"`` returns ``p' = N Nᵀ p`` for each principal ``p`` of ``L_f`` in principal
-    order, as the paper does. ``order="energy"`` returns an orthonormal basis of that projected
-    subspace ordered by region energy (top eigenvectors of ``Nᵀ L_f N``). ``order="ratio"``
-    (default) ranks the directions of ``N`` by region energy over rest energy: generalised
-    eigenvectors of ``(Nᵀ L_f N, Nᵀ M_b N + τ tr(Nᵀ M_b N) I)``. Inside ``N`` the rest's low-rank
-    part is gone, so ``Nᵀ M_b N`` is what remains of the rest: its sparse part, which the paper's
-    projection ignores and which is most of what the energy order leaks (README, "Locality").
+    order, as the paper does, leaving out each ``p'`` in the span of those before it (the
+    projections of more than ``dim N`` principals cannot all be independent). ``order="energy"``
+    returns an orthonormal basis of that projected subspace ordered by region energy (top
+    eigenvectors of ``Nᵀ L_f N``). ``order="ratio"`` (default) ranks the directions of ``N`` by
+    region energy over rest energy: generalised eigenvectors of ``(Nᵀ L_f N, Nᵀ M_b N + τ tr(Nᵀ M_b N) I)``.
+    Inside ``N`` the rest's low-rank part is gone, so ``Nᵀ M_b N`` is what remains of the rest: its
+    sparse part, which the paper's projection ignores and which is most of what the energy order
+    leaks (README, "Locality"). A zero region Gram, or a region fit with no low-rank part, is an
+    error: no direction would mean anything.
     """
     if order not in ORDERS:
         raise LowRankGANError(f"unknown order '{order}'; use {', '.join(ORDERS)}")
+    check_region_energy(M_f)
     d = M_f.shape[0]
     lam = default_lambda(d) if lam is None else lam
     fg, bg_fit = robust_pca_many([M_f, M_b], lam)  # independent: solved side by side
     s_f, V_f = spectrum(fg.L)
     rank_f = numerical_rank(s_f, rank_rtol)
+    if rank_f == 0:
+        raise LowRankGANError(f"robust PCA put all of the region's Gram into its sparse part (lam = {lam:.3g}): "
+                              "the region has no low-rank part to take directions from; use a larger lam")
     if max_rank is not None:
-        rank_f = min(rank_f, max_rank)
-    rank_f = max(rank_f, 1)
+        rank_f = max(1, min(rank_f, max_rank))
     N, rank_b, bg = rest_null_space(M_b, lam, relax, rank_rtol, fit=bg_fit)
+    warnings = fit_warnings({"region": fg, "rest": bg})
+    full = null_space_warning(rank_b, relax, d)
+    warnings += [full] if full else []
     k = min(rank_f, N.shape[1])
     if order == "paper":
-        projected = N @ (N.T @ V_f[:, :rank_f])
-        norms = projected.norm(dim=0)
-        keep = norms > 1e-8 * max(1.0, float(norms.max()))
-        vectors = (projected[:, keep] / norms[keep]).T
+        vectors = independent_rows((N @ (N.T @ V_f[:, :rank_f])).T)
     elif order == "energy":
         evals, evecs = torch.linalg.eigh(N.T @ fg.L @ N)
         vectors = (N @ evecs[:, torch.argsort(evals, descending=True)[:k]]).T
@@ -266,7 +298,30 @@ def local_directions(M_f: torch.Tensor, M_b: torch.Tensor, lam: float | None = N
         vectors = _pencil_top(N.T @ fg.L @ N, N.T @ M_b.double() @ N, tau, k, N)
     info = {"rank_region": rank_f, "rank_rest": rank_b, "null_dim": N.shape[1], "lambda": lam,
             "iterations": [fg.iterations, bg.iterations], "converged": fg.converged and bg.converged}
+    if warnings:
+        info["warnings"] = warnings
     return canonical_sign(vectors), info
+
+
+def independent_rows(rows: torch.Tensor, rtol: float = INDEPENDENT_RTOL) -> torch.Tensor:
+    """Unit rows ``[m, d]``: each row of ``rows`` (in order) that has a part outside the span of the
+    rows kept before it larger than ``rtol`` of its own norm; the others add no direction."""
+    rows = rows.double()
+    scale = float(rows.norm(dim=1).max()) if rows.numel() else 0.0
+    basis: list[torch.Tensor] = []  # orthonormal span of the kept rows
+    kept = []
+    for row in rows:
+        norm = float(row.norm())
+        if not norm > 1e-8 * max(scale, 1e-300):
+            continue  # projected to nothing
+        rest = row
+        for _ in range(2):  # Gram-Schmidt twice: once loses orthogonality in near-dependent runs
+            for q in basis:
+                rest = rest - (q @ rest) * q
+        if float(rest.norm()) > rtol * norm:
+            basis.append(rest / rest.norm())
+            kept.append(row / norm)
+    return torch.stack(kept) if kept else rows.new_zeros(0, rows.shape[1])
 
 
 def _pencil_top(A: torch.Tensor, B: torch.Tensor, tau: float, k: int, basis: torch.Tensor) -> torch.Tensor:
@@ -308,7 +363,7 @@ def generalized_directions(M_f: torch.Tensor, M_b: torch.Tensor, tau: float = RE
 def degenerate_groups(values: torch.Tensor, rtol: float = DEGENERATE_RTOL) -> list[list[int]]:
     """Runs of consecutive indices (``values`` sorted descending) whose neighbours differ by less
     than ``rtol`` of the largest |value|: inside a run the vectors are any rotation of each other,
-    and a perturbation as small as TF32's turns them (issue 12: |cos| 0.955 each, subspace 0.9994)."""
+    and a perturbation as small as TF32's turns them one by one while their span stays."""
     vals = [float(v) for v in values]
     scale = max((abs(v) for v in vals), default=0.0)
     groups: list[list[int]] = []

@@ -9,7 +9,7 @@ pass per output pixel (``H_a·W_a`` of them).
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -38,7 +38,8 @@ def share_cpu_memory(processes: int) -> None:
     global _cpu_sharers
     _cpu_sharers = max(1, int(processes))
 GPU_FREE_SHARE = 0.5  # GPU: share of the free memory; the rest covers the estimate's error and the Grams
-MAX_CHUNK = 64  # GPU: past this, bigger chunks buy < 10 % on an H200 (issue 12) and cost tens of GiB
+MAX_CHUNK = 64  # GPU: past this, bigger chunks buy little time and cost tens of GiB
+MAX_RENDER_BATCH = 128  # images per forward pass when memory allows more: larger batches buy nothing
 # torch's forward-mode AD levels are process-global: two threads inside jvp at once (a page's path
 # render beside a Jacobian warm-up) make one fail with "Trying to access a forward AD level that no
 # longer exists". Forward-mode work therefore runs one at a time.
@@ -116,8 +117,8 @@ def memory_budget(device: torch.device, budget_mb: float | None = None, free_byt
     """Bytes the tangents may use: the caller's ``budget_mb``, else a share of the device's free
     memory (``free_bytes`` overrides the device's figure, so tests can exercise this anywhere): half
     of a GPU's, a quarter of a CPU's available memory within 1-8 GiB; 1 GiB on a CPU that reports
-    none. A 1 GiB budget on an 80 GiB card gave chunk 1 and 9x the best time; on the CPU it gave a
-    256² StyleGAN3 chunk 1, 4x slower per tangent than chunk 4."""
+    none. A fixed 1 GiB budget gave chunk 1 on a large GPU and for a 256² StyleGAN3 on a CPU, each
+    several times slower per tangent than the chunks these shares give."""
     if budget_mb is not None:
         return budget_mb * 2**20
     free = free_memory_bytes(device) if free_bytes is None else free_bytes
@@ -140,6 +141,20 @@ def auto_chunk(gen: GeneratorAdapter, code: torch.Tensor, space: str, dim: int,
     per_tangent = 3 * _activation_bytes(gen, code, space)
     chunk = chunk_for_memory(per_tangent, dim, memory_budget(device, budget_mb, free_bytes))
     return min(chunk, MAX_CHUNK) if budget_mb is None and device.type == "cuda" else chunk
+
+
+def render_batch(gen: GeneratorAdapter, code: torch.Tensor, space: str, count: int,
+                 budget_mb: float | None = None, free_bytes: int | None = None,
+                 device: torch.device | None = None) -> int:
+    """Images per forward pass when rendering ``count`` codes like ``code``: the memory budget of
+    the Jacobian's tangents (``memory_budget``) over one image's activations, at most
+    ``MAX_RENDER_BATCH``; ``halving_chunks`` covers the estimate's error."""
+    device = gen.device if device is None else device
+    try:
+        per_image = _activation_bytes(gen, code.detach().to(gen.device, torch.float32), space)
+    except torch.OutOfMemoryError:
+        return 1  # not even the estimate's one image fits: the renders say so, one at a time
+    return min(MAX_RENDER_BATCH, chunk_for_memory(per_image, max(1, count), memory_budget(device, budget_mb, free_bytes)))
 
 
 def compute_jacobian(gen: GeneratorAdapter, code: torch.Tensor, space: str = "z",
@@ -189,29 +204,43 @@ def _columns(gen: GeneratorAdapter, code: torch.Tensor, space: str, layers, size
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=dim, desc="jacobian", unit="col", delay=1.0, leave=False)
-    start = 0
+
+    def columns(start: int, stop: int) -> None:
+        J[:, start:stop] = push(eye[start:stop]).T
+        if bar is not None:
+            bar.update(stop - start)
+
     with torch.no_grad():
-        while start < dim:
-            stop = min(dim, start + chunk)
-            try:
-                J[:, start:stop] = push(eye[start:stop]).T
-                failed = False
-            except torch.OutOfMemoryError:
-                if chunk == 1:
-                    raise LowRankGANError(f"the Jacobian does not fit in {gen.device.type} memory even one "
-                                          "tangent at a time; free memory, use a smaller --analysis-size, "
-                                          "or --device cpu") from None
-                failed = True
-            if failed:  # outside the except block: the failed attempt's tensors are released by now
-                chunk = max(1, chunk // 2)
-                _empty_device_cache(gen.device)
-                continue
-            if bar is not None:
-                bar.update(stop - start)
-            start = stop
+        halving_chunks(dim, chunk, gen.device, columns,
+                       f"the Jacobian does not fit in {gen.device.type} memory even one "
+                       "tangent at a time; free memory, use a smaller --analysis-size, "
+                       "or --device cpu")
     if bar is not None:
         bar.close()
     return J
+
+
+def halving_chunks(total: int, chunk: int, device: torch.device, step: Callable[[int, int], None],
+                   too_big: str) -> int:
+    """``step(start, stop)`` over ``[0, total)`` in chunks of at most ``chunk``; a chunk that runs out
+    of ``device`` memory is split in half and retried (a memory estimate is an estimate). Raises
+    ``too_big`` when even one item does not fit; returns the chunk size that worked last."""
+    start = 0
+    while start < total:
+        stop = min(total, start + chunk)
+        try:
+            step(start, stop)
+            failed = False
+        except torch.OutOfMemoryError:
+            if chunk == 1:
+                raise LowRankGANError(too_big) from None
+            failed = True
+        if failed:  # outside the except block: the failed attempt's tensors are released by now
+            chunk = max(1, chunk // 2)
+            _empty_device_cache(device)
+            continue
+        start = stop
+    return chunk
 
 
 def _by_hand(gen: GeneratorAdapter, code: torch.Tensor, space: str, layers, size: int):

@@ -31,7 +31,8 @@ import torch
 
 from ..errors import LowRankGANError
 from .jacobian import RegionGrams
-from .factorize import ORDERS, RANK_RTOL, RESEFA_TAU, canonical_sign, generalized_directions, local_directions
+from .factorize import (ORDERS, RANK_RTOL, RESEFA_TAU, canonical_sign, check_region_energy, generalized_directions,
+                        local_directions)
 from ..limits import MAX_LATENT_DIM, MAX_SEED
 from ..models.base import GeneratorAdapter
 
@@ -165,17 +166,38 @@ def _eig_desc(M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def lowrankgan_directions(M_f: torch.Tensor, M_b: torch.Tensor, lam: float | None = None, relax: int = 0,
                           rank_rtol: float = RANK_RTOL, top_k: int | None = None, max_rank: int | None = None,
                           order: str = "ratio") -> Directions:
-    """The paper's directions from the two Grams (see ``factorize.local_directions``)."""
+    """The paper's directions from the two Grams (see ``factorize.local_directions``); ``info``'s
+    ``warnings`` say why there are fewer than ``top_k``."""
     vectors, info = local_directions(M_f, M_b, lam, relax, rank_rtol, max_rank, order)
     lam = info.pop("lambda")
+    if vectors.shape[0] == 0:
+        raise LowRankGANError("order paper: every principal direction of the region lies in the rest's low-rank "
+                              "span, so none is left after the projection; use order ratio or energy, or a larger relax")
     k = _top_k(vectors.shape[0], top_k)
+    if top_k is not None and k < top_k:
+        info.setdefault("warnings", []).append(_fewer_reason(k, top_k, info, max_rank))
     return Directions(vectors[:k].float(), "lowrankgan",
                       {"lambda": lam, "relax": relax, "rank_rtol": rank_rtol, "order": order}, info)
+
+
+def _fewer_reason(k: int, top_k: int, info: dict, max_rank: int | None) -> str:
+    rank_f, null_dim = info["rank_region"], info["null_dim"]
+    if k < min(rank_f, null_dim):  # only order paper loses rows this way: dependent projections
+        why = (f"the projections of the region's {rank_f} principal directions into the rest's null space "
+               f"span only {k} dimensions")
+    elif null_dim < rank_f:
+        why = f"the rest's null space has {null_dim} dimensions (rest rank {info['rank_rest']})"
+    elif max_rank is not None and rank_f == max_rank:
+        why = f"max_rank is {max_rank}"
+    else:
+        why = f"the region's low-rank part has rank {rank_f} (a smaller rank_rtol or a larger lam keeps more)"
+    return f"{k} directions, fewer than the {top_k} asked for: {why}"
 
 
 def resefa_directions(M_f: torch.Tensor, M_b: torch.Tensor, tau: float = RESEFA_TAU,
                       top_k: int | None = None) -> Directions:
     """ReSeFa: generalised eigenvectors of ``M_f v = σ (M_b + τ tr(M_b) I) v``, largest σ first."""
+    check_region_energy(M_f)
     try:
         V, ratios = generalized_directions(M_f, M_b, tau)
     except torch.linalg.LinAlgError:

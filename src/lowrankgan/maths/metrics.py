@@ -1,8 +1,9 @@
-"""Locality of an edit, measured (DESIGN §4): the one implementation of the leak.
+"""Locality of an edit, measured: the one implementation of the leak.
 
 For a unit direction ``p`` the strength ``α > 0`` is calibrated per sign so that the RMS pixel
 change inside the region equals ``target``; the leak is the RMS change outside divided by the RMS
-change inside, averaged over the two signs. A global edit scores about 1, lower is better.
+change inside, averaged over the two signs. A global edit scores about 1, lower is better. Images
+are clamped to [-1, 1] as every render is, so the leak measures the pictures a user sees.
 
 The calibration is batched: the in-region RMS of every (direction, sign) is evaluated on a
 geometric grid of strengths up to the cap ``4·max(1, ‖c‖)`` in one pass, then the first crossing of
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .jacobian import embed_direction
+from .jacobian import embed_direction, halving_chunks, render_batch
 from ..models.base import GeneratorAdapter
 
 
@@ -77,20 +78,31 @@ def measure_leaks(gen: GeneratorAdapter, codes: torch.Tensor, direction: torch.T
     return [measure_leak(gen, code, direction, mask, space, layers, target, max_strength) for code in codes]
 
 
-def images_of(gen, codes: torch.Tensor, space: str, batch: int = 128) -> torch.Tensor:
-    out = []
+def images_of(gen, codes: torch.Tensor, space: str, batch: int | None = None) -> torch.Tensor:
+    """Images ``[n, 3, H, W]`` of ``codes`` on the model's device, clamped to [-1, 1] as every render
+    is (the leak measures what a user sees), ``batch`` at a time (default: ``render_batch``, from
+    free memory); a batch that runs out of memory is halved and retried."""
+    n = codes.shape[0]
+    if n == 0:
+        return torch.zeros(0)
+    batch = batch or render_batch(gen, codes[0], space, n)
+    out: list[torch.Tensor] = []
+
+    def step(start: int, stop: int) -> None:
+        out.append(gen.synthesize(codes[start:stop].to(gen.device), space).float().clamp(-1, 1))
+
     with torch.no_grad():
-        for i in range(0, codes.shape[0], batch):
-            out.append(gen.synthesize(codes[i:i + batch].to(gen.device), space).float())
-    return torch.cat(out, 0) if out else torch.zeros(0)
+        halving_chunks(n, batch, gen.device, step, f"one image of this model does not fit in {gen.device.type} "
+                       "memory; free memory or load the model on the CPU (device 'cpu')")
+    return torch.cat(out, 0)
 
 
 def _in_out(gen, code, offsets: torch.Tensor, alphas: torch.Tensor, base: torch.Tensor, mask: torch.Tensor,
-            space: str) -> tuple[torch.Tensor, torch.Tensor]:
+            space: str, batch: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """RMS inside / outside for codes ``code + alphas[i] * offsets[i]``."""
     shape = (-1,) + (1,) * (offsets.dim() - 1)
     codes = code[None] + alphas.view(shape).to(offsets) * offsets
-    return rms_inside_outside(images_of(gen, codes, space) - base, mask)
+    return rms_inside_outside(images_of(gen, codes, space, batch) - base, mask)
 
 
 def calibrate(gen, code: torch.Tensor, offsets: torch.Tensor, mask: torch.Tensor, targets: Sequence[float],
@@ -105,12 +117,12 @@ def calibrate(gen, code: torch.Tensor, offsets: torch.Tensor, mask: torch.Tensor
     C, T = offsets.shape[0], len(targets)
     if max_strength is None:
         max_strength = 4.0 * max(1.0, float(code.norm(dim=-1).max()))
-    with torch.no_grad():
-        base = gen.synthesize(code[None], space).float()
+    base = images_of(gen, code[None], space, batch=1)
     m = mask.to(base.device)
+    batch = render_batch(gen, code, space, C * grid)  # one estimate for the grid and every refinement
     alphas = torch.logspace(math.log10(max_strength / 2 ** (grid - 1)), math.log10(max_strength), grid)
     rep_off = offsets.repeat_interleave(grid, 0)
-    ins, outs = _in_out(gen, code, rep_off, alphas.repeat(C), base, m, space)
+    ins, outs = _in_out(gen, code, rep_off, alphas.repeat(C), base, m, space, batch)
     ins, outs = ins.view(C, grid).cpu(), outs.view(C, grid).cpu()
     tgt = torch.tensor(list(targets), dtype=torch.float32)
     # First grid point at or above each target: bracket (lo, hi] with lo = previous point (or 0).
@@ -130,7 +142,7 @@ def calibrate(gen, code: torch.Tensor, offsets: torch.Tensor, mask: torch.Tensor
             la, ha, lf, hf = lo_a[c, t], hi_a[c, t], lo_f[c, t], hi_f[c, t]
             mid = ha - hf * (ha - la) / (hf - lf).clamp(min=1e-12)
             mid = torch.where((mid > la) & (mid < ha), mid, (la + ha) / 2)
-            i_mid, o_mid = _in_out(gen, code, offsets[c.to(offsets.device)], mid, base, m, space)
+            i_mid, o_mid = _in_out(gen, code, offsets[c.to(offsets.device)], mid, base, m, space, batch)
             i_mid, o_mid = i_mid.cpu(), o_mid.cpu()
             f_mid = i_mid - tgt[t]
             up = f_mid >= 0
@@ -157,8 +169,7 @@ def masked_mse(gen, code: torch.Tensor, offsets: torch.Tensor, mask: torch.Tenso
     code = code.detach().to(gen.device, torch.float32)
     offsets = offsets.to(gen.device, torch.float32)
     k = offsets.shape[0]
-    with torch.no_grad():
-        base = gen.synthesize(code[None], space).float()
+    base = images_of(gen, code[None], space, batch=1)
     both = torch.cat([offsets, -offsets], 0)
     ins, outs = _in_out(gen, code, both, torch.full((2 * k,), float(strength)), base, mask.to(base.device), space)
     return (ins ** 2).view(2, k).mean(0).cpu(), (outs ** 2).view(2, k).mean(0).cpu()

@@ -1,8 +1,8 @@
 """Float32 precision of the Jacobian on CUDA: ``strict`` (IEEE) or ``tf32`` (tensor cores).
 
-TF32 keeps 10 mantissa bits in matrix products and convolutions. On a StyleGAN2 1024² Jacobian it
-moves ``J`` by 1.6 % (relative Frobenius) and is 1.6-1.9x faster, but it rotates the first two
-lowrankgan directions inside a near-degenerate pair (issue 12), so it is an opt-in. PyTorch's own
+TF32 keeps 10 mantissa bits in matrix products and convolutions: faster, and it moves ``J`` by a
+little, but enough to rotate directions inside a near-degenerate pair (README, "GPU"), so it is an
+opt-in. PyTorch's own
 default runs cuDNN convolutions in TF32, which is why ``strict`` sets the flags explicitly. The flags
 only act on CUDA kernels; setting them on a CPU-only machine is harmless (and testable).
 """

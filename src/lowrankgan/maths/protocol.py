@@ -1,7 +1,7 @@
 """The locality protocol: a tuning split to choose defaults on, a held-out split to report on.
 
-DESIGN §4: every default is chosen on the tuning split and reported on the held-out split, which is
-never looked at while tuning.
+Every default is chosen on the tuning split and reported on the held-out split, which is never
+looked at while tuning.
 
 - Tuning: seeds ``0..99`` and the model's named presets, plus boxes drawn from the tuning stream.
 - Held-out: seeds ``>= 10000`` and boxes drawn by a seeded generator (held-out stream) over sizes

@@ -1,4 +1,4 @@
-"""The protocol every generator adapter implements (DESIGN §2, "Generator adapters").
+"""The protocol every generator adapter implements.
 
 Codes are float32 tensors: ``[n, d]`` in ``z`` / ``w``, ``[n, L, d]`` in ``w+``.
 ``synthesize`` returns images ``[n, 3, H, W]`` in [-1, 1]; it must be differentiable with

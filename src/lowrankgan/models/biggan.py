@@ -5,7 +5,7 @@ Codes are z ``[n, z_dim]`` (128 for the released 128/256/512 models). Adapter st
 its WordNet corpus are installed) and the truncation ``ψ`` in (0, 1], which both scales z and picks
 the batch-norm statistics the released models store per truncation.
 
-Seed -> z: ``seed_codes`` (DESIGN: ``torch.randn`` with a generator seeded by the seed), with every
+Seed -> z: ``seed_codes`` (``torch.randn`` with a generator seeded by the seed), with every
 entry outside [-2, 2] redrawn from the same generator until it falls inside (rejection sampling:
 the truncated normal on [-2, 2] that BigGAN was sampled with), then times ``ψ``. The package's own
 ``truncated_noise_sample`` draws the same distribution with scipy's ``truncnorm`` and numpy's

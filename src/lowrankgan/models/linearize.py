@@ -57,8 +57,8 @@ def _conv(layer: nn.Module, x: torch.Tensor, weight: torch.Tensor, bias: torch.T
 def _transposed_by_fold(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                         stride: tuple[int, int], padding: tuple[int, int]) -> torch.Tensor:
     """A transposed convolution as one matrix product and a ``fold`` (sum of overlapping blocks).
-    For an RGB output layer this took 46 ms where oneDNN took 102 ms (100 tangents, 64->3 channels,
-    32² -> 64², one thread): its kernels vectorise over output channels, and there are three."""
+    For an RGB output layer it beats oneDNN's transposed convolution, whose kernels vectorise over
+    output channels, of which there are three."""
     n, cin, h, w = x.shape
     cout, kh, kw = weight.shape[1:]
     cols = torch.matmul(weight.reshape(cin, -1).T, x.reshape(n, cin, h * w))  # [n, cout*kh*kw, h*w]

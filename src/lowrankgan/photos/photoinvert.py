@@ -3,7 +3,6 @@ with everything needed to paste edits back into the photo."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ import torch
 from PIL import Image
 
 from .. import __version__
-from ..safewrite import atomic_write, ensure_writable_dir
+from ..safewrite import atomic_write, ensure_writable_dir, write_json
 from ..errors import LowRankGANError, NoFaceFound
 from .invert import Inversion, invert_image
 from ..files.latents import Latents
@@ -118,7 +117,7 @@ def save_inversion(result: PhotoInversion, out_dir: str | Path) -> Path:
     atomic_write(out / "latent.npy", lambda tmp: np.save(open(tmp, "wb"), code))
     atomic_write(out / "reconstruction.png", lambda tmp: _png(result.inversion.reconstruction).save(tmp, format="PNG"))
     atomic_write(out / "target.png", lambda tmp: _png(result.target).save(tmp, format="PNG"))
-    atomic_write(out / "invert.json", lambda tmp: Path(tmp).write_text(json.dumps(result.meta(), indent=2) + "\n"))
+    write_json(out / "invert.json", result.meta())
     return out
 
 

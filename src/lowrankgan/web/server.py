@@ -41,6 +41,7 @@ from importlib import resources
 from pathlib import Path
 
 from flask import Flask, Response, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from .. import api
@@ -70,7 +71,7 @@ def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None, toke
     browser send ``GET /api/image?seed=N`` gets 403: no computation, nothing written to disk."""
     app = Flask("lowrankgan.web", static_folder=str(STATIC_DIR), static_url_path="/static")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    app.config["JSON_SORT_KEYS"] = False
+    app.json = _StrictJSON(app)
     app.workspace = workspace  # type: ignore[attr-defined]
 
     _install_guards(app, allowed_hosts, token)
@@ -78,6 +79,17 @@ def create_app(workspace: Workspace, allowed_hosts: set[str] | None = None, toke
     _result_routes(app, workspace)
     add_photo_routes(app, workspace)
     return app
+
+
+class _StrictJSON(DefaultJSONProvider):
+    """Responses in strict JSON: a number that is not finite (a leak never reached) is null, which
+    the browser's parser takes (it refuses ``Infinity`` and ``NaN``)."""
+
+    sort_keys = False
+
+    def dumps(self, obj, **kwargs) -> str:
+        kwargs.setdefault("allow_nan", False)
+        return super().dumps(api.finite_json(obj), **kwargs)
 
 
 def _install_guards(app: Flask, allowed_hosts: set[str] | None, token: str | None) -> None:

@@ -411,15 +411,16 @@ def result_warnings(region: Region, dirset: DirectionSet, top_k: int) -> list[st
         out.append(f"The region has only {n} pixel{'s' * (n != 1)}: too few to tell local directions from "
                    f"global ones, so the edits spread over the image (see each leak). Draw at least {least} pixels.")
     k = int(dirset.vectors.shape[0])
-    if k < top_k:
-        info = dirset.meta.get("info", {})
+    info = dirset.meta.get("info", {})
+    method_warnings = [str(w) for w in info.get("warnings", [])]  # the method's own, with its reasons
+    if k < top_k and not any("asked for" in w for w in method_warnings):
         why = ""
         if "rank_region" in info and info["rank_region"] <= k:
             why = f": the region's Jacobian has numerical rank {info['rank_region']}"
         elif "null_dim" in info and info["null_dim"] <= k:
             why = f": the rest's null space has only {info['null_dim']} dimensions"
         out.append(f"Only {k} of the {top_k} directions asked for were found{why}.")
-    return out
+    return out + [w[0].upper() + w[1:] + "." for w in method_warnings if w]
 
 
 class _Slot:
