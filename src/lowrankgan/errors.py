@@ -8,3 +8,8 @@ class LowRankGANError(Exception):
 class NoFaceFound(LowRankGANError):
     """A photo to be aligned by its face shows none. The library names its parameters; each front
     end says how to choose another crop in its own words (the CLI's flags, the page's Align menu)."""
+
+
+class LowRankGANWarning(UserWarning):
+    """Something the user should know that did not stop the work (a damaged line of a log that is
+    measured again). The CLI prints `warning: <message>` on one line."""

@@ -35,6 +35,13 @@ MAX_REGION_CHARS = 1_000_000  # a region spec (a drawn region's box union can be
 MAX_PHOTO_BYTES = 64 << 20  # a 64 MB photo file
 MAX_PHOTO_PIXELS = 40_000_000  # 40 megapixels: decoded RGB is then at most 120 MB
 MIN_PHOTO_SIDE = 8
+MAX_LOG_BYTES = 1 << 30  # evaluate's results.jsonl: a record is ~400 bytes
+MAX_LOG_LINE_BYTES = 64 << 10  # one record of that log
+MAX_RECORD_TEXT = 100_000  # a record's region spec, method, source or level
+MAX_RECORD_COUNT = 100_000  # a record's direction index, path steps or multiple
+MAX_COORDINATE = 1e7  # photo pixels: an alignment read back from invert.json reaches at most this far
+MAX_LANDMARKS = 1000  # face landmarks recorded with an alignment (5 are written)
+MAX_JPEG_SCANS = 128  # progressive JPEG scans (each costs a pass over the whole image; encoders write ~10)
 
 # Checkpoints.
 MAX_CHECKPOINT_BYTES = 16 << 30  # StyleGAN2 config-f 1024² pickles are ~0.4 GB
@@ -68,6 +75,7 @@ MAX_PATH_STEPS = 64  # path-following steps (each costs a Jacobian)
 MAX_TRANSLATE = 4.0  # StyleGAN3's input transform (image widths): beyond it every frequency has left the picture
 MAX_INVERT_STEPS = 20_000  # optimisation steps of an inversion
 MAX_RESTARTS = 64  # optimisations run side by side in an inversion
+MAX_CODES = MAX_SEEDS  # codes from a file or the API stand in for seeds: the same count bound
 
 
 def check_int(value: Any, name: str, low: int, high: int, where: str = "") -> int:
@@ -118,19 +126,27 @@ def printable(text: Any, limit: int = 300) -> str:
 
 # ----------------------------------------------------------------------------------- files
 
-def open_regular(path: str | os.PathLike, limit: int, what: str) -> tuple[BinaryIO, int]:
+def open_regular(path: str | os.PathLike, limit: int, what: str, root: str | os.PathLike | None = None,
+                 nofollow: bool = False) -> tuple[BinaryIO, int]:
     """``path`` opened for reading, and its size, if it is a regular file of at most ``limit`` bytes.
 
     Opens without blocking (a FIFO would wait for a writer forever) and checks the opened file,
     not the name, so a symlink to ``/dev/zero`` or a FIFO is refused before anything is read.
+    ``root``: the file must lie inside this folder once links are followed; ``nofollow``: a
+    link is refused whatever it points at.
     """
     path = Path(path)
+    if root is not None:
+        check_inside(path, root, what)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | (getattr(os, "O_NOFOLLOW", 0) if nofollow else 0)
+    if nofollow and path.is_symlink():
+        raise LowRankGANError(f"{what} {printable(path)} is a symbolic link; it is read only as a plain file")
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        fd = os.open(path, flags)
     except FileNotFoundError:
-        raise LowRankGANError(f"{what} {path} does not exist") from None
+        raise LowRankGANError(f"{what} {printable(path)} does not exist") from None
     except OSError as exc:
-        raise LowRankGANError(f"cannot open {what} {path}: {exc.strerror}") from None
+        raise LowRankGANError(f"cannot open {what} {printable(path)}: {exc.strerror}") from None
     f = os.fdopen(fd, "rb")
     st = os.fstat(f.fileno())
     if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
@@ -142,14 +158,25 @@ def open_regular(path: str | os.PathLike, limit: int, what: str) -> tuple[Binary
     return f, st.st_size
 
 
-def read_regular(path: str | os.PathLike, limit: int, what: str) -> bytes:
+def read_regular(path: str | os.PathLike, limit: int, what: str, root: str | os.PathLike | None = None,
+                 nofollow: bool = False) -> bytes:
     """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes (``open_regular``)."""
-    f, _ = open_regular(path, limit, what)
+    f, _ = open_regular(path, limit, what, root, nofollow)
     with f:
         data = f.read(limit + 1)
     if len(data) > limit:  # grew while we read it
         raise LowRankGANError(f"{what} {path} is larger than {limit} bytes")
     return data
+
+
+def check_inside(path: str | os.PathLike, root: str | os.PathLike, what: str) -> Path:
+    """``path`` if it lies inside the folder ``root`` once every link is followed, else one clear
+    error: a file of an output folder that is a link to elsewhere is not read or written."""
+    real, base = os.path.realpath(path), os.path.realpath(root)
+    if real != base and not real.startswith(base.rstrip(os.sep) + os.sep):
+        raise LowRankGANError(f"{what} {printable(path)} is a link to {printable(real, 120)}, outside "
+                              f"{printable(root, 120)}; replace it by a plain file")
+    return Path(path)
 
 
 def check_regular(path: str | os.PathLike, what: str) -> Path:

@@ -8,10 +8,11 @@ in: the CLI never imports the page."""
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Callable
 
 from .. import api
-from ..errors import LowRankGANError
+from ..errors import LowRankGANError, LowRankGANWarning
 from .parsers import build_parser
 
 __all__ = ["build_parser", "main"]
@@ -34,12 +35,29 @@ def _join_negative_values(argv: list[str]) -> list[str]:
     return out
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """The library's warnings as one line each (``lowrankgan: warning: ...``); others as Python shows them."""
+    if issubclass(category, LowRankGANWarning):
+        print(f"lowrankgan: warning: {api.printable(message, 500)}", file=sys.stderr)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
+_python_showwarning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None, start_page: Callable[..., int] | None = None) -> int:
     """Run one subcommand; ``start_page(models, class_name, host, port, device, threads, warmup)``
     runs the page for ``serve``."""
     parser = build_parser()
     args = parser.parse_args(_join_negative_values(list(sys.argv[1:] if argv is None else argv)))
     args.start_page = start_page
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         if getattr(args, "cache_size", None) is not None:
             api.set_cache_limit(args.cache_size)

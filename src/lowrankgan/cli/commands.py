@@ -51,7 +51,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
             api.save_png(api.grid_image(images[None]), tmp / "grid.png")
     else:
         api.save_png(api.grid_image(images[None]), out)
-    print(f"wrote {out}")
+    print(f"wrote {api.printable(out)}")
     return 0
 
 
@@ -66,7 +66,7 @@ def cmd_directions(args: argparse.Namespace) -> int:
     api.save_directions(dirset, args.out)
     meta, info = dirset.meta, dirset.meta["info"]
     ranks = f", ranks region/rest {info['rank_region']}/{info['rank_rest']}" if "rank_region" in info else ""
-    print(f"{dirset.vectors.shape[0]} directions ({meta['method']}, space {meta['latent_space']}{ranks}) -> {args.out}")
+    print(f"{dirset.vectors.shape[0]} directions ({meta['method']}, space {meta['latent_space']}{ranks}) -> {api.printable(args.out)}")
     for warning in info.get("warnings", []):  # what the numbers alone would not say (also in directions.json)
         print(f"lowrankgan: warning: {warning}", file=sys.stderr)
     probe = meta["leak_images"]
@@ -104,7 +104,7 @@ def cmd_edit_composed(args: argparse.Namespace) -> int:
                                layers=api.parse_layers(args.layers), trunc=args.trunc)
     api.save_png(Image.fromarray(np.concatenate(list(api.to_uint8(images)), axis=1)), out)
     which = f"seeds {','.join(map(str, seeds))}" if isinstance(seeds, list) else ", ".join(api.seed_labels(seeds))
-    print(f"wrote {out} ({which}, alphas {','.join(f'{a:g}' for a in alphas)}, path steps {steps})")
+    print(f"wrote {api.printable(out)} ({which}, alphas {','.join(f'{a:g}' for a in alphas)}, path steps {steps})")
     return 0
 
 
@@ -151,7 +151,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
             figures = {f"leak, {s}": f"{lk.leak:.3f}" for s, lk in zip(labels, leaks)}
         api.save_html(api.html_report(f"lowrankgan edit: {gen.model_id}, direction {args.index}", images, strengths,
                               meta, labels, mask, figures), out)
-    print(f"wrote {out}")
+    print(f"wrote {api.printable(out)}")
     return 0
 
 
@@ -165,8 +165,8 @@ def cmd_invert(args: argparse.Namespace) -> int:
         raise LowRankGANError("no face found in the photo; use --align center or give --crop LEFT,TOP,SIDE") from None
     out = api.save_inversion(result, args.out)
     inv = result.inversion
-    print(f"{inv.space} code of {Path(args.photo).name} ({result.alignment.method} crop): PSNR {inv.psnr:.2f} dB, "
-          f"SSIM {inv.ssim:.3f} against the crop, {inv.seconds:.1f} s -> {out}")
+    print(f"{inv.space} code of {api.printable(Path(args.photo).name)} ({result.alignment.method} crop): PSNR {inv.psnr:.2f} dB, "
+          f"SSIM {inv.ssim:.3f} against the crop, {inv.seconds:.1f} s -> {api.printable(out)}")
     return 0
 
 
@@ -182,7 +182,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         path_methods=split(args.path_methods), out=args.out, examples=args.examples, fresh=args.fresh,
         progress=not args.no_progress, ray=args.ray)
     print(api.format_evaluation(summary))
-    print(f"wrote {Path(args.out) / 'report.html'} ({summary['records']} records, {summary['new_records']} new)")
+    print(f"wrote {api.printable(Path(args.out) / 'report.html')} ({summary['records']} records, {summary['new_records']} new)")
     return 0
 
 

@@ -175,7 +175,7 @@ def file_codes(args: argparse.Namespace, dirset: api.DirectionSet) -> api.Latent
     own = api.source_latents(dirset) if args.seeds is None and args.latent is None else None
     if own is not None:
         n = len(own)
-        print(f"editing the {n} code{'s' * (n != 1)} the directions were found on ({own.label}); "
+        print(f"editing the {n} code{'s' * (n != 1)} the directions were found on ({api.printable(own.label)}); "
               "--seeds / --latent edit others")
     return own
 

@@ -148,10 +148,19 @@ def _serve_parser(sub) -> None:
     p.set_defaults(func=cmd_serve)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with one-line errors (``lowrankgan: error: ...``, exit 2) instead of the usage text,
+    for its subcommands too; ``--help`` still shows everything."""
+
+    def error(self, message: str):  # type: ignore[override]
+        hint = f"; see lowrankgan {self.prog.split(' ', 1)[1]} --help" if " " in self.prog else "; see lowrankgan --help"
+        self.exit(2, f"lowrankgan: error: {api.printable(message, 500)}{hint}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lowrankgan", description="Local edits of GAN images by low-rank subspaces.")
+    parser = OneLineParser(prog="lowrankgan", description="Local edits of GAN images by low-rank subspaces.")
     parser.add_argument("--version", action="version", version=f"lowrankgan {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for register in (_models_parser, _sample_parser, _invert_parser, _directions_parser, _edit_parser,
                      _evaluate_parser, _serve_parser):
         register(sub)

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from ..errors import LowRankGANError
+from ..limits import printable
 from .worker import Worker, WorkerSpec
 
 REACH_TIMEOUT_S = 10
@@ -65,14 +66,26 @@ def check_reachable(address: str) -> None:
     """A ``host:port`` nobody listens on is one clear line at once (``ray.init`` retries for minutes)."""
     if address in ("local", "auto"):
         return
-    host, _, port = address.split("://", 1)[-1].rpartition(":")
-    if not host or not port.isdigit():
-        raise LowRankGANError(f"--ray {address[:80]}: give host:port of the cluster's head (e.g. 10.0.0.5:6379), auto or local")
+    host, port = parse_address(address)
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_TIMEOUT_S).close()
+        socket.create_connection((host, port), timeout=REACH_TIMEOUT_S).close()
     except OSError as exc:
         raise LowRankGANError(f"--ray {address}: nothing answers there ({exc.strerror or exc}); start the cluster "
                               "with `ray start --head` on its head node, or use --ray local") from None
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """``host:port`` (optionally ``ray://``; an IPv6 host in brackets) of a cluster's head: the port
+    in ASCII digits, 1..65535, the host a name or address of printable ASCII without spaces."""
+    rest = address.split("://", 1)[1] if address.startswith("ray://") else address
+    host, _, port = rest.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    bad = (not host or len(host) > 253 or not host.isascii() or not all(c.isprintable() and not c.isspace() for c in host)
+           or not 1 <= len(port) <= 5 or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535)
+    if bad:
+        raise LowRankGANError(f"ray address '{printable(address, 80)}': give host:port of the cluster's head "
+                              "(e.g. 10.0.0.5:6379, a port in 1..65535), auto or local")
+    return host, int(port)
 
 
 def wants_gpus(ray, model_device: str) -> bool:

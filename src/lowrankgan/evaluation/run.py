@@ -5,7 +5,6 @@ target image, appended to the resumable log."""
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 import shutil
@@ -18,6 +17,8 @@ import torch
 from ..safewrite import (atomic_write, check_writable, ensure_writable_dir, finite_json, staged_dir,
                          write_json)
 from ..errors import LowRankGANError
+from ..limits import check_inside, printable
+from ..readers import read_json, read_npy
 from ..maths.jacobian import default_analysis_size, embed_direction, region_gram_pair
 from ..maths.methods import find
 from ..maths.metrics import calibrate, images_of, leak_from, masked_mse, rms_inside_outside
@@ -64,10 +65,10 @@ class Evaluation:
             cfg_path.unlink(missing_ok=True)
             shutil.rmtree(out / "directions", ignore_errors=True)
         wanted = finite_json(self.record)
-        if cfg_path.exists() and log_path.exists():
+        if cfg_path.exists() and (log_path.exists() or log_path.is_symlink()):
             try:
-                old = json.loads(cfg_path.read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError):
+                old = read_json(cfg_path, "evaluation settings", root=out, nofollow=True)
+            except LowRankGANError:
                 old = None
             if old != wanted:
                 diff = sorted(k for k in set(wanted) | set(old or {}) if (old or {}).get(k) != wanted.get(k))
@@ -87,11 +88,21 @@ class Evaluation:
         key = (region, method, label)
         if key not in self._directions:
             path = self.direction_path(region, method, label)
-            if path.exists():
-                self._directions[key] = torch.from_numpy(np.load(path, allow_pickle=False))
+            if path.exists() or path.is_symlink():
+                self._directions[key] = self.stored_directions(path)
             else:
                 self.store_directions(region, method, label, self.find_vectors(region, method, src))
         return self._directions[key]
+
+    def stored_directions(self, path: Path) -> torch.Tensor:
+        """Directions a previous run stored beside the log, read as untrusted: a plain ``.npy`` file
+        inside ``out`` of at most ``top_k`` rows of the space's dimension."""
+        vecs = read_npy(path, "stored directions", root=self.cfg.out, nofollow=True)
+        dim = self.gen.latent_dim_for(self.space)
+        if vecs.ndim != 2 or not 1 <= vecs.shape[0] <= self.cfg.top_k or vecs.shape[1] != dim:
+            raise LowRankGANError(f"stored directions {printable(path)} have shape {list(vecs.shape)}, not "
+                                  f"[1..{self.cfg.top_k}, {dim}]; delete the file (they are found again) or start afresh")
+        return torch.from_numpy(vecs)
 
     def find_vectors(self, region: str, method: str, src: list[int]) -> torch.Tensor:
         grams = region_gram_pair(self.gen, self.codes(src), self.regions[region], self.space, self.layers,
@@ -102,6 +113,7 @@ class Evaluation:
     def store_directions(self, region: str, method: str, label: str, vecs: torch.Tensor) -> None:
         path = self.direction_path(region, method, label)
         path.parent.mkdir(parents=True, exist_ok=True)
+        check_inside(path.parent, self.cfg.out, "folder")  # a link in out must not send files elsewhere
         atomic_write(path, lambda tmp: np.save(open(tmp, "wb"), vecs.numpy()))
         self._directions[(region, method, label)] = vecs
 

@@ -17,7 +17,8 @@ from .dirmeta import FORMAT_VERSION, check_meta
 from ..errors import LowRankGANError
 from .latents import Latents
 from ..maths.regions import MASK_IMAGE_SUFFIXES
-from ..limits import MAX_JSON_BYTES, MAX_LATENT_BYTES, MAX_NPY_BYTES, MAX_STRENGTH, open_regular, parse_json, printable, read_regular
+from ..limits import MAX_LATENT_BYTES, MAX_STRENGTH, printable
+from ..readers import read_json, read_npy
 from ..safewrite import atomic_write, check_output_dir, staged_dir, write_json
 
 
@@ -66,41 +67,6 @@ def _write_directions(dirset: DirectionSet, out: Path) -> None:
     write_json(out / "directions.json", meta)  # a leak never reached is null, as the reader takes it
 
 
-FLOAT_DTYPES = ("float16", "float32", "float64")
-
-
-def read_npy(path: Path, what: str, max_dims: int = 2, limit: int = MAX_NPY_BYTES) -> np.ndarray:
-    """A float ``.npy`` array read within bounds: a regular file of at most ``limit`` bytes whose
-    header (dtype float16/32/64, 1..``max_dims`` dimensions, byte count = file size) is checked
-    before a byte of data is read."""
-    f, size = open_regular(path, limit, what)
-    with f:
-        try:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-            elif version in ((2, 0), (3, 0)):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-            else:
-                raise ValueError(f"unknown .npy version {version}")
-        except (ValueError, SyntaxError, TypeError, EOFError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise LowRankGANError(f"{what} {path} is not a readable .npy file ({printable(reason, 100)})") from None
-        if dtype.name not in FLOAT_DTYPES:
-            raise LowRankGANError(f"{what} {path} holds {printable(dtype, 40)} values; directions are float16/32/64")
-        if not 1 <= len(shape) <= max_dims:
-            raise LowRankGANError(f"{what} {path} has shape {list(shape)}; expected 1 to {max_dims} dimensions")
-        count, present = math.prod(shape), size - f.tell()
-        if count * dtype.itemsize != present:
-            raise LowRankGANError(f"{what} {path}: the header says shape {list(shape)} ({count * dtype.itemsize} "
-                                  f"bytes) but the file holds {present} bytes of data; the file is damaged")
-        data = f.read(present)
-    if len(data) != present:  # shrank while we read it
-        raise LowRankGANError(f"{what} {path} changed while it was read")
-    array = np.frombuffer(data, dtype, count)
-    return array.reshape(shape, order="F" if fortran else "C").astype(np.float32)
-
-
 def load_directions(path: str | Path) -> DirectionSet:
     """A folder written by ``save_directions``, its ``directions.npy``, or a bare ``[k, d]`` ``.npy``."""
     path = Path(path).expanduser()
@@ -112,13 +78,12 @@ def load_directions(path: str | Path) -> DirectionSet:
         npy = path
     else:
         raise LowRankGANError(f"direction file {path} does not exist")
-    vectors = read_npy(npy, "direction file")
+    folder = npy.parent if path.is_dir() else None  # inside a folder, no file may be a link out of it
+    vectors = read_npy(npy, "direction file", root=folder)
     if vectors.ndim == 1:
         vectors = vectors[None]
     if 0 in vectors.shape:
         raise LowRankGANError(f"{npy} has shape {list(vectors.shape)}; it holds no direction")
-    if not np.isfinite(vectors).all():
-        raise LowRankGANError(f"{npy} holds NaN or infinite values")
     norms = np.linalg.norm(vectors.astype(np.float64), axis=1, keepdims=True)
     zero = np.flatnonzero(norms[:, 0] == 0)
     if zero.size:
@@ -130,16 +95,14 @@ def load_directions(path: str | Path) -> DirectionSet:
     meta: dict = {}
     if sidecar.exists() or sidecar.is_symlink():
         where = f"sidecar {sidecar}"
-        meta = check_meta(parse_json(read_regular(sidecar, MAX_JSON_BYTES, "sidecar"), where), where, npy.parent)
+        meta = check_meta(read_json(sidecar, "sidecar", root=npy.parent), where, npy.parent)
         if meta.get("latent_dim") is not None and meta["latent_dim"] != vectors.shape[1]:
             raise LowRankGANError(f"{where}: field 'latent_dim' is {meta['latent_dim']} but {npy.name} holds "
                                   f"{vectors.shape[1]}-dimensional directions")
     latent_path = npy.with_name("latent.npy")
     latents = None
     if meta and (latent_path.exists() or latent_path.is_symlink()):
-        latents = read_npy(latent_path, "latent file", max_dims=3, limit=MAX_LATENT_BYTES)
-        if not np.isfinite(latents).all():
-            raise LowRankGANError(f"{latent_path} holds NaN or infinite values")
+        latents = read_npy(latent_path, "latent file", max_dims=3, max_bytes=MAX_LATENT_BYTES, root=npy.parent)
     vectors = (vectors / norms).astype(np.float32)
     return DirectionSet(vectors, meta, latents, str(npy))
 

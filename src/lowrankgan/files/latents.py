@@ -4,7 +4,6 @@ which model and latent space the codes belong to."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +11,9 @@ import numpy as np
 import torch
 
 from ..errors import LowRankGANError
-from ..limits import MAX_LATENT_BYTES
+from ..limits import MAX_CODES, MAX_LATENT_BYTES, printable
+from ..readers import read_json, read_npy
+from .dirmeta import check_meta
 
 SIDECARS = ("invert.json", "directions.json")
 
@@ -40,28 +41,31 @@ class Latents:
 
 
 def load_latents(path: str | Path) -> Latents:
-    """``latent.npy`` from a folder written by ``invert`` or ``directions``, or any ``.npy`` file."""
+    """``latent.npy`` from a folder written by ``invert`` or ``directions``, or any ``.npy`` file;
+    its sidecar (``invert.json`` / ``directions.json``) beside it, every field the tool reads checked."""
     path = Path(path).expanduser()
     npy = path / "latent.npy" if path.is_dir() else path
-    if not npy.is_file():
-        where = f"{path} holds no latent.npy" if path.is_dir() else f"latent file {path} does not exist"
+    if not (npy.exists() or npy.is_symlink()):
+        where = f"{printable(path)} holds no latent.npy" if path.is_dir() else f"latent file {printable(path)} does not exist"
         raise LowRankGANError(f"{where}; give a folder written by `lowrankgan invert` or a .npy file")
-    if npy.stat().st_size > MAX_LATENT_BYTES:
-        raise LowRankGANError(f"latent file {npy} is larger than {MAX_LATENT_BYTES >> 20} MB; it is not a code file")
-    try:
-        codes = np.load(npy, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise LowRankGANError(f"cannot read {npy} as a numpy array ({str(exc).splitlines()[0][:120]})") from None
+    codes = read_npy(npy, "latent file", max_dims=3, max_bytes=MAX_LATENT_BYTES,
+                     root=npy.parent if path.is_dir() else None)
     if codes.ndim == 1:
         codes = codes[None]
-    if codes.ndim not in (2, 3) or not np.issubdtype(codes.dtype, np.floating) or codes.shape[0] == 0:
-        raise LowRankGANError(f"{npy} has shape {list(codes.shape)} ({codes.dtype}); codes are a float "
-                              "[n, d] array ([n, layers, d] in w+)")
-    if not np.isfinite(codes).all():
-        raise LowRankGANError(f"{npy} holds NaN or infinite values")
+    if codes.shape[0] == 0 or 0 in codes.shape:
+        raise LowRankGANError(f"latent file {printable(npy)} has shape {list(codes.shape)}; it holds no code")
+    check_count(codes.shape[0], f"latent file {printable(npy)}")
     meta = _sidecar(npy)
     space = meta.get("latent_space") if isinstance(meta.get("latent_space"), str) else None
-    return Latents(codes.astype(np.float32), space, meta, str(npy))
+    return Latents(codes, space, meta, str(npy))
+
+
+def check_count(n: int, source: str) -> int:
+    """Codes stand in for seeds, and are bounded like them."""
+    if n > MAX_CODES:
+        raise LowRankGANError(f"{source} holds {n} codes; at most {MAX_CODES} are used at once (as for seeds): "
+                              "split the file")
+    return n
 
 
 def _sidecar(npy: Path) -> dict:
@@ -69,12 +73,12 @@ def _sidecar(npy: Path) -> dict:
         return {}
     for name in SIDECARS:
         side = npy.with_name(name)
-        if side.is_file():
-            try:
-                meta = json.loads(side.read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise LowRankGANError(f"sidecar {side} is not valid JSON; fix or delete it") from None
-            return meta if isinstance(meta, dict) else {}
+        if side.exists() or side.is_symlink():
+            where = f"sidecar {printable(side)}"
+            meta = check_meta(read_json(side, "sidecar", root=npy.parent), where, npy.parent)
+            if meta.get("alignment") is not None and not isinstance(meta["alignment"], dict):
+                raise LowRankGANError(f"{where}: field 'alignment' must be an object; run `lowrankgan invert` again")
+            return meta
     return {}
 
 
@@ -84,4 +88,8 @@ def check_codes(codes: torch.Tensor, space: str, dim: int, num_layers: int, mode
     if codes.dim() != len(want) + 1 or list(codes.shape[1:]) != want or codes.shape[0] == 0:
         raise LowRankGANError(f"codes from {source} have shape {list(codes.shape)}, but {space} codes of model "
                               f"{model_id} are [n, {', '.join(map(str, want))}]")
+    check_count(int(codes.shape[0]), f"codes from {source}")
+    if not bool(torch.isfinite(codes).all()):  # checked in the model's dtype: 1e300 is finite in float64 only
+        raise LowRankGANError(f"codes from {source} hold NaN or infinite values in {str(codes.dtype).split('.')[-1]} "
+                              "(values beyond its range become infinite)")
     return codes

@@ -20,7 +20,10 @@ OUTLINE_COLOUR = (0, 255, 120)
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """``[..., 3, H, W]`` in [-1, 1] -> ``[..., H, W, 3]`` uint8, ``clamp(x·127.5 + 128, 0, 255)``."""
+    """``[..., 3, H, W]`` in [-1, 1] -> ``[..., H, W, 3]`` uint8, ``clamp(x·127.5 + 128, 0, 255)``;
+    uint8 images (photos with edits pasted in) as they are."""
+    if images.dtype == torch.uint8:
+        return images.detach().cpu().movedim(-3, -1).numpy()
     x = (images.detach().float().cpu() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
     return x.movedim(-3, -1).numpy()
 

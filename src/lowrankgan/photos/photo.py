@@ -10,10 +10,12 @@ two are exact inverses of each other whatever the alignment (centre crop, FFHQ q
 from __future__ import annotations
 
 import io
-import json
+import logging
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,9 +23,12 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import LowRankGANError
-from ..limits import MAX_PHOTO_BYTES, MAX_PHOTO_PIXELS, MIN_PHOTO_SIDE
+from ..limits import (MAX_COORDINATE, MAX_JPEG_SCANS, MAX_LANDMARKS, MAX_PHOTO_BYTES, MAX_PHOTO_PIXELS, MAX_RESOLUTION,
+                      MIN_PHOTO_SIDE, printable, read_regular)
+from ..readers import field_int, number_list, read_json_object
 
 FEATHER = 0.12  # seam width as a fraction of the crop side
+PASTE_TILE_PIXELS = 1 << 21  # pasting works on this many photo pixels at a time (~100 MB of temporaries)
 
 
 @dataclass
@@ -41,15 +46,29 @@ class Alignment:
                 "photo_size": list(self.photo_size), "method": self.method, "landmarks": self.landmarks}
 
     @classmethod
-    def from_json(cls, data: dict) -> "Alignment":
-        try:
-            matrix = np.asarray(data["matrix"], dtype=np.float64)
-            size, photo_size = int(data["size"]), tuple(int(v) for v in data["photo_size"])
-        except (KeyError, TypeError, ValueError):
-            raise LowRankGANError("the alignment recorded in invert.json is damaged; run `lowrankgan invert` again") from None
-        if matrix.shape != (2, 3) or not np.isfinite(matrix).all() or abs(np.linalg.det(matrix[:, :2])) < 1e-9:
-            raise LowRankGANError("the alignment recorded in invert.json is not an invertible 2x3 matrix")
-        return cls(matrix, size, (photo_size[0], photo_size[1]), str(data.get("method", "?")), data.get("landmarks"))
+    def from_json(cls, data: Any, where: str = "the alignment recorded in invert.json") -> "Alignment":
+        """An alignment read back from a file: every field checked by type and range."""
+        if not isinstance(data, dict):
+            raise LowRankGANError(f"{where} is not an object; run `lowrankgan invert` again")
+        rows = data.get("matrix")
+        if not isinstance(rows, list) or len(rows) != 2:
+            raise LowRankGANError(f"{where}: field 'matrix' must be 2 rows of 3 numbers; run `lowrankgan invert` again")
+        matrix = np.array([number_list(r, f"matrix[{i}]", 3, MAX_COORDINATE, where) for i, r in enumerate(rows)])
+        size = field_int(data, "size", 1, MAX_RESOLUTION, where)
+        width, height = (int(v) for v in number_list(data.get("photo_size"), "photo_size", 2, MAX_PHOTO_PIXELS, where))
+        if data["photo_size"] != [width, height] or min(width, height) < MIN_PHOTO_SIDE \
+                or width * height > MAX_PHOTO_PIXELS:
+            raise LowRankGANError(f"{where}: field 'photo_size' must be two whole numbers of pixels, at least "
+                                  f"{MIN_PHOTO_SIDE} each and at most {MAX_PHOTO_PIXELS} in all")
+        if abs(np.linalg.det(matrix[:, :2])) < 1e-9:
+            raise LowRankGANError(f"{where}: field 'matrix' is not an invertible 2x3 matrix; run `lowrankgan invert` again")
+        method = data.get("method", "?")
+        marks = data.get("landmarks")
+        if marks is not None:
+            if not isinstance(marks, list) or len(marks) > MAX_LANDMARKS:
+                raise LowRankGANError(f"{where}: field 'landmarks' must be a list of at most {MAX_LANDMARKS} points")
+            marks = [number_list(m, f"landmarks[{i}]", 2, MAX_COORDINATE, where) for i, m in enumerate(marks)]
+        return cls(matrix, size, (width, height), printable(method, 40) if isinstance(method, str) else "?", marks)
 
     @property
     def scale(self) -> float:
@@ -69,11 +88,8 @@ def load_photo(path: str | Path) -> np.ndarray:
     16-bit and float scaled to 8 bits), EXIF orientation applied. Sizes are checked from the
     header before anything is decoded."""
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise LowRankGANError(f"photo {path} does not exist or is not a file")
-    if path.stat().st_size > MAX_PHOTO_BYTES:
-        raise LowRankGANError(f"photo {path} is {path.stat().st_size >> 20} MB; at most {MAX_PHOTO_BYTES >> 20} MB")
-    return _decode(path, f"photo {path}")
+    label = f"photo {printable(path)}"
+    return _decode(read_regular(path, MAX_PHOTO_BYTES, "photo"), label)
 
 
 def decode_photo(data: bytes, label: str = "the uploaded photo") -> np.ndarray:
@@ -81,29 +97,76 @@ def decode_photo(data: bytes, label: str = "the uploaded photo") -> np.ndarray:
     count from the header are checked before anything is decoded."""
     if len(data) > MAX_PHOTO_BYTES:
         raise LowRankGANError(f"{label} is {len(data) >> 20} MB; at most {MAX_PHOTO_BYTES >> 20} MB")
+    return _decode(data, label)
+
+
+def _decode(data: bytes, label: str) -> np.ndarray:
+    """Decode within bounds. Any error of any decoder is one line; decoder warnings (TIFF tags,
+    truncated chunks) are not shown: the result, or the error, says all the user needs."""
     if not data:
         raise LowRankGANError(f"{label} is empty; give a PNG, JPEG or other image file")
-    return _decode(io.BytesIO(data), label)
-
-
-def _decode(source: Path | io.BytesIO, label: str) -> np.ndarray:
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(source) as im:  # reads the header only
+            with Image.open(io.BytesIO(data)) as im:  # reads the header only
                 _check_size(label, *im.size)
+                if data[:2] == b"\xff\xd8":  # JPEG (and MPO): each scan is a pass over the whole image
+                    _check_scans(data, label)
                 im = ImageOps.exif_transpose(im)
                 return to_rgb(im)
+    except LowRankGANError:
+        raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         # PIL's own guard (from the header too) fires first for the very largest claims
         raise LowRankGANError(f"{label} is larger than {MAX_PHOTO_PIXELS // 1_000_000} megapixels; "
                               "scale it down first") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except MemoryError:
+        raise LowRankGANError(f"{label} needs more memory to decode than this machine has; scale it down") from None
+    except Exception as exc:  # PIL's plugins raise OSError, ValueError, NotImplementedError, RuntimeError, ...
         if isinstance(exc, UnidentifiedImageError):  # PIL's text names the in-memory buffer's repr
             first = "not an image format PIL knows"
         else:
-            first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+            first = printable((str(exc).splitlines() or [type(exc).__name__])[0] or type(exc).__name__, 160)
         raise LowRankGANError(f"cannot read {label} ({first}); give a PNG, JPEG or other image file") from None
+
+
+# Pillow's plugins log what they skip (odd TIFF tags, samples they cannot decode); with no logging
+# set up, Python would print those on the terminal. What matters reaches the user as the result
+# or as the error; an application that configures logging still gets the records.
+logging.getLogger("PIL").addHandler(logging.NullHandler())
+
+_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")  # a marker (not stuffing, not a restart) in scan data
+
+
+def jpeg_scans(data: bytes) -> int:
+    """The number of scans (SOS segments) in JPEG bytes, found by walking the segments, not decoding."""
+    pos, scans, end = 2, 0, len(data)
+    while pos + 4 <= end:
+        if data[pos] != 0xFF:
+            return scans  # not a marker where one must be: the decoder reports the damage
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xD9:  # end of image
+            return scans
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # no length
+            pos += 2
+            continue
+        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker == 0xDA:
+            scans += 1
+            found = _MARKER.search(data, pos)
+            pos = found.start() if found else end
+    return scans
+
+
+def _check_scans(data: bytes, label: str) -> None:
+    scans = jpeg_scans(data)
+    if scans > MAX_JPEG_SCANS:
+        raise LowRankGANError(f"{label} is a JPEG of {scans} scans (encoders write about 10; at most "
+                              f"{MAX_JPEG_SCANS} are decoded); save it again as a plain JPEG or PNG")
 
 
 def _check_size(label: str, width: int, height: int) -> None:
@@ -219,32 +282,43 @@ def paste(photo: np.ndarray, al: Alignment, face: torch.Tensor, base: torch.Tens
     With ``base`` (the unedited reconstruction) only the change ``face - base`` is added: the
     photo keeps every detail the model could not reproduce and only the edit comes from the
     model. Without it the model's face replaces the photo's. Either way the seam is feathered
-    over ``feather`` of the crop's side."""
+    over ``feather`` of the crop's side. Only the crop's bounding box is touched, a band of rows
+    (``PASTE_TILE_PIXELS``) at a time: memory is the output photo plus ~100 MB, whatever its size."""
     h, w = photo.shape[:2]
     if (w, h) != tuple(al.photo_size):
         raise LowRankGANError(f"the photo is {w}x{h} but the inversion was made from a {al.photo_size[0]}x"
                               f"{al.photo_size[1]} photo; give the photo that was inverted")
     x0, y0, x1, y1 = _bounds(al, w, h)
-    out = photo.astype(np.float32)
+    out = photo.copy()
     if x1 <= x0 or y1 <= y0:
-        return photo.copy()
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64) + 0.5
+        return out
+    src = (face if base is None else face - base)[None].float()
+    band = max(1, PASTE_TILE_PIXELS // (x1 - x0))
+    for top in range(y0, y1, band):
+        bottom = min(y1, top + band)
+        out[top:bottom, x0:x1] = _paste_band(photo[top:bottom, x0:x1], al, src, x0, top, base is None, feather)
+    return out
+
+
+def _paste_band(region: np.ndarray, al: Alignment, src: torch.Tensor, x0: int, y0: int, replace: bool,
+                feather: float) -> np.ndarray:
+    """Rows of the photo (``region``, whose top-left pixel is (``x0``, ``y0``)) with ``src`` pasted."""
+    rows, cols = region.shape[:2]
+    ys, xs = np.mgrid[y0:y0 + rows, x0:x0 + cols].astype(np.float64) + 0.5
     inv = al.inverse()
     u = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]  # crop coordinates of each photo pixel centre
     v = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
+    del xs, ys
     s = al.size
     edge = np.minimum(np.minimum(u, s - u), np.minimum(v, s - v))
     mask = np.clip(edge / max(feather * s, 1e-6), 0, 1).astype(np.float32)[..., None]
     grid = torch.from_numpy(np.stack([u / s * 2 - 1, v / s * 2 - 1], -1)).float()[None]
-    src = face if base is None else face - base
-    warped = F.grid_sample(src[None].float(), grid, mode="bicubic", padding_mode="border", align_corners=False)
-    warped = (warped[0].permute(1, 2, 0).numpy() * 127.5)
-    region = out[y0:y1, x0:x1]
-    if base is None:
-        region[:] = region * (1 - mask) + mask * (warped + 127.5)
-    else:
-        region[:] = region + mask * warped
-    return np.clip(out.round(), 0, 255).astype(np.uint8)
+    del u, v, edge
+    warped = F.grid_sample(src, grid, mode="bicubic", padding_mode="border", align_corners=False)
+    warped = warped[0].permute(1, 2, 0).numpy() * 127.5
+    pixels = region.astype(np.float32)
+    pixels = pixels * (1 - mask) + mask * (warped + 127.5) if replace else pixels + mask * warped
+    return np.clip(pixels.round(), 0, 255).astype(np.uint8)
 
 
 def _bounds(al: Alignment, w: int, h: int) -> tuple[int, int, int, int]:
@@ -259,12 +333,9 @@ def _bounds(al: Alignment, w: int, h: int) -> tuple[int, int, int, int]:
 def read_alignment(folder: Path) -> Alignment:
     """The alignment an inversion recorded in ``folder/invert.json``."""
     meta_path = Path(folder) / "invert.json"
-    if not meta_path.is_file():
-        raise LowRankGANError(f"{folder} holds no invert.json; --photo needs a folder written by `lowrankgan invert`")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise LowRankGANError(f"{meta_path} is not valid JSON; run `lowrankgan invert` again") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("alignment"), dict):
-        raise LowRankGANError(f"{meta_path} records no alignment; run `lowrankgan invert` again")
-    return Alignment.from_json(meta["alignment"])
+    if not (meta_path.exists() or meta_path.is_symlink()):
+        raise LowRankGANError(f"{printable(folder)} holds no invert.json; give a folder written by `lowrankgan invert`")
+    meta = read_json_object(meta_path, "inversion record", root=folder)
+    if not isinstance(meta.get("alignment"), dict):
+        raise LowRankGANError(f"{printable(meta_path)} records no alignment; run `lowrankgan invert` again")
+    return Alignment.from_json(meta["alignment"], f"{printable(meta_path)}: the alignment")

@@ -122,10 +122,14 @@ def save_inversion(result: PhotoInversion, out_dir: str | Path) -> Path:
 
 
 def paste_images(photo: np.ndarray, al: Alignment, images: torch.Tensor, base: torch.Tensor | None) -> torch.Tensor:
-    """Every crop of ``images`` ``[n, s, 3, R, R]`` pasted into ``photo``: ``[n, s, 3, H, W]`` in
-    [-1, 1]. ``base`` ``[n, 3, R, R]`` (the unedited reconstructions) pastes only the change."""
-    rows = []
+    """Every crop of ``images`` ``[n, s, 3, R, R]`` pasted into ``photo``: ``uint8 [n, s, 3, H, W]``
+    (n·s times the photo's RGB bytes, plus ``paste``'s bounded working set). ``base``
+    ``[n, 3, R, R]`` (the unedited reconstructions) pastes only the change."""
+    n, s = images.shape[:2]
+    h, w = photo.shape[:2]
+    out = torch.empty((n, s, 3, h, w), dtype=torch.uint8)
     for i, row in enumerate(images):
         ref = None if base is None else base[i]
-        rows.append(torch.stack([torch.from_numpy(paste(photo, al, img, ref)).permute(2, 0, 1) for img in row]))
-    return torch.stack(rows).float() / 127.5 - 1
+        for j, img in enumerate(row):
+            out[i, j] = torch.from_numpy(paste(photo, al, img, ref)).permute(2, 0, 1)
+    return out

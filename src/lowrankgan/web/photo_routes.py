@@ -12,7 +12,9 @@ its own resolution (only the change from the reconstruction, as ``edit --photo -
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
 
 from flask import Flask, jsonify, request
 
@@ -22,7 +24,13 @@ from .limits import MAX_PAGE_INVERT_STEPS
 from .photos import ALIGNS, PAGE_STEPS, Photo, pasted, start_inversion
 from .parse import (BadRequest, _attachment, _model_args, _NotFound, _text, edit_args, parse_count, parse_subject,
                     stored_photo, stored_result)
-from .session import Workspace, uint8_png
+from .session import Busy, Workspace, uint8_png
+
+# Page-only bounds. A decode's peak is a few times the file (a 64 MB upload of 40 megapixels holds
+# the bytes, PIL's image and the RGB array); three 40-megapixel pastes at once would need ~2 GB.
+MAX_DECODE_MEMORY = 128 << 20  # upload bytes being decoded at once (two 64 MB photos)
+MAX_PASTE_MEMORY = 1536 << 20  # pastes at once: two 40-megapixel photos, or many small ones
+PASTE_BAND_BYTES = 128 << 20
 
 
 class TooLarge(LowRankGANError):
@@ -54,7 +62,40 @@ def read_body(size: int) -> bytes:
     return data
 
 
+class MemoryBudget:
+    """Bytes that requests running at once may claim; a request that would pass the budget waits
+    up to ``wait_s``, then is answered 429 (``Busy``) instead of failing for want of memory.
+    One request alone is always admitted."""
+
+    def __init__(self, limit: int, wait_s: float = 5.0) -> None:
+        self.limit, self.wait_s, self.used = limit, wait_s, 0
+        self._cond = threading.Condition()
+
+    @contextlib.contextmanager
+    def reserve(self, nbytes: int, doing: str):
+        with self._cond:
+            if not self._cond.wait_for(lambda: self.used == 0 or self.used + nbytes <= self.limit, self.wait_s):
+                raise Busy(f"the server is busy {doing}; try again in a moment")
+            self.used += nbytes
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.used -= nbytes
+                self._cond.notify_all()
+
+
+def paste_bytes(photo: Photo) -> int:
+    """What pasting into ``photo`` and sending it as PNG holds at its peak: the photo, the pasted
+    copy, the PNG's image and its bytes (each about the photo's RGB size), plus the bounded band."""
+    size = photo.image.nbytes if photo.image is not None else 0
+    return 4 * size + PASTE_BAND_BYTES
+
+
 def add_photo_routes(app: Flask, workspace: Workspace) -> None:
+    decoding = MemoryBudget(MAX_DECODE_MEMORY, wait_s=10.0)
+    pasting = MemoryBudget(MAX_PASTE_MEMORY)
+
     @app.errorhandler(TooLarge)
     def too_large(exc: TooLarge):
         return jsonify(error=str(exc)), 413
@@ -74,13 +115,11 @@ def add_photo_routes(app: Flask, workspace: Workspace) -> None:
         label = api.printable(_text(request.args.get("name") or "", "name", 200), 80)
         gen = workspace.model(name, cls)
         size = check_upload_size()
-        job = workspace.begin_job("invert")  # Busy (429) before the body is read
-        try:
-            image = api.decode_photo(read_body(size), f"the photo {label}" if label else "the uploaded photo")
-        except BaseException as exc:
-            job.state, job.stage, job.error = "error", "failed", f"the upload was refused: {exc}"
-            workspace.end_job(job)
-            raise
+        data = read_body(size)
+        with decoding.reserve(size, "decoding other photos"):  # beside the computation slot, not in it
+            image = api.decode_photo(data, f"the photo {label}" if label else "the uploaded photo")
+        del data
+        job = workspace.begin_job("invert")  # Busy (429) while another computation runs
         start_inversion(workspace, job, name, gen, image, label, steps, align)
         return jsonify(job.public()), 202
 
@@ -102,7 +141,7 @@ def add_photo_routes(app: Flask, workspace: Workspace) -> None:
         alphas, steps = edit_args(workspace, res)
         edited = workspace.edited(res, photo.latents, alphas, steps)
         try:
-            with workspace.render_slot():
+            with pasting.reserve(paste_bytes(photo), "pasting into other large photos"), workspace.render_slot():
                 data = uint8_png(pasted(photo, gen, edited))
         except KeyError:
             raise _NotFound("this photo is no longer on the server; upload it again") from None

@@ -285,10 +285,12 @@ def _add_page_and_token(app: Flask, token: str) -> None:
 def make_server(app: Flask, host: str, port: int, threads: int = 6):
     """A waitress server bound to ``host:port`` (port 0: any free port; ``.effective_port``)."""
     from waitress import create_server
+
+    from .guard import guard, server_options
+    max_body = max(MAX_BODY_BYTES, api.MAX_PHOTO_BYTES)  # the photo upload's, the largest body a route reads
     try:
-        return create_server(app, host=host, port=port, threads=threads, connection_limit=64,
-                             max_request_body_size=max(MAX_BODY_BYTES, api.MAX_PHOTO_BYTES), channel_timeout=60,
-                             ident="lowrankgan", clear_untrusted_proxy_headers=True)
+        return guard(create_server(app, host=host, port=port, threads=threads, ident="lowrankgan",
+                                   clear_untrusted_proxy_headers=True, **server_options(max_body)), max_body)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise LowRankGANError(f"cannot listen on {host}:{port}: {reason}; "
