@@ -136,8 +136,6 @@ def open_regular(path: str | os.PathLike, limit: int, what: str, root: str | os.
     link is refused whatever it points at.
     """
     path = Path(path)
-    if root is not None:
-        check_inside(path, root, what)
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | (getattr(os, "O_NOFOLLOW", 0) if nofollow else 0)
     if nofollow and path.is_symlink():
         raise LowRankGANError(f"{what} {printable(path)} is a symbolic link; it is read only as a plain file")
@@ -155,6 +153,12 @@ def open_regular(path: str | os.PathLike, limit: int, what: str, root: str | os.
             raise LowRankGANError(f"{what} {path} is not a regular file (a device, FIFO or socket); "
                                   "give a plain file")
         raise LowRankGANError(f"{what} {path} is {st.st_size} bytes; at most {limit} are accepted")
+    if root is not None:
+        try:
+            check_inside(path, root, what)
+        except LowRankGANError:
+            f.close()
+            raise
     return f, st.st_size
 
 
