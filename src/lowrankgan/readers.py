@@ -48,6 +48,8 @@ def read_npy(path: str | os.PathLike, what: str, *, max_dims: int = 2, max_bytes
             raise LowRankGANError(f"{name} holds Python objects (a pickled array); arrays of numbers only")
         if dtype.name not in FLOAT_DTYPES:
             raise LowRankGANError(f"{name} holds {printable(dtype, 40)} values; give float16/32/64 values")
+        if any(n > max_bytes for n in shape):  # an empty array could claim any other dimension
+            raise LowRankGANError(f"{name} has shape {printable(list(shape), 80)}, beyond what the file can hold")
         if not 1 <= len(shape) <= max_dims:
             raise LowRankGANError(f"{name} has shape {printable(list(shape), 80)}; expected 1 to {max_dims} dimensions")
         count, present = math.prod(shape), size - f.tell()

@@ -37,7 +37,7 @@ def check_record(rec: Any, where: str) -> dict:
         field_text(rec, name, where, MAX_RECORD_TEXT)
     field_int(rec, "target", 0, MAX_SEED, where)
     field_int(rec, "index", 0, MAX_RECORD_COUNT, where)
-    fields = KINDS.get(rec.get("kind"))  # type: ignore[arg-type]
+    fields = KINDS.get(rec["kind"]) if isinstance(rec.get("kind"), str) else None
     if fields is None:
         raise LowRankGANError(f"{where}: field 'kind' must be one of {', '.join(KINDS)}")
     for name in fields:
