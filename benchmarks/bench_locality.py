@@ -1,4 +1,4 @@
-"""Locality on a tuning split and a held-out split, side by side (DESIGN §4, lowrankgan.maths.protocol).
+"""Locality on a tuning split and a held-out split, side by side (lowrankgan.maths.protocol).
 
     PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_locality.py \\
         [--model dcgan-faces|omniart-eyes|stylegan2-random] [--space w|w+] [--images 20] [--regions 3] \\

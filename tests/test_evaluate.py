@@ -1,4 +1,4 @@
-"""`evaluate`: outputs, resumability, agreement with the DESIGN §4 metric, clear errors."""
+"""`evaluate`: outputs, resumability, agreement with the leak metric (maths.metrics), clear errors."""
 
 import json
 import math
@@ -92,7 +92,7 @@ def test_other_settings_in_the_same_folder_are_refused(faces, tmp_path):
 
 
 def _bisect_leak(gen, code, p, mask, target=0.1):
-    """An independent reference of DESIGN §4: plain bisection per sign on a doubling bracket."""
+    """An independent reference of the leak: plain bisection per sign on a doubling bracket."""
     from lowrankgan.maths.metrics import rms_inside_outside
     base = gen.synthesize(code[None])
     out = []
