@@ -21,7 +21,7 @@ pytest.importorskip("waitress")
 
 from lowrankgan import api
 from lowrankgan.maths import jacobian  # noqa: E402
-from lowrankgan.web import session  # noqa: E402
+from lowrankgan.web import models  # noqa: E402
 from lowrankgan.web.server import create_app  # noqa: E402
 from lowrankgan.web.session import Workspace  # noqa: E402
 
@@ -92,12 +92,12 @@ def test_malformed_bodies_are_400(workspace, body, content_type):
 
 def test_class_spellings_load_the_model_once(monkeypatch):
     loads = []
-    real = session.api.load_model
+    real = models.api.load_model
 
     def counting(name, **kwargs):
         loads.append((name, kwargs.get("class_name")))
         return real(name, **kwargs)
-    monkeypatch.setattr(session.api, "load_model", counting)
+    monkeypatch.setattr(models.api, "load_model", counting)
     app = create_app(Workspace(["omniart-eyes"], device="cpu"), allowed_hosts=HOSTS)
     client = app.test_client()
     client.environ_base["HTTP_X_LOWRANKGAN_TOKEN"] = app.token

@@ -418,15 +418,15 @@ def test_path_renders_leave_a_slot_for_sliders(client, result, workspace, live_s
     """Path renders run one at a time: while one runs, slider renders still go through, and a
     second path render waits for it (then 429, busy)."""
     rid = result["result"]
-    saved = workspace.path_wait_s
-    with workspace.path_slot():
-        workspace.path_wait_s = 0.05
+    saved = workspace.slots.path_wait_s
+    with workspace.slots.path():
+        workspace.slots.path_wait_s = 0.05
         try:
             assert client.get(f"/api/render?result={rid}&alphas=1").status_code == 200
             busy = client.get(f"/api/render?result={rid}&alphas=1&path_steps=1")
             assert busy.status_code == 429 and "path" in busy.get_json()["error"]
         finally:
-            workspace.path_wait_s = saved
+            workspace.slots.path_wait_s = saved
     assert http_get(live_server, f"/api/render?result={rid}&alphas=1&path_steps=1")[0] == 200
 
 
@@ -435,7 +435,7 @@ def test_compute_and_renders_on_the_default_model(client, workspace, live_server
     HTTP (waitress worker threads, as the page gets them)."""
     client.get("/api/image?seed=21")  # showing a seed warms its Jacobian in the background
     end = time.monotonic() + 60
-    while not workspace.is_warm("dcgan-faces", workspace.model("dcgan-faces"), 21) and time.monotonic() < end:
+    while not workspace.warmer.is_warm("dcgan-faces", workspace.model("dcgan-faces"), 21) and time.monotonic() < end:
         time.sleep(0.05)
     t0 = time.perf_counter()
     job = compute(client, seed=21, mask=box_mask(48, 23, 8, 17))

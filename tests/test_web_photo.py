@@ -105,10 +105,10 @@ def test_size_is_checked_before_the_body_is_read(client, workspace):
     resp = client.post("/api/photo", data=b"x" * 100, content_type="image/png",
                        environ_overrides={"CONTENT_LENGTH": str(api.MAX_PHOTO_BYTES + 1)})
     assert resp.status_code == 413 and resp.get_json()["error"] == "the photo is 64.0 MB; at most 64 MB"
-    assert workspace._computing is None
+    assert workspace.jobs.computing is None
     short = client.post("/api/photo", data=b"x" * 100, content_type="image/png", environ_overrides={"CONTENT_LENGTH": "1000"})
     assert short.status_code == 400 and "arrived incomplete (100 of 1000 bytes)" in short.get_json()["error"]
-    assert workspace._computing is None
+    assert workspace.jobs.computing is None
 
 
 @pytest.mark.parametrize("data, params, status, message", [
@@ -124,7 +124,7 @@ def test_bad_uploads_are_one_line_errors(client, workspace, data, params, status
     resp = upload(client, data, **params)
     assert resp.status_code == status and message in resp.get_json()["error"], resp.get_json()
     assert "\n" not in resp.get_json()["error"] and " at 0x" not in resp.get_json()["error"]
-    assert workspace._computing is None  # a refused upload gives the computation slot back
+    assert workspace.jobs.computing is None  # a refused upload gives the computation slot back
 
 
 def test_one_computation_at_a_time(client, workspace, faces):

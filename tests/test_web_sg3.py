@@ -259,13 +259,13 @@ def test_concurrent_requests_with_different_transforms(workspace, reference):
             elif not (png(resp.data) == want[t]).all():
                 wrong.append(t)
 
-    slots, workspace.render_slots = workspace.render_slots, threading.BoundedSemaphore(len(transforms))  # all at once
+    slots, workspace.slots.render_slots = workspace.slots.render_slots, threading.BoundedSemaphore(len(transforms))  # all at once
     threads = [threading.Thread(target=worker, args=(t,)) for t in transforms]
     for th in threads:
         th.start()
     for th in threads:
         th.join()
-    workspace.render_slots = slots
+    workspace.slots.render_slots = slots
     assert not errors and not wrong, (errors, wrong)
 
 

@@ -15,7 +15,9 @@ from ..errors import LowRankGANError
 from .limits import (MAX_PAGE_JSON_DEPTH, MAX_PAGE_PATH_STEPS, MAX_PAGE_ROTATE, MAX_PAGE_SEED, MAX_PAGE_STRIP,
                      MAX_PAGE_TOP_K, MAX_PAGE_TRANSLATE)
 from .photos import Photo
-from .session import Result, Workspace, slider_max
+from .models import slider_max
+from .results import Result
+from .session import Workspace
 
 WEB_METHODS = tuple(name for name, m in api.METHODS.items() if m.uses_region)  # the page draws a region
 

@@ -24,7 +24,9 @@ from .limits import MAX_PAGE_INVERT_STEPS
 from .photos import ALIGNS, PAGE_STEPS, Photo, pasted, start_inversion
 from .parse import (BadRequest, _attachment, _model_args, _NotFound, _text, edit_args, parse_count, parse_subject,
                     stored_photo, stored_result)
-from .session import Busy, Workspace, uint8_png
+from .jobs import Busy
+from .results import uint8_png
+from .session import Workspace
 
 # Page-only bounds. A decode's peak is a few times the file (a 64 MB upload of 40 megapixels holds
 # the bytes, PIL's image and the RGB array); three 40-megapixel pastes at once would need ~2 GB.

@@ -3,7 +3,7 @@ per server (an LRU bounded in number and in the memory the decoded photos take),
 endpoint that takes a seed can take ``photo=<id>`` instead.
 
 Glue over the public API (``api.decode_photo``, ``api.invert``, ``api.paste_edits``), like
-``session``; the job runs in the workspace's one computation slot (``Workspace.begin_job``).
+``session``; the job runs in the workspace's one computation slot (``jobs.Jobs``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from .. import api
 from ..errors import LowRankGANError, NoFaceFound
 
 if TYPE_CHECKING:  # session imports this module
-    from .session import Job, Workspace
+    from .jobs import Job
+    from .session import Workspace
 
 MAX_PHOTOS = 8  # uploaded photos kept per server, least recently used dropped first
 MAX_PHOTO_MEMORY = 512 << 20  # decoded photos kept (a 40-megapixel photo is 120 MB); the newest always stays
@@ -64,6 +65,15 @@ def subject_label(subject: int | Photo) -> str:
     if isinstance(subject, int):
         return f"seed {subject}"
     return f"the photo {subject.name}" if subject.name else "the uploaded photo"
+
+
+def as_seeds(subject: int | Photo) -> list[int] | api.Latents:
+    """What the API takes for one image: a seed as a one-element list, a photo as its code."""
+    return [subject] if isinstance(subject, int) else subject.latents
+
+
+def subject_json(subject: int | Photo) -> dict:
+    return {"seed": subject, "photo": None} if isinstance(subject, int) else {"seed": None, "photo": subject.id}
 
 
 def subject_file_label(subject: int | Photo) -> str:
@@ -113,7 +123,7 @@ def _invert(workspace: Workspace, job: Job, name: str, gen: api.GeneratorAdapter
         job.fraction = done / total
         job.stage = f"inverting the photo: step {done} of {total} ({PAGE_RESTARTS} starts at once)"
 
-    with workspace.job_guard(job):
+    with workspace.jobs.guard(job):
         with workspace.cpu_lock:
             face = align == "face" or (align == "auto" and name in api.FACE_MODELS)
             job.stage = "finding and aligning the face" if face else "cropping the photo"

@@ -53,7 +53,10 @@ from .parse import (WEB_METHODS, BadRequest,
                     parse_params, parse_seeds, parse_subject, parse_top_k, parse_transform, edit_args, stored_result)
 from .photo_routes import add_photo_routes
 from .photos import subject_file_label
-from .session import Busy, Workspace, as_seeds, png_bytes, uint8_png
+from .jobs import Busy
+from .photos import as_seeds
+from .results import png_bytes, uint8_png
+from .session import Workspace
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
 STATIC_DIR = Path(str(resources.files("lowrankgan.web") / "static"))

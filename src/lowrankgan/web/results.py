@@ -1,0 +1,142 @@
+"""Direction sets computed on the page, kept per server (an LRU), and what is drawn from them: the
+original and edited images, the strip, the GIF sweep, and the ZIP of direction files."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import threading
+import zipfile
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .. import api
+from ..api import DirectionSet, GeneratorAdapter, Region
+from .jobs import RenderSlots, lru_put
+from .models import ModelCache
+from .photos import Photo, as_seeds
+
+
+@dataclass
+class Result:
+    """Directions found for one drawn region of one image."""
+
+    id: str
+    model: str
+    class_name: str | None
+    dirset: DirectionSet
+    seed: int | Photo  # the image the directions were found on: a seed, or an uploaded photo's code
+    region: Region
+    space: str
+    layers: list[int] | None
+    span: float = 0.0  # the largest calibrated slider end (the renders accept up to 4x)
+    transform: api.Transform | None = None  # StyleGAN3's input transform (None: the model has none)
+
+    @property
+    def input_transform(self) -> api.Transform:
+        """The transform its directions were computed at (none for models without one)."""
+        return self.transform or api.NO_TRANSFORM
+
+    def scope(self, gen: GeneratorAdapter):
+        """Renders of this result use the transform its directions were computed at."""
+        return api.input_transform(gen, *self.input_transform)
+
+
+class Results:
+    """The latest ``limit`` results by id. Thread-safe."""
+
+    def __init__(self, limit: int = 32) -> None:
+        self.limit = limit
+        self._results: OrderedDict[str, Result] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, result: Result) -> None:
+        with self._lock:
+            lru_put(self._results, result.id, result, self.limit)
+
+    def get(self, result_id: str) -> Result:
+        with self._lock:
+            res = self._results.get(result_id)
+            if res is not None:
+                self._results.move_to_end(result_id)
+        if res is None:
+            raise KeyError(result_id)
+        return res
+
+
+class Renders:
+    """Images of the offered models and of stored results, each render in a render slot."""
+
+    def __init__(self, models: ModelCache, slots: RenderSlots) -> None:
+        self.models, self.slots = models, slots
+
+    def image(self, gen: GeneratorAdapter, seeds: Sequence[int] | api.Latents,
+              transform: api.Transform = api.NO_TRANSFORM) -> torch.Tensor:
+        with self.slots.render(), api.input_transform(gen, *transform):
+            return api.sample(gen, _listed(seeds))
+
+    def edited(self, res: Result, seeds: Sequence[int] | api.Latents, alphas: Sequence[float], steps: int = 0) -> torch.Tensor:
+        """Images ``[n, 3, H, W]``: each seed's image with the sliders' edit (path-following when
+        ``steps`` > 0)."""
+        gen = self.models.get(res.model, res.class_name)
+        with self.slots.for_steps(steps), res.scope(gen):
+            return api.composed_edit(gen, res.dirset, _listed(seeds), alphas, steps, res.region)
+
+    def strip(self, res: Result, seeds: Sequence[int], alphas: Sequence[float], outline: bool,
+              steps: int = 0) -> Image.Image:
+        """Originals (top row) and edited images (bottom row) for ``seeds``."""
+        gen = self.models.get(res.model, res.class_name)
+        with self.slots.for_steps(steps), res.scope(gen):
+            images = api.composed_edit(gen, res.dirset, list(seeds), alphas, steps, res.region, with_originals=True)
+        return api.grid_image(images, mask=res.region.mask if outline else None)
+
+    def gif(self, res: Result, seed: int | Photo, alphas: Sequence[float], outline: bool, frames: int = 9,
+            steps: int = 0) -> bytes:
+        """The current edit swept from −1× to +1× (direction 1 at the model's default strengths
+        when every slider is at zero), there and back; along paths when ``steps`` > 0."""
+        gen = self.models.get(res.model, res.class_name)
+        with self.slots.for_steps(steps), res.scope(gen):
+            images = api.composed_sweep(gen, res.dirset, as_seeds(seed), alphas, frames, steps, res.region)
+        return api.gif_bytes(api.gif_frames(images, res.region.mask if outline else None))
+
+
+def direction_zip(res: Result, alphas: Sequence[float] = (), steps: int = 0) -> bytes:
+    """``directions.npy``, ``directions.json``, ``latent.npy`` as ``lowrankgan directions``
+    writes them, plus the drawn region as ``region.png`` (which ``directions.json`` names, so that
+    ``edit --directions DIR`` reads it back) and the sliders' values and path steps
+    (``slider_alphas``, ``slider_path_steps``, ``slider_seed``: ``edit --alphas recorded``). For
+    StyleGAN3 the transform the picture was moved / turned by is in the directions' own metadata
+    (``translate``, ``rotate``: ``find_directions`` records it), which every ``edit`` applies."""
+    buf = io.BytesIO()
+    meta = {**res.dirset.meta, "region": api.DRAWN_MASK_NAME, "region_boxes": res.region.spec,
+            "slider_alphas": [float(a) for a in alphas], "slider_path_steps": int(steps),
+            "slider_seed": res.seed if isinstance(res.seed, int) else None}
+    dirset = DirectionSet(res.dirset.vectors, meta, res.dirset.latents)
+    with tempfile.TemporaryDirectory(prefix="lowrankgan-web-") as tmp:
+        out = api.save_directions(dirset, Path(tmp) / "directions")
+        Image.fromarray(res.region.mask.astype(np.uint8) * 255).save(out / "region.png")
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(out.iterdir()):
+                zf.write(path, f"directions/{path.name}")
+    return buf.getvalue()
+
+
+def _listed(seeds: Sequence[int] | api.Latents) -> list[int] | api.Latents:
+    return seeds if isinstance(seeds, api.Latents) else list(seeds)
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def uint8_png(images: torch.Tensor) -> bytes:
+    """One image ``[3, H, W]`` in [-1, 1] as PNG bytes at native resolution."""
+    return png_bytes(Image.fromarray(api.to_uint8(images)))
