@@ -105,7 +105,7 @@ def test_unreached_leaks_are_null_in_the_file_and_count_as_unreached(tmp_path):
 
 
 def test_logs_written_before_null_still_read(tmp_path):
-    line = {"region": "r", "method": "m", "source": "0", "target": 0, "index": 0, "level": "t=0.1",
+    line = {"region": "r", "method": "m", "source": "0", "target": 0, "index": 0, "level": "t=0.1", "kind": "leak",
             "leak": "inf", "strength_pos": "nan", "strength_neg": 1.5}
     (tmp_path / "log.jsonl").write_text(json.dumps(line) + "\n")
     (rec,) = evlog.ResultLog(tmp_path / "log.jsonl").records.values()
