@@ -11,6 +11,8 @@ files checked against a model), ``directions``, ``editing`` (edits, locality, ev
 from ..errors import LowRankGANError
 from ..files.directionfile import (DIRECTION_FILES, DirectionSet, load_directions, recorded_alphas, recorded_transform,
                                    region_beside, save_directions, source_latents, transform_text)
+from ..evaluation.log import LOG_NAME as EVALUATION_LOG
+from ..evaluation.run import CONFIG_NAME as EVALUATION_CONFIG
 from ..files.latents import Latents, load_latents
 from ..files.report import gif_bytes, gif_frames, grid_image, html_report, output_kind, save_gif, save_html, save_png, to_uint8
 from ..limits import MAX_PHOTO_BYTES, MAX_PHOTO_PIXELS, parse_json, printable
@@ -25,7 +27,7 @@ from ..models.base import check_truncation
 from ..models.inputtransform import NO_TRANSFORM, Transform, check_transform, input_transform, supports_input_transform
 from ..photos.facelandmarks import FACE_MODELS
 from ..photos.photo import decode_photo, load_photo
-from ..photos.photoinvert import ALIGNS, PhotoInversion, save_inversion
+from ..photos.photoinvert import ALIGNS, INVERSION_FILES, PhotoInversion, save_inversion
 from ..safewrite import check_output_dir, check_writable, finite_json, staged_dir
 from .core import (EditSetup, Seeds, analysis_size, as_model, as_region, edit_setup, model_catalog, model_description,
                    parse_layers, parse_seeds, recorded_family, recorded_model, refetch_model, sample,
@@ -65,7 +67,8 @@ __all__ = [
     "MAX_PHOTO_BYTES", "MAX_PHOTO_PIXELS",
     # writing outputs (whole or not at all)
     "grid_image", "to_uint8", "save_png", "gif_frames", "gif_bytes", "save_gif", "html_report", "save_html",
-    "output_kind", "check_output_dir", "check_writable", "staged_dir", "finite_json",
+    "output_kind", "check_output_dir", "check_writable", "staged_dir", "finite_json", "INVERSION_FILES",
+    "EVALUATION_CONFIG", "EVALUATION_LOG",
     # outside input, errors
     "parse_json", "printable", "LowRankGANError",
 ]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -41,14 +42,17 @@ def _path_kwargs(job: EditSetup, region: str | Region | None) -> dict:
 def path_edit(model: ModelLike, directions: DirectionSet | str | Path, seeds: Seeds,
               strengths: Sequence[float], steps: int, index: int = 0, region: str | Region | None = None,
               space: str | None = None, layers: Sequence[int] | None = None, trunc: float = 1.0,
-              follow: str = "project") -> torch.Tensor:
+              follow: str = "project", progress: bool = True) -> torch.Tensor:
     """Like ``edit`` (images ``[n_seeds, n_strengths, 3, H, W]``) but path-following
     (``pathedit``): the region and robust-PCA settings default to the direction file's.
     ``follow="project"`` re-projects the direction into the rest's null space at each step;
-    ``"rederive"`` re-derives the region's best direction at each step (more local at strong edits)."""
+    ``"rederive"`` re-derives the region's best direction at each step (more local at strong edits).
+    ``progress``: one line per step on stderr, with its cost."""
     check_path_steps(steps)
     job = edit_setup(model, directions, seeds, space, layers, trunc)
-    kwargs = {**_path_kwargs(job, region), "follow": follow}
+    signs = sum(any(s * sign > 0 for s in strengths) for sign in (1, -1))
+    kwargs = {**_path_kwargs(job, region), "follow": follow,
+              "on_step": _step_lines(len(job.codes) * signs * steps) if progress else None}
     p = pick(job.dirset, index)
     rows = [render(job.gen, path_sweep_codes(job.gen, code, p, strengths, steps, **kwargs), job.space)
             for code in job.codes]
@@ -62,7 +66,18 @@ def combined_direction(dirset: DirectionSet, alphas: Sequence[float]) -> torch.T
     return torch.from_numpy(a @ dirset.vectors)
 
 
-def _moved(job: EditSetup, alphas: Sequence[float], path_steps: int, region: str | Region | None) -> torch.Tensor:
+def _step_lines(total: int) -> Callable[[float], None]:
+    """A path step's progress line: each step costs a Jacobian and a robust PCA (seconds on a CPU)."""
+    done = [0]
+
+    def line(seconds: float) -> None:
+        done[0] += 1
+        print(f"path step {done[0]}/{total}: {seconds:.2f} s", file=sys.stderr, flush=True)
+    return line
+
+
+def _moved(job: EditSetup, alphas: Sequence[float], path_steps: int, region: str | Region | None,
+           progress: bool = False) -> torch.Tensor:
     """The codes moved by ``Σ α_i v_i``: along the straight line, or (``path_steps`` > 0) to the end
     of the path along ``v/|v|`` to strength ``|v|``."""
     direction = combined_direction(job.dirset, alphas)
@@ -71,7 +86,7 @@ def _moved(job: EditSetup, alphas: Sequence[float], path_steps: int, region: str
     strength = float(direction.norm())
     if strength == 0.0:
         return job.codes
-    kwargs = _path_kwargs(job, region)
+    kwargs = {**_path_kwargs(job, region), "on_step": _step_lines(len(job.codes) * path_steps) if progress else None}
     return torch.stack([path_codes(job.gen, code, direction / strength, strength, path_steps, **kwargs)[-1]
                         for code in job.codes], 0)
 
@@ -79,12 +94,12 @@ def _moved(job: EditSetup, alphas: Sequence[float], path_steps: int, region: str
 def composed_edit(model: ModelLike, directions: DirectionSet | str | Path, seeds: Seeds,
                   alphas: Sequence[float], path_steps: int = 0, region: str | Region | None = None,
                   space: str | None = None, layers: Sequence[int] | None = None, trunc: float = 1.0,
-                  with_originals: bool = False) -> torch.Tensor:
+                  with_originals: bool = False, progress: bool = False) -> torch.Tensor:
     """Images ``[n, 3, H, W]``: each seed's image with several directions applied at once,
     ``c + Σ α_i v_i`` (the page's sliders; ``edit --alphas``). ``with_originals`` returns
-    ``[2, n, 3, H, W]``, the unedited images first."""
+    ``[2, n, 3, H, W]``, the unedited images first. ``progress``: a line per path step on stderr."""
     job = edit_setup(model, directions, seeds, space, layers, trunc)
-    moved = _moved(job, alphas, path_steps, region)
+    moved = _moved(job, alphas, path_steps, region, progress)
     if with_originals:
         both = render(job.gen, torch.cat([job.codes, moved], 0), job.space)
         return both.view(2, len(job.codes), *both.shape[1:])

@@ -13,6 +13,7 @@ from PIL import Image
 
 from .. import api
 from ..errors import LowRankGANError, NoFaceFound
+from .outputs import claim_folder, remove_stale
 from .options import load_model_of, recorded_files, out_file, float_list, method_params, seeds_or_latent, file_codes, crop_box
 
 
@@ -41,7 +42,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
     as_dir = out.suffix.lower() != ".png"
     names = [f"seed{seed:04d}.png" for seed in seeds] + ["grid.png"]
-    out = api.check_output_dir(out, names) if as_dir else out_file(args.out)
+    out = api.check_output_dir(claim_folder(args.out, "sample", args.force), names) if as_dir else out_file(args.out)
     gen = load_model_of(args)
     images = api.sample(gen, seeds, trunc=args.trunc)
     if as_dir:
@@ -49,6 +50,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
             for name, img in zip(names, api.to_uint8(images)):
                 api.save_png(Image.fromarray(img), tmp / name)
             api.save_png(api.grid_image(images[None]), tmp / "grid.png")
+        remove_stale(out, names)  # the folder holds this run's images only
     else:
         api.save_png(api.grid_image(images[None]), out)
     print(f"wrote {api.printable(out)}")
@@ -57,7 +59,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_directions(args: argparse.Namespace) -> int:
     seeds = seeds_or_latent(args.seed, args.seeds, args.latent)
-    api.check_output_dir(Path(args.out), api.DIRECTION_FILES)
+    api.check_output_dir(claim_folder(args.out, "directions", args.force), api.DIRECTION_FILES)
     gen = load_model_of(args, files=recorded_files(None, seeds))
     dirset = api.find_directions(gen, seeds, args.region, args.method, args.space, api.parse_layers(args.layers),
                                  args.analysis_size, top_k=args.top_k, trunc=args.trunc, cache=not args.no_cache,
@@ -69,6 +71,8 @@ def cmd_directions(args: argparse.Namespace) -> int:
     print(f"{dirset.vectors.shape[0]} directions ({meta['method']}, space {meta['latent_space']}{ranks}) -> {api.printable(args.out)}")
     for warning in info.get("warnings", []):  # what the numbers alone would not say (also in directions.json)
         print(f"lowrankgan: warning: {warning}", file=sys.stderr)
+    if dirset.vectors.shape[0] < args.top_k:
+        print(fewer_directions(dirset.vectors.shape[0], args.top_k, info, meta["latent_dim"]))
     probe = meta["leak_images"]
     where = probe[0] if len(probe) == 1 else f"{', '.join(probe)} (median)"
     if math.isfinite(meta["leak_source_top1"]):
@@ -77,6 +81,19 @@ def cmd_directions(args: argparse.Namespace) -> int:
     else:  # recorded as null in directions.json
         print(f"leak of direction 0 on {where}: not measured (no strength changes the region by RMS 0.1)")
     return 0
+
+
+def fewer_directions(got: int, asked: int, info: dict, dim: int) -> str:
+    """Why a direction file holds fewer directions than --top-k asked for."""
+    why = f"the latent space has {dim} dimensions"
+    if "rank_region" in info and "null_dim" in info:
+        region, null = info["rank_region"], info["null_dim"]
+        if region <= null:
+            why = (f"the region's change has rank {region} (a larger region or a smaller --rank-rtol gives more)")
+        else:
+            why = (f"the rest of the image leaves only {null} directions free of it, its null space "
+                   "(--relax N gives N back, at the cost of locality)")
+    return f"fewer directions than --top-k {asked}: {got}, because {why}"
 
 
 def cmd_edit_composed(args: argparse.Namespace) -> int:
@@ -101,7 +118,7 @@ def cmd_edit_composed(args: argparse.Namespace) -> int:
         seeds = seeds if own is None else own
     gen = load_model_of(args, api.recorded_transform(dirset), recorded_files(dirset, seeds))
     images = api.composed_edit(gen, dirset, seeds, alphas, steps, region=args.region, space=args.space,
-                               layers=api.parse_layers(args.layers), trunc=args.trunc)
+                               layers=api.parse_layers(args.layers), trunc=args.trunc, progress=True)
     api.save_png(Image.fromarray(np.concatenate(list(api.to_uint8(images)), axis=1)), out)
     which = f"seeds {','.join(map(str, seeds))}" if isinstance(seeds, list) else ", ".join(api.seed_labels(seeds))
     print(f"wrote {api.printable(out)} ({which}, alphas {','.join(f'{a:g}' for a in alphas)}, path steps {steps})")
@@ -156,7 +173,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 
 def cmd_invert(args: argparse.Namespace) -> int:
-    api.check_writable(Path(args.out))
+    api.check_writable(claim_folder(args.out, "invert", args.force))
     gen = api.as_model(args.model, args.device, args.class_name)
     try:
         result = api.invert(gen, args.photo, args.space, args.steps, args.restarts, args.align, crop_box(args.crop),
@@ -171,6 +188,7 @@ def cmd_invert(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    claim_folder(args.out, "evaluate", args.force or args.fresh)
     split = lambda text: [m.strip() for m in text.split(",") if m.strip()]  # noqa: E731
     summary = api.evaluate(
         args.model, args.region, api.parse_seeds(args.seeds), split(args.methods), device=args.device,

@@ -14,8 +14,8 @@ from ..errors import LowRankGANError
 
 
 def common_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None, help="zoo name (see `lowrankgan models`) or checkpoint path; default dcgan-faces")
-    p.add_argument("--class", dest="class_name", default=None, help="class for conditional models (name or index)")
+    p.add_argument("--model", default=None, metavar="NAME|PATH", help="zoo name (see `lowrankgan models`) or checkpoint path; default dcgan-faces")
+    p.add_argument("--class", dest="class_name", default=None, metavar="NAME|INDEX", help="class for conditional models (name or index)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA when present")
 
 
@@ -138,6 +138,11 @@ def method_params(args: argparse.Namespace, method: str) -> dict:
     return params
 
 
+def _number(value: float) -> str:
+    """A range end as a reader writes it: 4096, 2147483647, 1e-06 (not 2.14748e+09)."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e16 else f"{value:g}"
+
+
 def param_dest(param) -> str:
     return "param_" + param.cli_flag.lstrip("-").replace("-", "_")
 
@@ -149,7 +154,7 @@ def add_method_options(p: argparse.ArgumentParser) -> None:
     for m in api.METHODS.values():
         for param in m.params:
             default = param.default_text if param.default_text is not None else param.default
-            rng = f", {param.low:g}..{param.high:g}" if param.low is not None else ""
+            rng = f", {_number(param.low)}..{_number(param.high)}" if param.low is not None else ""
             choices = f", one of {'/'.join(param.choices)}" if param.choices else ""
             group.add_argument(param.cli_flag, dest=param_dest(param), default=None, metavar=param.type.__name__.upper(),
                                help=f"[{m.name}] {param.help} (default {default}{rng}{choices})")

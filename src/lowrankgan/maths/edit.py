@@ -25,12 +25,15 @@ def parse_int_list(text: str, what: str = "seeds", limit: int = MAX_SEEDS, high:
         for part in text.split(","):
             lo, sep, hi = part.strip().partition("-")
             start, stop = int(lo), int(hi) if sep else int(lo)
-            if start < 0 or stop < start:
+            if start < 0:
                 raise ValueError
+            if stop < start:
+                raise LowRankGANError(f"bad {what} '{printable(text, 60)}': in a range A-B, A must be at most B "
+                                      f"(write {stop}-{start})")
             spans.append((start, stop))
     except ValueError:
         raise LowRankGANError(f"bad {what} '{printable(text, 60)}': use N, A-B or a comma list such as 1,5,9 "
-                              "(non-negative integers)") from None
+                              "(non-negative integers, A ≤ B)") from None
     top = max(stop for _, stop in spans)
     if top > high:
         raise LowRankGANError(f"{what} {top if top < 10**30 else 'value'} is too large; use 0..{high}")

@@ -17,7 +17,8 @@ per step. Measured against the straight line and ``project`` in ``benchmarks/ben
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -38,8 +39,10 @@ def _region(gen: GeneratorAdapter, region: str | Region) -> Region:
 def path_codes(gen: GeneratorAdapter, code: torch.Tensor, direction: torch.Tensor, strength: float,
                steps: int, region: str | Region, space: str = "z", layers: Sequence[int] | None = None,
                analysis_size: int | None = None, lam: float | None = None, relax: int = 0,
-               rank_rtol: float = RANK_RTOL, follow: str = "project", **_ignored) -> torch.Tensor:
-    """Codes ``[steps + 1, ...]`` along the path from ``code`` (first) to strength ``strength`` (last).
+               rank_rtol: float = RANK_RTOL, follow: str = "project",
+               on_step: Callable[[float], None] | None = None, **_ignored) -> torch.Tensor:
+    """Codes ``[steps + 1, ...]`` along the path from ``code`` (first) to strength ``strength`` (last);
+    ``on_step(seconds)`` is called after each step (each costs a Jacobian and a robust PCA).
 
     Extra keyword arguments (other methods' parameters such as ``order`` or ``tau``) are ignored, so
     a direction file's ``params`` can be passed as they are.
@@ -60,6 +63,7 @@ def path_codes(gen: GeneratorAdapter, code: torch.Tensor, direction: torch.Tenso
     out = [code]
     current, previous = code, p0
     for _ in range(steps):
+        t0 = time.perf_counter()
         if h == 0:
             out.append(current)
             continue
@@ -80,6 +84,8 @@ def path_codes(gen: GeneratorAdapter, code: torch.Tensor, direction: torch.Tenso
         offset = embed_direction(gen, v.float().to(gen.device), space, layers)
         current = current + sign * h * offset
         out.append(current)
+        if on_step is not None:
+            on_step(time.perf_counter() - t0)
     return torch.stack(out, 0)
 
 

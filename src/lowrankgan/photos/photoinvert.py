@@ -109,6 +109,9 @@ def _png(tensor: torch.Tensor) -> Image.Image:
     return Image.fromarray(a)
 
 
+INVERSION_FILES = ("latent.npy", "reconstruction.png", "target.png", "invert.json")
+
+
 def save_inversion(result: PhotoInversion, out_dir: str | Path) -> Path:
     """``latent.npy`` (as ``directions`` writes it), ``reconstruction.png``, ``target.png`` (the
     aligned crop the code reproduces) and ``invert.json``, each written whole or not at all."""
