@@ -37,7 +37,7 @@ def test_seed_format_and_integer_ranges_are_spelled_out(capsys):
         main(["directions", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "seeds: N, A-B (A ≤ B) or a comma list such as 1,5,9" in text
-    assert "--seed-offset INT [ganspace] first seed sampled (default 1000000, 0..2147483647)" in text
+    assert "--random-seed INT [random] random seed (default 0, 0..9223372036854775807)" in text
 
 
 def test_missing_options_are_one_line_naming_what_they_take(capsys):

@@ -140,7 +140,9 @@ def method_params(args: argparse.Namespace, method: str) -> dict:
 
 def _number(value: float) -> str:
     """A range end as a reader writes it: 4096, 2147483647, 1e-06 (not 2.14748e+09)."""
-    return str(int(value)) if float(value).is_integer() and abs(value) < 1e16 else f"{value:g}"
+    if isinstance(value, int) or (float(value).is_integer() and abs(value) < 1e16):
+        return str(int(value))
+    return f"{value:g}"
 
 
 def param_dest(param) -> str:
