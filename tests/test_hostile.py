@@ -248,11 +248,13 @@ def test_failed_sample_into_a_folder_leaves_nothing(tmp_path, monkeypatch, faces
     assert not out.exists() and H.listing(tmp_path) == []
 
 
-def test_sample_into_an_existing_folder_adds_the_files(tmp_path, faces):
+def test_sample_into_a_folder_of_other_files_adds_them_when_forced(tmp_path, faces):
     out = tmp_path / "samples"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    assert main(["sample", "--seeds", "3-4", "--out", str(out)]) == 0
+    assert main(["sample", "--seeds", "3-4", "--out", str(out)]) == 2  # not empty: --force to write beside
+    assert H.listing(tmp_path) == ["samples", "samples/keep.txt"]
+    assert main(["sample", "--seeds", "3-4", "--out", str(out), "--force"]) == 0
     assert H.listing(tmp_path) == ["samples", "samples/grid.png", "samples/keep.txt",
                                    "samples/seed0003.png", "samples/seed0004.png"]
 

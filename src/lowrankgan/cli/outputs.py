@@ -55,6 +55,11 @@ def claim_folder(out: str, command: str, force: bool) -> Path:
     if not entries:
         return folder
     spec = OUTPUTS[command]
+    for name in entries if command == "sample" else spec.names:
+        entry = folder / name
+        if (entry.is_symlink() or entry.exists()) and not (entry.is_file() and not entry.is_symlink()) \
+                and (command != "sample" or SAMPLE_NAME.fullmatch(name)):
+            raise LowRankGANError(f"--out {folder}: {entry} exists and is not a plain file; remove it or choose another --out")
     if spec.is_own(folder, entries):
         if force or command == "evaluate":
             return folder
