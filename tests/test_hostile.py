@@ -241,7 +241,7 @@ def test_failed_sample_into_a_folder_leaves_nothing(tmp_path, monkeypatch, faces
         if len(calls) == 2:
             raise OSError(28, "No space left on device")
         image.save(path, format="PNG")
-    monkeypatch.setattr(cli, "save_png", failing_save)
+    monkeypatch.setattr(cli.api, "save_png", failing_save)
     out = tmp_path / "samples"
     assert main(["sample", "--seeds", "0-2", "--out", str(out)]) == 2
     assert "No space left on device" in capsys.readouterr().err
