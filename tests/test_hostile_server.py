@@ -38,8 +38,13 @@ def server(workspace, monkeypatch):
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     yield int(srv.effective_port)
-    srv.close()
-    thread.join(timeout=5)
+    # Stop the loop before closing its sockets (closing them under a running select fails in its thread).
+    dispatchers = list(srv._map.values())
+    srv._map.clear()
+    thread.join(timeout=10)
+    for dispatcher in dispatchers:
+        dispatcher.close()
+    srv.task_dispatcher.shutdown()
 
 
 def exchange(port: int, head: bytes, body: bytes = b"", timeout: float = 30.0) -> tuple[int, dict]:
@@ -74,6 +79,14 @@ def upload_head(port: int, size: int) -> bytes:
 def test_declared_huge_bodies_are_refused_in_json_before_they_are_sent(server, size):
     status, body = exchange(server, upload_head(server, size))  # the headers only: refused from them
     assert status == 413 and "large" in body["error"]
+
+
+@pytest.mark.parametrize("head", [b"GET /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -5\r\n\r\n",
+                                  b"GET /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * (80 << 10) + b"\r\n\r\n",
+                                  b"GET /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: gzip\r\n\r\n"])
+def test_requests_waitress_refuses_are_answered_in_json(server, head):
+    status, body = exchange(server, head)
+    assert status in (400, 431, 501) and isinstance(body["error"], str)  # JSON, whoever refused
 
 
 def test_a_body_just_over_the_limit_is_refused_by_the_app_in_json(server):

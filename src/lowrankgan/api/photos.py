@@ -37,8 +37,8 @@ def paste_edits(photo: str | Path | np.ndarray, latents: Latents | PhotoInversio
     """Edited crops ``[n, s, 3, R, R]`` of an inverted photo pasted back into the photo at its
     resolution (``uint8 [n, s, 3, H, W]``): ``mode`` ``delta`` adds only the edit (the change from the
     reconstruction) and keeps the photo's own detail; ``face`` replaces the face by the model's.
-    Memory: n·s times the photo's RGB bytes plus ~100 MB (a 40-megapixel photo at the default
-    7 strengths: 840 MB)."""
+    Memory: n·s times the photo's RGB bytes plus ~300 MB (a 40-megapixel photo at the default
+    7 strengths: 0.8 GB of output)."""
     if mode not in ("delta", "face"):
         raise LowRankGANError(f"--paste {mode}: use delta or face")
     image = load_photo(photo) if isinstance(photo, (str, Path)) else np.asarray(photo)

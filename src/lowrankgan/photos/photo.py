@@ -28,7 +28,7 @@ from ..limits import (MAX_COORDINATE, MAX_JPEG_SCANS, MAX_LANDMARKS, MAX_PHOTO_B
 from ..readers import field_int, number_list, read_json_object
 
 FEATHER = 0.12  # seam width as a fraction of the crop side
-PASTE_TILE_PIXELS = 1 << 21  # pasting works on this many photo pixels at a time (~100 MB of temporaries)
+PASTE_TILE_PIXELS = 1 << 21  # pasting works on this many photo pixels at a time (~200 MB of temporaries)
 
 
 @dataclass
@@ -282,43 +282,54 @@ def paste(photo: np.ndarray, al: Alignment, face: torch.Tensor, base: torch.Tens
     With ``base`` (the unedited reconstruction) only the change ``face - base`` is added: the
     photo keeps every detail the model could not reproduce and only the edit comes from the
     model. Without it the model's face replaces the photo's. Either way the seam is feathered
-    over ``feather`` of the crop's side. Only the crop's bounding box is touched, a band of rows
-    (``PASTE_TILE_PIXELS``) at a time: memory is the output photo plus ~100 MB, whatever its size."""
+    over ``feather`` of the crop's side."""
+    return paste_many(photo, al, face[None], base, feather)[0]
+
+
+def paste_many(photo: np.ndarray, al: Alignment, faces: torch.Tensor, base: torch.Tensor | None = None,
+               feather: float = FEATHER, out: np.ndarray | None = None) -> np.ndarray:
+    """``paste`` of each crop of ``faces`` (``[k, 3, s, s]``) into ``photo``: ``uint8 [k, H, W, 3]``
+    (written into ``out`` when given). Only the crop's bounding box is computed, a band of rows
+    (``PASTE_TILE_PIXELS``) at a time, and the band's geometry once for all ``k`` crops: memory is
+    the output plus ~300 MB, whatever the photo's size."""
     h, w = photo.shape[:2]
     if (w, h) != tuple(al.photo_size):
         raise LowRankGANError(f"the photo is {w}x{h} but the inversion was made from a {al.photo_size[0]}x"
                               f"{al.photo_size[1]} photo; give the photo that was inverted")
+    if out is None:
+        out = np.empty((faces.shape[0], h, w, 3), np.uint8)
+    out[:] = photo
     x0, y0, x1, y1 = _bounds(al, w, h)
-    out = photo.copy()
     if x1 <= x0 or y1 <= y0:
         return out
-    src = (face if base is None else face - base)[None].float()
+    src = (faces if base is None else faces - base[None]).float()
     band = max(1, PASTE_TILE_PIXELS // (x1 - x0))
     for top in range(y0, y1, band):
         bottom = min(y1, top + band)
-        out[top:bottom, x0:x1] = _paste_band(photo[top:bottom, x0:x1], al, src, x0, top, base is None, feather)
+        grid, mask = _band_geometry(al, x0, x1, top, bottom, feather)
+        region = photo[top:bottom, x0:x1].astype(np.float32)
+        for k in range(src.shape[0]):
+            warped = F.grid_sample(src[k:k + 1], grid, mode="bicubic", padding_mode="border", align_corners=False)
+            warped = warped[0].permute(1, 2, 0).numpy() * 127.5
+            pixels = region * (1 - mask) + mask * (warped + 127.5) if base is None else region + mask * warped
+            out[k, top:bottom, x0:x1] = np.clip(pixels.round(), 0, 255)
     return out
 
 
-def _paste_band(region: np.ndarray, al: Alignment, src: torch.Tensor, x0: int, y0: int, replace: bool,
-                feather: float) -> np.ndarray:
-    """Rows of the photo (``region``, whose top-left pixel is (``x0``, ``y0``)) with ``src`` pasted."""
-    rows, cols = region.shape[:2]
-    ys, xs = np.mgrid[y0:y0 + rows, x0:x0 + cols].astype(np.float64) + 0.5
+def _band_geometry(al: Alignment, x0: int, x1: int, top: int, bottom: int,
+                   feather: float) -> tuple[torch.Tensor, np.ndarray]:
+    """For photo rows ``top:bottom``, columns ``x0:x1``: where each pixel centre falls in the crop
+    (``grid_sample``'s grid) and the feathered seam's weight."""
+    xs = np.arange(x0, x1, dtype=np.float64) + 0.5
+    ys = (np.arange(top, bottom, dtype=np.float64) + 0.5)[:, None]
     inv = al.inverse()
     u = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]  # crop coordinates of each photo pixel centre
     v = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
-    del xs, ys
     s = al.size
     edge = np.minimum(np.minimum(u, s - u), np.minimum(v, s - v))
     mask = np.clip(edge / max(feather * s, 1e-6), 0, 1).astype(np.float32)[..., None]
     grid = torch.from_numpy(np.stack([u / s * 2 - 1, v / s * 2 - 1], -1)).float()[None]
-    del u, v, edge
-    warped = F.grid_sample(src, grid, mode="bicubic", padding_mode="border", align_corners=False)
-    warped = warped[0].permute(1, 2, 0).numpy() * 127.5
-    pixels = region.astype(np.float32)
-    pixels = pixels * (1 - mask) + mask * (warped + 127.5) if replace else pixels + mask * warped
-    return np.clip(pixels.round(), 0, 255).astype(np.uint8)
+    return grid, mask
 
 
 def _bounds(al: Alignment, w: int, h: int) -> tuple[int, int, int, int]:

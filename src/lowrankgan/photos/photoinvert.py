@@ -17,7 +17,7 @@ from ..errors import LowRankGANError, NoFaceFound
 from .invert import Inversion, invert_image
 from ..files.latents import Latents
 from ..models.base import GeneratorAdapter
-from .photo import Alignment, box_alignment, center_alignment, crop, ffhq_alignment, load_photo, paste, similarity_alignment
+from .photo import Alignment, box_alignment, center_alignment, crop, ffhq_alignment, load_photo, paste_many, similarity_alignment
 
 ALIGNS = ("auto", "face", "center")
 # Where dcgan-faces puts the five MTCNN landmarks (left eye, right eye, nose, mouth corners), as
@@ -126,13 +126,12 @@ def save_inversion(result: PhotoInversion, out_dir: str | Path) -> Path:
 
 def paste_images(photo: np.ndarray, al: Alignment, images: torch.Tensor, base: torch.Tensor | None) -> torch.Tensor:
     """Every crop of ``images`` ``[n, s, 3, R, R]`` pasted into ``photo``: ``uint8 [n, s, 3, H, W]``
-    (n·s times the photo's RGB bytes, plus ``paste``'s bounded working set). ``base``
+    (n·s times the photo's RGB bytes, plus ``paste_many``'s bounded working set). ``base``
     ``[n, 3, R, R]`` (the unedited reconstructions) pastes only the change."""
     n, s = images.shape[:2]
     h, w = photo.shape[:2]
     out = torch.empty((n, s, 3, h, w), dtype=torch.uint8)
     for i, row in enumerate(images):
         ref = None if base is None else base[i]
-        for j, img in enumerate(row):
-            out[i, j] = torch.from_numpy(paste(photo, al, img, ref)).permute(2, 0, 1)
+        paste_many(photo, al, row, ref, out=out[i].permute(0, 2, 3, 1).numpy())  # written in place
     return out
