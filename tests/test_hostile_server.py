@@ -20,7 +20,8 @@ from lowrankgan import api  # noqa: E402
 from lowrankgan.web import guard  # noqa: E402
 from lowrankgan.web.photo_routes import MemoryBudget  # noqa: E402
 from lowrankgan.web.server import create_app, make_server  # noqa: E402
-from lowrankgan.web.session import Busy, Workspace  # noqa: E402
+from lowrankgan.web.jobs import Busy  # noqa: E402
+from lowrankgan.web.session import Workspace  # noqa: E402
 
 TOKEN = "t" * 32
 

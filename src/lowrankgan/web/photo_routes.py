@@ -20,19 +20,13 @@ from flask import Flask, jsonify, request
 
 from .. import api
 from ..errors import LowRankGANError
-from .limits import MAX_PAGE_INVERT_STEPS
+from .limits import MAX_DECODE_MEMORY, MAX_PAGE_INVERT_STEPS, MAX_PASTE_MEMORY, PASTE_BAND_BYTES
 from .photos import ALIGNS, PAGE_STEPS, Photo, pasted, start_inversion
 from .parse import (BadRequest, _attachment, _model_args, _NotFound, _text, edit_args, parse_count, parse_subject,
                     stored_photo, stored_result)
 from .jobs import Busy
 from .results import uint8_png
 from .session import Workspace
-
-# Page-only bounds. A decode's peak is a few times the file (a 64 MB upload of 40 megapixels holds
-# the bytes, PIL's image and the RGB array); three 40-megapixel pastes at once would need ~2 GB.
-MAX_DECODE_MEMORY = 128 << 20  # upload bytes being decoded at once (two 64 MB photos)
-MAX_PASTE_MEMORY = 1536 << 20  # pastes at once: two 40-megapixel photos, or many small ones
-PASTE_BAND_BYTES = 128 << 20
 
 
 class TooLarge(LowRankGANError):
