@@ -132,33 +132,67 @@ def test_edit_alphas_errors(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_face_presets_follow_the_face(client):
-    # Seed 3 is a turned face: its eyes sit left of and above the fixed box's centre line.
-    specs = client.get("/api/face-presets?seed=3").get_json()["specs"]
-    top, left, height, width = map(int, specs["eyes"][4:].split(","))
-    # the eyes found by looking at the picture: about (22, 25) and (27, 38)
-    for row, col in ((23, 25), (26, 37)):
-        assert top <= row < top + height and left <= col < left + width, specs["eyes"]
-    mouth = parse_region(specs["mouth"], 64).mask
-    assert mouth[40, 35], specs["mouth"]  # the mouth of seed 3 (row 40, column 35), below the fixed box
-    assert not parse_region("mouth", 64, {"mouth": "box:48,23,8,17"}).mask[40, 35]
+    # Seed 3 is a turned face, looking right (marked by eye on the enlarged image, row and column):
+    # eyes at (28, 23) and (29, 36), nose tip at (38, 37), mouth at (50, 31).
+    data = client.get("/api/face-presets?seed=3").get_json()
+    specs, masks = data["specs"], {k: parse_region(v, 64).mask for k, v in data["specs"].items()}
+    assert data["faces"] and set(specs) == {"eyes", "left eye", "right eye", "brows", "nose", "mouth", "chin"}
+    assert masks["eyes"][28, 23] and masks["eyes"][29, 36] and not masks["eyes"][38, 37], specs["eyes"]
+    assert masks["left eye"][28, 23] and not masks["left eye"][29, 36]
+    assert masks["right eye"][29, 36] and not masks["right eye"][28, 23]
+    assert masks["nose"][38, 37] and not masks["nose"][50, 31] and not masks["nose"][28, 23]
+    assert masks["mouth"][50, 31] and not masks["mouth"][38, 37], specs["mouth"]
+    assert not masks["brows"][28, 23] and not masks["chin"][50, 31]
+    rows, cols = np.nonzero(masks["eyes"])  # shaped, not a box: the eyes fill little of their bounding box
+    assert masks["eyes"].sum() < 0.75 * (np.ptp(rows) + 1) * (np.ptp(cols) + 1)
+    assert bits_of(masks["eyes"]) == data["presets"]["eyes"]
     assert client.get("/api/face-presets?seed=x").status_code == 400
 
 
-def test_face_presets_fall_back_on_a_faceless_image():
+def bits_of(mask: np.ndarray) -> str:
+    return "".join("1" if v else "0" for v in mask.ravel())
+
+
+@pytest.mark.slow
+def test_no_face_no_face_presets():
     from lowrankgan.photos.facelandmarks import image_face_presets
 
-    assert image_face_presets(np.zeros((3, 64, 64), np.float32)) is None  # nothing dark: the fixed boxes stay
+    assert image_face_presets(np.zeros((3, 64, 64), np.float32)) == {}
     two_dots = np.zeros((3, 64, 64), np.float32)
-    two_dots[:, 28, 10] = two_dots[:, 28, 50] = -1  # dark spots 40 px apart: no face has eyes so far apart
-    assert image_face_presets(two_dots) is None
+    two_dots[:, 28, 10] = two_dots[:, 28, 50] = -1  # two dark spots are not a face
+    assert image_face_presets(two_dots) == {}
 
 
-def test_face_landmarks_on_a_drawn_face():
-    from lowrankgan.photos.facelandmarks import face_landmarks
+def test_face_regions_turn_with_the_face():
+    from lowrankgan.photos.facelandmarks import landmark_regions
 
-    face = np.full((3, 64, 64), 0.5, np.float32)
-    face[:, 27:30, 17:20] = face[:, 25:28, 33:36] = -0.8  # eyes (tilted: a turned head), mouth below
-    face[:, 47:49, 22:34] = -0.6
-    (ly, lx), (ry, rx), mouth = face_landmarks(face)
-    assert abs(ly - 28) <= 1 and abs(lx - 18) <= 1 and abs(ry - 26) <= 1 and abs(rx - 34) <= 1
-    assert abs(mouth - 47.5) <= 1.5
+    # A face turned by 30 degrees in a 64x64 image: eyes 20 px apart, nose and mouth below them.
+    turn = np.deg2rad(30)
+    across, down = np.array([np.cos(turn), np.sin(turn)]), np.array([-np.sin(turn), np.cos(turn)])
+    centre = np.array([32.0, 26.0])
+    points = np.array([centre - 10 * across, centre + 10 * across, centre + 13 * down,
+                       centre + 22 * down - 7 * across, centre + 22 * down + 7 * across])
+    regions = landmark_regions(points, (64, 64))
+
+    def holds(name, p):
+        return bool(regions[name][int(p[1]), int(p[0])])
+
+    assert holds("left eye", points[0]) and not holds("left eye", points[1]) and holds("eyes", points[1])
+    assert holds("nose", points[2]) and not holds("nose", points[0]) and not holds("nose", (points[3] + points[4]) / 2)
+    assert holds("mouth", (points[3] + points[4]) / 2) and not holds("mouth", points[2])
+    assert holds("brows", points[0] - 6.6 * down) and not holds("brows", points[0])
+    assert holds("chin", (points[3] + points[4]) / 2 + 11 * down) and not holds("chin", (points[3] + points[4]) / 2)
+    # The mouth lies along the turned mouth line: its far ends are on that line, not level.
+    rows, cols = np.nonzero(regions["mouth"])
+    assert np.corrcoef(cols, rows)[0, 1] > 0.3
+
+
+def test_regions_at_face_on_the_cli(tmp_path, capsys):
+    out = tmp_path / "d"
+    assert main(["directions", "--seed", "3", "--region", "mouth@face", "--top-k", "2", "--analysis-size", "32",
+                 "--out", str(out)]) == 0
+    recorded = api.load_directions(out).region
+    mask = parse_region(recorded, 64).mask
+    assert mask[50, 31] and not mask[38, 37] and not mask[28, 23]  # seed 3's own mouth (test above)
+    assert main(["directions", "--seed", "3", "--region", "ears@face", "--out", str(tmp_path / "e")]) == 2
+    assert "unknown face region 'ears'" in capsys.readouterr().err and not (tmp_path / "e").exists()

@@ -25,7 +25,7 @@ from ..maths.regions import DRAWN_MASK_NAME, Region, parse_region, region_from_m
 from ..models import DEFAULT_MODEL, GeneratorAdapter, load_model, model_reference, resolve_device
 from ..models.base import check_truncation
 from ..models.inputtransform import NO_TRANSFORM, Transform, check_transform, input_transform, supports_input_transform
-from ..photos.facelandmarks import FACE_MODELS
+from ..photos.facelandmarks import FACE_MODELS, FACE_REGIONS
 from ..photos.photo import decode_photo, load_photo
 from ..photos.photoinvert import ALIGNS, INVERSION_FILES, PhotoInversion, save_inversion
 from ..safewrite import check_output_dir, check_writable, finite_json, staged_dir
@@ -33,7 +33,7 @@ from .core import (EditSetup, Seeds, analysis_size, as_model, as_region, edit_se
                    parse_layers, parse_seeds, recorded_family, recorded_model, refetch_model, sample,
                    sample_codes, seed_labels)
 from .directions import (LEAK_IMAGES, SLIDER_TARGET, DirectionReport, direction_leaks, direction_report, face_presets,
-                         find_directions, prepare_jacobian, record_source_leak)
+                         face_region, find_directions, prepare_jacobian, record_source_leak)
 from .editing import (composed_edit, composed_sweep, edit, evaluate, format_evaluation, locality, method_descriptions,
                       path_edit, slider_span)
 from .photos import invert, paste_edits
@@ -46,6 +46,7 @@ __all__ = [
     # seeds, codes and regions
     "Seeds", "parse_seeds", "check_seed", "sample", "sample_codes", "seed_labels", "Latents", "load_latents",
     "parse_layers", "Region", "parse_region", "as_region", "region_from_mask", "DRAWN_MASK_NAME", "face_presets",
+    "face_region", "FACE_REGIONS",
     "analysis_size",
     # StyleGAN3's input transform
     "Transform", "NO_TRANSFORM", "check_transform", "input_transform", "supports_input_transform",

@@ -12,7 +12,7 @@ import torch
 from .. import __version__
 from ..files.directionfile import (DirectionSet, transform_meta)
 from ..distributed import ray_region_grams  # Ray itself is imported only when used
-from ..photos.facelandmarks import FACE_MODELS, image_face_presets
+from ..photos.facelandmarks import FACE_MODELS, FACE_REGIONS, image_face_presets
 from ..errors import LowRankGANError
 from ..limits import MAX_LATENT_BYTES, MAX_TOP_K
 from ..maths.jacobian import compute_jacobian, default_analysis_size, embed_direction, region_gram_pair
@@ -149,12 +149,39 @@ def direction_report(model: ModelLike, dirset: DirectionSet, seed: int, region: 
 
 
 def face_presets(gen: GeneratorAdapter, model_name: str, seed: int | Latents, trunc: float = 1.0) -> dict[str, str]:
-    """Presets that follow the face of ``seed``'s image, or a code's (``facelandmarks``), for models
-    whose images are faces; empty when the model has none or the face's landmarks fail their checks."""
+    """Regions that follow the face of ``seed``'s image, or a code's: eyes, each eye, brows, nose,
+    mouth and chin shaped from the face detector's landmarks (``facelandmarks``), as region specs;
+    empty for models whose images are not faces, or when no face is found."""
     if model_name not in FACE_MODELS:
         return {}
     image = sample(gen, seed if _is_codes(seed) else [seed], trunc=trunc)[0].cpu().numpy()
-    return image_face_presets(image) or {}
+    return image_face_presets(image)
+
+
+FACE_SUFFIX = "@face"  # "eyes@face": the eyes of this image's face (face_presets) in a region spec
+
+
+def face_region(gen: GeneratorAdapter, model_name: str, seed: int | Latents, spec: str, trunc: float = 1.0) -> str:
+    """``spec`` with each ``NAME@face`` part replaced by that region of the face in ``seed``'s
+    image (``face_presets``); other parts are kept as they are."""
+    parts = [p.strip() for p in (spec or "").split("+")]
+    if not any(p.endswith(FACE_SUFFIX) for p in parts):
+        return spec
+    found = face_presets(gen, model_name, seed, trunc)
+    if not found:
+        why = "its images are not faces" if model_name not in FACE_MODELS else "no face found in the image"
+        raise LowRankGANError(f"region '{spec[:80]}': {model_name} has no face regions here ({why}); "
+                              "use a fixed preset or a box")
+    out = []
+    for part in parts:
+        if part.endswith(FACE_SUFFIX):
+            name = part[: -len(FACE_SUFFIX)]
+            if name not in found:
+                raise LowRankGANError(f"unknown face region '{name[:40]}': use one of "
+                                      f"{', '.join(n + FACE_SUFFIX for n in FACE_REGIONS)}")
+            part = found[name]
+        out.append(part)
+    return "+".join(out)
 
 
 def _leaks(gen: GeneratorAdapter, codes: torch.Tensor, direction: torch.Tensor, region: Region, space: str,

@@ -61,7 +61,9 @@ def cmd_directions(args: argparse.Namespace) -> int:
     seeds = seeds_or_latent(args.seed, args.seeds, args.latent)
     api.check_output_dir(claim_folder(args.out, "directions", args.force), api.DIRECTION_FILES)
     gen = load_model_of(args, files=recorded_files(None, seeds))
-    dirset = api.find_directions(gen, seeds, args.region, args.method, args.space, api.parse_layers(args.layers),
+    first = seeds if isinstance(seeds, api.Latents) else seeds[0]
+    region = api.face_region(gen, gen.model_id, first, args.region, args.trunc)  # NAME@face on the first image
+    dirset = api.find_directions(gen, seeds, region, args.method, args.space, api.parse_layers(args.layers),
                                  args.analysis_size, top_k=args.top_k, trunc=args.trunc, cache=not args.no_cache,
                                  ray=args.ray, precision=args.precision, leak_images=api.LEAK_IMAGES,
                                  **method_params(args, args.method))

@@ -48,7 +48,9 @@ def _directions_parser(sub) -> None:
     p.add_argument("--seeds", metavar="SEEDS", help="several " + SEEDS_FORMAT + "; the region Grams are averaged "
                    "(directions that carry over)")
     p.add_argument("--latent", metavar="DIR|NPY", help="codes instead of seeds: a folder from `invert` / `directions`, or a .npy")
-    p.add_argument("--region", required=True, metavar="SPEC", help=REGION_HELP)
+    p.add_argument("--region", required=True, metavar="SPEC",
+                   help=REGION_HELP + "; NAME@face (eyes, left eye, right eye, brows, nose, mouth, chin): shaped "
+                   "on the first image's own face (face models)")
     p.add_argument("--space", default=None, metavar="z|w|w+", help="latent space (default: the model's)")
     p.add_argument("--layers", default=None, metavar="A-B", help="W+ layers the directions act on, e.g. 4-7 (default: the model's)")
     p.add_argument("--analysis-size", type=int, default=None, metavar="PX",

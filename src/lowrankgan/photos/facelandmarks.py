@@ -1,85 +1,94 @@
-"""Region presets that follow one generated face (the fixed presets fit the mean face only).
+"""Region presets that follow one face: eyes, each eye, brows, nose, mouth and chin, shaped from
+the five landmarks of the face detector the photo path uses (MTCNN, ``faces.detect_faces``).
 
-The landmarks are found on the image itself, with the idea of ``models.presets.derive_face_presets``
-(eyes and mouth are the darkest spots of the face) made robust for a single, possibly turned face:
-darkness is measured against the surroundings (a 9x9 mean minus the 3x3-smoothed luminance), so
-that dark hair or background does not pass for an eye. The eyes are the best pair of local
-maxima of that contrast with a plausible spacing and tilt; the mouth is the strongest spot below
-them. When a check fails (no such pair, spots too faint, mouth where no mouth can be) the answer
-is ``None`` and the caller keeps the fixed boxes.
+The fixed presets fit the mean face only. Here the detector runs on the image itself, enlarged to
+``DETECT_SIDE`` first: MTCNN's smallest window is 12 px, and a 64x64 model image's eyes are a few
+pixels wide. Each region is an ellipse laid along the face's own axes (the eye line and the
+perpendicular towards the mouth), sized in units of the distance between the eyes, so that a turned
+or tilted face gets turned regions. No face found: no presets (the caller says so and keeps the
+fixed ones).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..models.presets import face_boxes
-
-FACE_MODELS = frozenset({"dcgan-faces"})  # models whose images are faces (64x64, roughly centred)
-MEAN_EYE_ROW = 28  # the mean face's eye row (presets.PRESETS["dcgan-faces"]["eyes"])
-MIN_CONTRAST = 0.06  # an eye spot is at least this much darker than its surroundings ([-1, 1] scale)
-
-
-def _contrast(image: np.ndarray) -> np.ndarray:
-    from scipy.ndimage import uniform_filter
-
-    lum = uniform_filter(image.mean(0), 3)
-    return uniform_filter(lum, 9) - lum  # > 0 where darker than the surroundings
+FACE_MODELS = frozenset({"dcgan-faces"})  # models whose images are faces
+DETECT_SIDE = 256  # smaller images are enlarged to this side before detection
+PAD = 0.25  # the margin added on each side before detection, in image sides
+FACE_REGIONS = ("eyes", "left eye", "right eye", "brows", "nose", "mouth", "chin")
 
 
-def _peaks(con: np.ndarray, rows: slice, cols: slice, limit: int = 12) -> list[tuple[float, int, int]]:
-    from scipy.ndimage import maximum_filter
+def find_landmarks(image: np.ndarray) -> np.ndarray | None:
+    """The five landmarks ``[5, 2]`` (x, y: left eye, right eye, nose tip, left and right mouth
+    corner, left and right as seen) of the most confident face in ``image`` ``[3, H, W]`` in
+    [-1, 1], in that image's pixels (continuous: pixel i covers [i, i+1)); ``None`` if none."""
+    from PIL import Image
 
-    sub = con[rows, cols]
-    is_peak = (sub == maximum_filter(sub, 5)) & (sub > MIN_CONTRAST)
-    found = [(float(sub[r, c]), int(r) + rows.start, int(c) + cols.start) for r, c in zip(*np.nonzero(is_peak))]
-    return sorted(found, reverse=True)[:limit]
+    from .faces import detect_faces
 
-
-def face_landmarks(image: np.ndarray) -> tuple[tuple[int, int], tuple[int, int], int] | None:
-    """``(left eye (row, col), right eye (row, col), mouth row)`` of one face image ``[3, H, W]``
-    in [-1, 1] (64x64 layout), or ``None`` when no plausible face layout is found."""
-    from scipy.ndimage import uniform_filter1d
-
-    size = image.shape[-1]
-    scale = size / 64
-    con = _contrast(np.asarray(image, np.float32))
-    eyes = _peaks(con, slice(int(16 * scale), int(40 * scale)), slice(int(6 * scale), int(58 * scale)))
-    best = None
-    for i, (ca, ya, xa) in enumerate(eyes):
-        for cb, yb, xb in eyes[i + 1:]:
-            (yl, xl), (yr, xr) = sorted([(ya, xa), (yb, xb)], key=lambda p: p[1])
-            d = xr - xl
-            if not 8 * scale <= d <= 20 * scale or abs(yl - yr) > 0.4 * d:
-                continue
-            bridge = con[(yl + yr) // 2, (xl + xr) // 2]
-            if bridge > 0.5 * min(ca, cb):  # between the eyes lies the (lighter) nose bridge
-                continue
-            # faces sit near the middle: a pair far from the mean face's eyes must be much darker
-            drift = (((yl + yr) / 2 - MEAN_EYE_ROW * scale) ** 2 + ((xl + xr) / 2 - size / 2) ** 2) / (8 * scale) ** 2
-            score = (ca + cb) * np.exp(-drift / 2)
-            if best is None or score > best[0]:
-                best = (score, (yl, xl), (yr, xr))
-    if best is None:
+    u8 = ((np.clip(np.asarray(image, np.float32), -1, 1) + 1) * 127.5).round().astype(np.uint8).transpose(1, 2, 0)
+    h, w = u8.shape[:2]
+    # A margin of the image's mean colour: a face model's faces fill the frame, and a face box cut
+    # by the border puts MTCNN's landmarks low (the eyes onto the cheeks).
+    pad = int(round(PAD * max(h, w)))
+    u8 = np.pad(u8, ((pad, pad), (pad, pad), (0, 0)), mode="constant")
+    u8[:pad], u8[-pad:], u8[:, :pad], u8[:, -pad:] = (u8[pad:-pad, pad:-pad].reshape(-1, 3).mean(0).astype(np.uint8),) * 4
+    scale = max(1.0, DETECT_SIDE / max(h, w))
+    if scale > 1:
+        u8 = np.asarray(Image.fromarray(u8).resize((round(u8.shape[1] * scale), round(u8.shape[0] * scale)),
+                                                   Image.BICUBIC))
+    # A face the regions could use fills a good part of the image: smaller finds are background.
+    faces = detect_faces(u8, min_face=max(20, int(0.25 * DETECT_SIDE)))
+    if not faces:
         return None
-    _, left, right = best
-    d = right[1] - left[1]
-    eye_y, cx = (left[0] + right[0]) / 2, (left[1] + right[1]) / 2
-    # The mouth: a wide dark line (smoothed along the row, so that nostrils count less) between
-    # 1.1 and 2.8 eye distances below the eyes (the mean face has it at 1.85).
-    top, bottom = int(round(eye_y + 1.1 * d)), int(round(min(size - 2, eye_y + 2.8 * d)))
-    lo, hi = int(max(0, cx - d)), int(min(size, cx + d + 1))
-    if bottom <= top:
-        return None
-    sub = uniform_filter1d(con, max(3, int(round(0.4 * d))), axis=1)[top:bottom, lo:hi]
-    r, _ = np.unravel_index(int(sub.argmax()), sub.shape)
-    if sub.max() <= MIN_CONTRAST / 2:
-        return None
-    return left, right, int(r + top)
+    return (faces[0].landmarks + 0.5) / scale - pad
 
 
-def image_face_presets(image: np.ndarray) -> dict[str, str] | None:
-    """The face presets (``eyes``, ``mouth``, ...) laid out on this image's own landmarks, or
-    ``None`` (keep the fixed boxes) when the landmarks fail their checks."""
-    marks = face_landmarks(image)
-    return None if marks is None else face_boxes(image.shape[-1], *marks)
+def _ellipse(shape: tuple[int, int], centre: np.ndarray, along: np.ndarray, a: float, b: float) -> np.ndarray:
+    """Pixels whose centres lie in the ellipse with semi-axis ``a`` along the unit vector ``along``
+    and ``b`` across it."""
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]] + 0.5
+    dx, dy = xx - centre[0], yy - centre[1]
+    u = dx * along[0] + dy * along[1]
+    v = -dx * along[1] + dy * along[0]
+    return (u / max(a, 0.5)) ** 2 + (v / max(b, 0.5)) ** 2 <= 1
+
+
+def landmark_regions(points: np.ndarray, shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    """The face regions (``FACE_REGIONS``) as boolean masks of ``shape``, from five landmarks."""
+    left, right, nose, mouth_l, mouth_r = np.asarray(points, np.float64)
+    eye_line = right - left
+    d = float(np.hypot(*eye_line))
+    across = eye_line / d
+    eyes_mid, mouth_mid = (left + right) / 2, (mouth_l + mouth_r) / 2
+    down = np.array([-across[1], across[0]])  # perpendicular to the eye line, towards the mouth
+    if down @ (mouth_mid - eyes_mid) < 0:
+        down = -down
+    eye = {side: _ellipse(shape, p, across, 0.34 * d, 0.24 * d) for side, p in (("left", left), ("right", right))}
+    brows = _ellipse(shape, left - 0.33 * d * down, across, 0.4 * d, 0.12 * d) | \
+        _ellipse(shape, right - 0.33 * d * down, across, 0.4 * d, 0.12 * d)
+    # The nose: from a quarter of the way down from the eye line to just under the tip.
+    top, bottom = eyes_mid + 0.25 * (nose - eyes_mid), nose + 0.2 * d * down
+    ridge = bottom - top
+    length = float(np.hypot(*ridge))
+    nose_mask = _ellipse(shape, (top + bottom) / 2, ridge / max(length, 1e-6), length / 2, 0.3 * d)
+    lips = mouth_r - mouth_l
+    width = float(np.hypot(*lips))
+    lips_dir = lips / max(width, 1e-6)
+    mouth = _ellipse(shape, mouth_mid, lips_dir, width / 2 + 0.15 * d, 0.25 * d)
+    chin = _ellipse(shape, mouth_mid + 0.55 * d * down, lips_dir, 0.42 * d, 0.22 * d)
+    regions = {"eyes": eye["left"] | eye["right"], "left eye": eye["left"], "right eye": eye["right"],
+               "brows": brows, "nose": nose_mask, "mouth": mouth, "chin": chin}
+    return {name: m for name, m in regions.items() if m.any() and not m.all()}
+
+
+def image_face_presets(image: np.ndarray) -> dict[str, str]:
+    """The face regions of this image's own face as region specs (box unions that reproduce the
+    shaped masks exactly); empty when no face is found."""
+    from ..maths.regions import mask_to_spec
+
+    points = find_landmarks(image)
+    if points is None:
+        return {}
+    return {name: mask_to_spec(m) for name, m in landmark_regions(points, image.shape[-2:]).items()}

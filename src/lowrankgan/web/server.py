@@ -174,8 +174,8 @@ def _model_routes(app: Flask, workspace: Workspace) -> None:
 
     @app.get("/api/face-presets")
     def face_presets():
-        """Presets that follow this seed's face (empty where the model has no faces or the
-        landmarks fail their checks: the fixed presets remain)."""
+        """Regions shaped on this seed's (or photo's) own face; ``faces`` says whether the model
+        draws faces, so that an empty answer on one reads "no face found" (the fixed presets remain)."""
         name, cls = _model_args(workspace)
         gen = workspace.model(name, cls)
         seed = parse_subject(workspace, request.args, name or workspace.models[0], gen)
@@ -183,7 +183,8 @@ def _model_routes(app: Flask, workspace: Workspace) -> None:
             specs = api.face_presets(gen, name or workspace.models[0], seed if isinstance(seed, int) else seed.latents)
         return jsonify(presets={k: "".join("1" if v else "0" for v in
                                            api.parse_region(spec, gen.resolution).mask.ravel())
-                                for k, spec in specs.items()}, specs=specs)
+                                for k, spec in specs.items()}, specs=specs,
+                       faces=(name or workspace.models[0]) in api.FACE_MODELS)
 
     @app.post("/api/compute")
     def compute():

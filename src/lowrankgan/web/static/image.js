@@ -110,9 +110,15 @@ async function loadFacePresets() {
     for (const opt of [...select.options]) if (opt.value.startsWith("face:")) opt.remove();
     state.facePresets = data.presets;
     state.facePresetSeed = forSeed;
+    const whose = state.photo ? "the photo" : `seed ${forSeed}`;
     for (const name of Object.keys(data.presets).reverse()) {
       const opt = option(`face:${name}`, `${name} (this face)`,
-                         `${data.specs[name]}: laid out on ${state.photo ? "the photo" : `seed ${forSeed}`}'s own eyes and mouth`);
+                         `shaped on ${whose}'s own face (the face detector's eyes, nose and mouth corners)`);
+      select.insertBefore(opt, select.options[1] || null);
+    }
+    if (data.faces && !Object.keys(data.presets).length) {  // said, not silently left out
+      const opt = option("face:", "(this face): no face found", `no face found in ${whose}'s image: the fixed presets remain`);
+      opt.disabled = true;
       select.insertBefore(opt, select.options[1] || null);
     }
     select.disabled = select.options.length <= 1;
