@@ -70,7 +70,10 @@ def stylegan2_round_trip(steps: int) -> dict:
 
 
 def astronaut(steps: int, restarts: int, work: Path) -> dict:
-    from skimage import data
+    try:
+        from skimage import data
+    except ImportError:
+        raise SystemExit("the astronaut figures need scikit-image: pip install -e '.[figures]'") from None
     photo_path = work / "astronaut.png"
     Image.fromarray(data.astronaut()).save(photo_path)
     gen = api.load_model("dcgan-faces", device="cpu")

@@ -158,3 +158,10 @@ def test_path_records_and_source_seed_mode(faces, tmp_path):
     assert s["generalisation"]["mouth"]["lowrankgan"]["sources"] == ["1"]
     assert s["generalisation"]["mouth"]["lowrankgan"]["targets"] == [1, 2]
     assert (tmp_path / "path_vs_line.png").exists()
+
+
+def test_generalisation_plot_masks_unmeasured_cells():
+    from lowrankgan.evaluation.report import generalisation_cells
+    cells = generalisation_cells([[0.1, float("nan")], [float("inf"), None]])
+    assert cells.mask.tolist() == [[False, True], [False, True]]  # no record: masked, drawn as "not measured"
+    assert cells[0, 0] == pytest.approx(-1.0) and cells[1, 0] == pytest.approx(1.0)  # ∞: the top of the scale

@@ -97,7 +97,7 @@ def test_the_lowrankgan_command_starts_the_page_through_the_cli(monkeypatch):
 
 
 # The stages, bottom up: a module imports only from its own stage or the ones below it.
-STAGES = [{"errors"}, {"limits", "readers", "safewrite"}, {"models"}, {"maths"}, {"files"}, {"photos"}, {"evaluation"}, {"distributed"},
+STAGES = [{"errors"}, {"limits", "readers", "safewrite", "threads"}, {"models"}, {"maths"}, {"files"}, {"photos"}, {"evaluation"}, {"distributed"},
           {"api"}, {"cli", "web"}]
 
 

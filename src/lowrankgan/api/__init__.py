@@ -28,6 +28,7 @@ from ..models.inputtransform import NO_TRANSFORM, Transform, check_transform, in
 from ..photos.facelandmarks import FACE_MODELS, FACE_REGIONS
 from ..photos.photo import decode_photo, load_photo
 from ..photos.photoinvert import ALIGNS, INVERSION_FILES, PhotoInversion, save_inversion
+from ..threads import ENV as THREADS_ENV, parse_threads, use_threads
 from ..safewrite import check_output_dir, check_writable, finite_json, staged_dir
 from .core import (EditSetup, Seeds, analysis_size, as_model, as_region, edit_setup, model_catalog, model_description,
                    parse_layers, parse_seeds, recorded_family, recorded_model, refetch_model, sample,
@@ -70,6 +71,8 @@ __all__ = [
     "grid_image", "to_uint8", "save_png", "gif_frames", "gif_bytes", "save_gif", "html_report", "save_html",
     "output_kind", "check_output_dir", "check_writable", "staged_dir", "finite_json", "INVERSION_FILES",
     "EVALUATION_CONFIG", "EVALUATION_LOG",
+    # CPU threads (the policy in threads.py)
+    "use_threads", "parse_threads", "THREADS_ENV",
     # outside input, errors
     "parse_json", "printable", "LowRankGANError",
 ]

@@ -14,7 +14,7 @@ from PIL import Image
 from .. import api
 from ..errors import LowRankGANError, NoFaceFound
 from .outputs import claim_folder, remove_stale
-from .options import load_model_of, recorded_files, out_file, float_list, method_params, seeds_or_latent, file_codes, crop_box
+from .options import threads_of, load_model_of, recorded_files, out_file, float_list, method_params, seeds_or_latent, file_codes, crop_box
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -177,6 +177,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
 def cmd_invert(args: argparse.Namespace) -> int:
     api.check_writable(claim_folder(args.out, "invert", args.force))
     gen = api.as_model(args.model, args.device, args.class_name)
+    threads_of(args, gen.resolution)
     try:
         result = api.invert(gen, args.photo, args.space, args.steps, args.restarts, args.align, crop_box(args.crop),
                             seed=args.seed, progress=not args.no_progress)
@@ -191,6 +192,7 @@ def cmd_invert(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     claim_folder(args.out, "evaluate", args.force or args.fresh)
+    threads_of(args, None)  # many small computations: one thread unless told
     split = lambda text: [m.strip() for m in text.split(",") if m.strip()]  # noqa: E731
     summary = api.evaluate(
         args.model, args.region, api.parse_seeds(args.seeds), split(args.methods), device=args.device,

@@ -13,10 +13,18 @@ from .. import api
 from ..errors import LowRankGANError
 
 
+def threads_of(args: argparse.Namespace, resolution: int | None) -> None:
+    """Torch's CPU threads for this command: --threads, else $LOWRANKGAN_THREADS, else the policy."""
+    given = None if getattr(args, "threads", None) is None else api.parse_threads(args.threads, "--threads")
+    api.use_threads(given, resolution)
+
+
 def common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, metavar="NAME|PATH", help="zoo name (see `lowrankgan models`) or checkpoint path; default dcgan-faces")
     p.add_argument("--class", dest="class_name", default=None, metavar="NAME|INDEX", help="class for conditional models (name or index)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA when present")
+    p.add_argument("--threads", default=None, metavar="N|all",
+                   help=f"CPU threads (default: ${api.THREADS_ENV}, else 1 for images up to 128 px a side, up to 4 above)")
 
 
 def transform_options(p: argparse.ArgumentParser, default: str = "") -> None:
@@ -50,6 +58,7 @@ def load_model_of(args: argparse.Namespace, recorded: tuple[tuple[float, float],
     model_from_files(args, files)
     gen = api.as_model(args.model, args.device, args.class_name)
     check_model_of_files(args, gen, files)
+    threads_of(args, gen.resolution)
     if recorded is not None and args.translate is None and args.rotate is None:
         if not api.supports_input_transform(gen):
             raise LowRankGANError(f"the directions were found on a StyleGAN3 picture moved first ({api.transform_text(recorded)}); "

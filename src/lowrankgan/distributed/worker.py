@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..threads import ENV as THREADS_ENV, use_threads
 from ..evaluation.config import EvaluationConfig
 from ..evaluation.log import ResultLog
 from ..evaluation.run import Evaluation
@@ -36,6 +37,7 @@ class WorkerSpec:
 class Worker:
     def __init__(self, spec: WorkerSpec, device: str) -> None:
         self.spec, self.device = spec, device
+        use_threads(os.environ.get(THREADS_ENV) or 1)  # each worker reserves one CPU: one thread, no oversubscription
         self.gen: GeneratorAdapter | None = None
 
     def ready(self) -> tuple[int, str, str]:

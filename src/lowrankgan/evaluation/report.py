@@ -58,6 +58,17 @@ def _write_csv(path: Path, records: Sequence[dict]) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(buf.getvalue(), encoding="utf-8"))
 
 
+UNMEASURED = "#d0d0d0"  # generalisation.png: a source × target pair with no record
+
+
+def generalisation_cells(matrix: list[list]) -> np.ma.MaskedArray:
+    """log10 leaks of a source × target matrix as plotted: a cell with no record (NaN) is masked (drawn
+    as not measured), an unreachable target (∞) and leaks over 10 take the top of the scale."""
+    mat = np.array([[math.nan if math.isnan(num(v)) else _clip(v) for v in row] for row in matrix] or [[math.nan]],
+                   dtype=float)
+    return np.ma.masked_invalid(np.log10(np.clip(mat, 1e-2, 10)))
+
+
 def _clip(v: float, cap: float = 10.0) -> float:
     v = num(v)
     return cap if not math.isfinite(v) else min(v, cap)
@@ -118,6 +129,9 @@ def _plots(out: Path, summary: dict, records, default_level) -> dict[str, Path]:
         save(fig, "path_vs_line.png")
 
     # 3. generalisation matrices source x target
+    from matplotlib.patches import Patch
+    cmap = plt.get_cmap("viridis").copy()
+    cmap.set_bad(UNMEASURED)
     gen_m = summary["generalisation"]
     fig, axes = plt.subplots(len(regions), len(methods), figsize=(2.4 * len(methods) + 1, 2.2 * len(regions) + 0.6),
                              squeeze=False)
@@ -125,8 +139,7 @@ def _plots(out: Path, summary: dict, records, default_level) -> dict[str, Path]:
         for j, m in enumerate(methods):
             ax = axes[i][j]
             g = gen_m[region][m]
-            mat = np.array([[_clip(v) for v in row] for row in g["matrix"]] or [[math.nan]], dtype=float)
-            im = ax.imshow(np.log10(np.clip(mat, 1e-2, 10)), vmin=-1, vmax=1, cmap="viridis", aspect="auto")
+            im = ax.imshow(generalisation_cells(g["matrix"]), vmin=-1, vmax=1, cmap=cmap, aspect="auto")
             ax.set_title(f"{m}" if i == 0 else "", fontsize=8)
             ax.set_xticks(range(len(g["targets"])), [str(t) for t in g["targets"]], fontsize=6)
             ax.set_yticks(range(len(g["sources"])), g["sources"], fontsize=6)
@@ -134,7 +147,8 @@ def _plots(out: Path, summary: dict, records, default_level) -> dict[str, Path]:
                 ax.set_ylabel(f"{region}\nsource", fontsize=8)
             if i == len(regions) - 1:
                 ax.set_xlabel("target seed", fontsize=7)
-    fig.colorbar(im, ax=axes, shrink=0.6, label="log10 median leak")
+    fig.colorbar(im, ax=axes, shrink=0.6, label="log10 median leak (top: ≥ 10 or target not reached)")
+    fig.legend(handles=[Patch(facecolor=UNMEASURED, label="not measured")], loc="lower left", fontsize=7, frameon=False)
     save(fig, "generalisation.png")
     return figs
 

@@ -45,6 +45,7 @@ def serve(models: Sequence[str] | None = None, class_name: str | None = None, ho
     from .session import Workspace
 
     api.resolve_device(device)  # fails early on --device cuda without CUDA
+    api.use_threads()  # a render may run beside a computation: one torch thread each unless LOWRANKGAN_THREADS says
     zoo = [row["name"] for row in api.model_catalog() if row["source"] == "zoo"]
     models = list(models) if models else [api.DEFAULT_MODEL] + [m for m in zoo if m != api.DEFAULT_MODEL]
     workspace = Workspace(models, device=device, default_class=class_name)
