@@ -10,6 +10,7 @@ from PIL import Image
 
 from lowrankgan import limits
 from lowrankgan.cli import main
+from lowrankgan.cli.flags import param_flag
 from lowrankgan.files.directionfile import DirectionSet, load_directions, save_directions
 from lowrankgan.maths.methods import METHODS
 from lowrankgan.web import limits as page
@@ -105,7 +106,7 @@ HIGH_PARAMS = [(m.name, p) for m in METHODS.values() for p in m.params
 
 @pytest.mark.parametrize("method,param", HIGH_PARAMS, ids=[f"{m}-{p.name}" for m, p in HIGH_PARAMS])
 def test_every_method_parameter_at_its_edge_is_read_back(capsys, tiny, tmp_path, method, param):
-    flag = param.flag or "--" + param.name.replace("_", "-")
+    flag = param_flag(method, param)
     high = int(param.high) if param.type is int else param.high
     out = tmp_path / "d"
     base = ["directions", "--model", tiny, "--seed", 0, "--region", BOX, "--space", "w", "--analysis-size", 16,

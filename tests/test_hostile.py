@@ -208,7 +208,7 @@ MESSAGES = {
     "json-model-escape-sequence": "\\x1b[31mevil",
     "mask-bomb-20000": "claims more than 16777216 pixels",
     "mask-12000": "12000x12000 pixels",
-    "seeds-0-99999999": "too many seeds (100000000)",
+    "seeds-0-99999999": "too many --seeds (100000000)",
     "trunc-nan": "truncation nan",
     "out-proc": "not writable",
     "sample-dir-grid-is-a-folder": "is not a plain file",

@@ -37,7 +37,7 @@ def test_corrupt_cache_is_reported_and_refetch_repairs_it(tmp_path, monkeypatch,
     entry = ZOO["dcgan-faces"]
     entry.cache_path.parent.mkdir(parents=True)
     entry.cache_path.write_bytes(b"not a checkpoint")
-    with pytest.raises(LowRankGANError, match="corrupt.*--refetch dcgan-faces"):
+    with pytest.raises(LowRankGANError, match="corrupt.*refetch dcgan-faces"):
         load_model("dcgan-faces", device="cpu")
 
 

@@ -17,6 +17,7 @@ import torch
 import lowrankgan
 from lowrankgan import api
 from lowrankgan.cli import build_parser, main
+from lowrankgan.cli.flags import param_flag
 from lowrankgan.maths.factorize import default_lambda, robust_pca, spectrum, numerical_rank, rest_null_space
 from lowrankgan.maths.jacobian import auto_chunk, compute_jacobian
 from lowrankgan.maths.methods import METHODS, lowrankgan_directions
@@ -179,7 +180,7 @@ def test_cli_options_come_from_the_registry(capsys):
     for method in METHODS.values():
         assert method.name in sub.format_help()
         for param in method.params:
-            assert param.cli_flag in flags
+            assert param_flag(method.name, param) in flags
     # Another method's parameter is refused, not silently ignored.
     code = main(["directions", "--seed", "0", "--region", "mouth", "--method", "resefa", "--relax", "2",
                  "--out", "/tmp/never-written"])

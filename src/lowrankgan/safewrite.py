@@ -67,9 +67,9 @@ def ensure_writable_dir(path: Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise LowRankGANError(f"cannot create output folder {path}: {exc.strerror}; choose another --out") from None
+        raise LowRankGANError(f"cannot create output folder {path}: {exc.strerror}; choose another out", "out") from None
     if not os.access(path, os.W_OK):
-        raise LowRankGANError(f"output folder {path} is not writable; choose another --out")
+        raise LowRankGANError(f"output folder {path} is not writable; choose another out", "out")
     return path
 
 
@@ -82,7 +82,7 @@ def check_writable(path: Path) -> Path:
             break
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
-        raise LowRankGANError(f"output {path}: {probe} is a file, not a folder; choose another --out")
+        raise LowRankGANError(f"output {path}: {probe} is a file, not a folder; choose another out", "out")
     _probe_write(probe, path)
     return path
 
@@ -96,7 +96,7 @@ def _probe_write(folder: Path, path: Path) -> None:
         os.unlink(tmp)
     except OSError as exc:
         raise LowRankGANError(f"output {path} is not writable ({folder}: {exc.strerror}); "
-                              "choose another --out") from None
+                              "choose another out", "out") from None
 
 
 def check_output_dir(path: Path, names: Sequence[str] = ()) -> Path:
@@ -104,12 +104,12 @@ def check_output_dir(path: Path, names: Sequence[str] = ()) -> Path:
     of that name that is a folder or a device would stop the output half-way)."""
     path = check_writable(Path(path))
     if path.exists() and not path.is_dir():
-        raise LowRankGANError(f"--out {path} is a file; give a folder (or a new name)")
+        raise LowRankGANError(f"out {path} is a file; give a folder (or a new name)", "out")
     for name in names:
         entry = path / name
         if entry.is_symlink() or (entry.exists() and not entry.is_file()):
-            raise LowRankGANError(f"--out {path}: {entry} exists and is not a plain file; remove it or "
-                                  "choose another --out")
+            raise LowRankGANError(f"out {path}: {entry} exists and is not a plain file; remove it or "
+                                  "choose another out", "out")
     return path
 
 
@@ -135,6 +135,6 @@ def staged_dir(target: Path) -> Iterator[Path]:
         for name in names:
             os.replace(tmp / name, target / name)
     except OSError as exc:
-        raise LowRankGANError(f"cannot write {target}: {exc.strerror or exc}; choose another --out") from None
+        raise LowRankGANError(f"cannot write {target}: {exc.strerror or exc}; choose another out", "out") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -128,7 +128,7 @@ def sample_codes(gen: GeneratorAdapter, seeds: Seeds, space: str | None = None,
     if isinstance(seeds, Latents):
         if seeds.space and seeds.space != space:
             raise LowRankGANError(f"codes from {source} are {seeds.space} codes; they cannot be used in {space} "
-                                  f"(use --space {seeds.space})")
+                                  f"(use space {seeds.space})", "space")
         if seeds.model_family and seeds.model_family != gen.model_family:
             raise LowRankGANError(f"codes from {source} belong to model {seeds.model_family}, not {gen.model_id}")
         seeds = seeds.codes
@@ -155,7 +155,7 @@ def sample(model: ModelLike, seeds: Seeds, space: str | None = None, trunc: floa
 def pick(dirset: DirectionSet, index: int) -> torch.Tensor:
     k = dirset.vectors.shape[0]
     if not 0 <= index < k:
-        raise LowRankGANError(f"--index {index} is out of range: the file holds {k} directions (0-{k - 1})")
+        raise LowRankGANError(f"index {index} is out of range: the file holds {k} directions (0-{k - 1})", "index")
     return torch.from_numpy(dirset.vectors[index])
 
 

@@ -48,8 +48,8 @@ def find_directions(model: ModelLike, seeds: Seeds, region: str | Region,
     """
     entry = get_method(method)
     if top_k is not None and not 1 <= top_k <= MAX_TOP_K:
-        raise LowRankGANError(f"--top-k {top_k} is out of range 1..{MAX_TOP_K}: ask for at least one direction "
-                              "(a model with d latent dimensions gives at most d)")
+        raise LowRankGANError(f"top_k {top_k} is out of range 1..{MAX_TOP_K}: ask for at least one direction "
+                              "(a model with d latent dimensions gives at most d)", "top_k")
     gen = as_model(model)
     space = seed_space(gen, space, seeds)
     layers = gen.resolve_layers(space, layers)

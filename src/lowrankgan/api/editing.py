@@ -34,7 +34,7 @@ def edit(model: ModelLike, directions: DirectionSet | str | Path, seeds: Seeds,
 def _path_kwargs(job: EditSetup, region: str | Region | None) -> dict:
     region = region or job.dirset.region
     if not region:
-        raise LowRankGANError("--path-steps needs the region: the direction file records none, give --region")
+        raise LowRankGANError("path_steps needs the region: the direction file records none, give region", ("path_steps", "region"))
     return {"region": as_region(job.gen, region), "space": job.space, "layers": job.layers,
             "analysis_size": job.dirset.meta.get("analysis_size"), **path_settings(job.dirset)}
 
@@ -96,7 +96,7 @@ def composed_edit(model: ModelLike, directions: DirectionSet | str | Path, seeds
                   space: str | None = None, layers: Sequence[int] | None = None, trunc: float = 1.0,
                   with_originals: bool = False, progress: bool = False) -> torch.Tensor:
     """Images ``[n, 3, H, W]``: each seed's image with several directions applied at once,
-    ``c + Σ α_i v_i`` (the page's sliders; ``edit --alphas``). ``with_originals`` returns
+    ``c + Σ α_i v_i`` (the page's sliders). ``with_originals`` returns
     ``[2, n, 3, H, W]``, the unedited images first. ``progress``: a line per path step on stderr."""
     job = edit_setup(model, directions, seeds, space, layers, trunc)
     moved = _moved(job, alphas, path_steps, region, progress)

@@ -24,11 +24,11 @@ def invert(model: ModelLike, photo: str | Path | np.ndarray, space: str | None =
     """A photo's code: the photo (a file, or RGB ``uint8 [H, W, 3]``) aligned as the model was
     trained (``align``: auto / face / center, or ``crop_box`` = left, top, side), cropped to the
     model's resolution and inverted. ``result.latents()`` goes wherever seeds go;
-    ``save_inversion`` writes it for ``--latent``. ``on_step(done, steps)``: progress callback."""
+    ``save_inversion`` writes it for ``load_latents``. ``on_step(done, steps)``: progress callback."""
     gen = as_model(model)
     marks = None if landmarks is None else np.asarray(landmarks, np.float64)
     result = invert_photo(gen, photo, space, steps, restarts, align, crop_box, marks, seed, progress, on_step)
-    result.model_source = model_reference(gen)  # `edit --latent` loads this model when none is named
+    result.model_source = model_reference(gen)  # editing these codes loads this model when none is named
     return result
 
 
@@ -40,13 +40,13 @@ def paste_edits(photo: str | Path | np.ndarray, latents: Latents | PhotoInversio
     Memory: n·s times the photo's RGB bytes plus ~300 MB (a 40-megapixel photo at the default
     7 strengths: 0.8 GB of output)."""
     if mode not in ("delta", "face"):
-        raise LowRankGANError(f"--paste {mode}: use delta or face")
+        raise LowRankGANError(f"mode {mode}: use delta or face", "mode")
     image = load_photo(photo) if isinstance(photo, (str, Path)) else np.asarray(photo)
     if isinstance(latents, PhotoInversion):
         al, meta, codes = latents.alignment, latents.meta(), latents.latents()
     else:
         if not isinstance(latents.meta.get("alignment"), dict):
-            raise LowRankGANError(f"{latents.label} records no alignment: --photo needs codes written by `lowrankgan invert`")
+            raise LowRankGANError(f"{latents.label} records no alignment: pasting into a photo needs codes written by `lowrankgan invert`")
         al, meta, codes = Alignment.from_json(latents.meta["alignment"]), latents.meta, latents
     base = None
     if mode == "delta":

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from .. import api
 from ..errors import LowRankGANError, LowRankGANWarning
+from .flags import message
 from .parsers import build_parser
 
 __all__ = ["build_parser", "main"]
@@ -65,7 +66,7 @@ def _run(args) -> int:
             api.check_truncation(args.trunc)  # --trunc nan fails before any work
         return args.func(args)
     except LowRankGANError as exc:
-        print(f"lowrankgan: error: {api.printable(exc, 2000)}", file=sys.stderr)  # one line, no escapes
+        print(f"lowrankgan: error: {api.printable(message(exc), 2000)}", file=sys.stderr)  # one line, no escapes
         return 2
     except OSError as exc:  # the disk filled up or a path vanished while writing
         print(f"lowrankgan: error: {api.printable(exc, 500)}", file=sys.stderr)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .. import api
 from ..errors import LowRankGANError
+from .flags import param_flag
 
 
 def threads_of(args: argparse.Namespace, resolution: int | None) -> None:
@@ -135,13 +136,13 @@ def method_params(args: argparse.Namespace, method: str) -> dict:
     params, wrong = {}, []
     for entry in api.METHODS.values():
         for param in entry.params:
-            value = getattr(args, param_dest(param), None)
+            value = getattr(args, param_dest(entry.name, param), None)
             if value is None:
                 continue
             if entry.name == method:
                 params[param.name] = value
             else:
-                wrong.append(f"{param.cli_flag} (a {entry.name} parameter)")
+                wrong.append(f"{param_flag(entry.name, param)} (a {entry.name} parameter)")
     if wrong:
         raise LowRankGANError(f"{', '.join(wrong)} does not apply to --method {method}; drop it or change the method")
     return params
@@ -154,8 +155,8 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def param_dest(param) -> str:
-    return "param_" + param.cli_flag.lstrip("-").replace("-", "_")
+def param_dest(method: str, param) -> str:
+    return "param_" + param_flag(method, param).lstrip("-").replace("-", "_")
 
 
 def add_method_options(p: argparse.ArgumentParser) -> None:
@@ -167,7 +168,7 @@ def add_method_options(p: argparse.ArgumentParser) -> None:
             default = param.default_text if param.default_text is not None else param.default
             rng = f", {_number(param.low)}..{_number(param.high)}" if param.low is not None else ""
             choices = f", one of {'/'.join(param.choices)}" if param.choices else ""
-            group.add_argument(param.cli_flag, dest=param_dest(param), default=None, metavar=param.type.__name__.upper(),
+            group.add_argument(param_flag(m.name, param), dest=param_dest(m.name, param), default=None, metavar=param.type.__name__.upper(),
                                help=f"[{m.name}] {param.help} (default {default}{rng}{choices})")
 
 

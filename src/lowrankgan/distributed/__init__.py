@@ -1,4 +1,4 @@
-"""Directions and evaluations on a Ray cluster (``--ray ADDRESS|auto|local``).
+"""Directions and evaluations on a Ray cluster (``ray``: an address, ``auto`` or ``local``).
 
 Nothing here imports Ray until a function runs: the package is safe to import without the
 ``[ray]`` extra.

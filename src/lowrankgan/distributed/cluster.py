@@ -1,6 +1,6 @@
 """Reaching a Ray cluster and running tasks on a pool of model-holding actors, with retries.
 
-Ray is imported here only inside functions: without ``--ray`` nothing of it is loaded.
+Ray is imported here only inside functions: without a cluster nothing of it is loaded.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ def require_ray():
     try:
         import ray
     except ImportError:
-        raise LowRankGANError("--ray needs Ray, which is not installed: pip install 'lowrankgan[ray]' "
-                              "(or pip install 'ray>=2.9')") from None
+        raise LowRankGANError("ray needs Ray, which is not installed: pip install 'lowrankgan[ray]' "
+                              "(or pip install 'ray>=2.9')", "ray") from None
     return ray
 
 
@@ -40,7 +40,7 @@ def connect(address: str) -> Iterator[Any]:
     one the caller made already (``ray.init`` before) is used as it is and left open."""
     address = (address or "").strip()
     if not address:
-        raise LowRankGANError("--ray needs an address: host:port of a cluster's head, auto, or local")
+        raise LowRankGANError("ray needs an address: host:port of a cluster's head, auto, or local", "ray")
     ray = require_ray()
     if ray.is_initialized():
         yield ray
@@ -54,8 +54,8 @@ def connect(address: str) -> Iterator[Any]:
             ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise LowRankGANError(f"--ray {address}: cannot connect to a Ray cluster ({first}); start one with "
-                              "`ray start --head` on the head node, or use --ray local") from None
+        raise LowRankGANError(f"ray {address}: cannot connect to a Ray cluster ({first}); start one with "
+                              "`ray start --head` on the head node, or use ray local", "ray") from None
     try:
         yield ray
     finally:
@@ -70,8 +70,8 @@ def check_reachable(address: str) -> None:
     try:
         socket.create_connection((host, port), timeout=REACH_TIMEOUT_S).close()
     except OSError as exc:
-        raise LowRankGANError(f"--ray {address}: nothing answers there ({exc.strerror or exc}); start the cluster "
-                              "with `ray start --head` on its head node, or use --ray local") from None
+        raise LowRankGANError(f"ray {address}: nothing answers there ({exc.strerror or exc}); start the cluster "
+                              "with `ray start --head` on its head node, or use ray local", "ray") from None
 
 
 def parse_address(address: str) -> tuple[str, int]:
@@ -84,7 +84,7 @@ def parse_address(address: str) -> tuple[str, int]:
            or not 1 <= len(port) <= 5 or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535)
     if bad:
         raise LowRankGANError(f"ray address '{printable(address, 80)}': give host:port of the cluster's head "
-                              "(e.g. 10.0.0.5:6379, a port in 1..65535), auto or local")
+                              "(e.g. 10.0.0.5:6379, a port in 1..65535), auto or local", "ray")
     return host, int(port)
 
 
@@ -225,7 +225,7 @@ def pool_size(ray, use_gpu: bool, workers: int | None) -> int:
     have = int(ray.cluster_resources().get("GPU" if use_gpu else "CPU", 0))
     if have < 1:
         raise LowRankGANError("the Ray cluster offers no " + ("GPU" if use_gpu else "CPU")
-                              + ("; use --device cpu to run on CPU workers" if use_gpu else ""))
+                              + ("; use device cpu to run on CPU workers" if use_gpu else ""), "device")
     if workers is not None and workers < 1:
         raise LowRankGANError(f"workers must be at least 1, got {workers}")
     return min(have, workers) if workers else have

@@ -33,8 +33,8 @@ def model_source(model: GeneratorAdapter | str | None, gen: GeneratorAdapter) ->
     reference = model_reference(gen)
     if reference is not None:
         return reference
-    raise LowRankGANError(f"--ray: workers load the model by name or file, and model {gen.model_id} has neither; "
-                          "pass its zoo name or checkpoint path")
+    raise LowRankGANError(f"ray: workers load the model by name or file, and model {gen.model_id} has neither; "
+                          "pass its zoo name or checkpoint path", "ray")
 
 
 def ray_region_grams(address: str, model: GeneratorAdapter | str | None, gen: GeneratorAdapter, seeds: Sequence[int],

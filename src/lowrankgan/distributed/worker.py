@@ -31,7 +31,7 @@ class WorkerSpec:
     model_id: str
     class_name: str | None = None
     trunc: float = 1.0
-    transform: tuple[tuple[float, float], float] = ((0.0, 0.0), 0.0)  # StyleGAN3: the driver's --translate / --rotate
+    transform: tuple[tuple[float, float], float] = ((0.0, 0.0), 0.0)  # StyleGAN3: the driver's input transform
 
 
 class Worker:

@@ -66,27 +66,27 @@ class EvaluationConfig:
         if not self.seeds:
             raise LowRankGANError("no seeds given")
         if not self.regions:
-            raise LowRankGANError("no region given: use --region")
+            raise LowRankGANError("no region given: give regions", "regions")
         for m in self.methods:
             get_method(m)
         bad_path = [m for m in self.path_methods if m not in self.methods] if self.path_steps else []
         if bad_path:
-            raise LowRankGANError(f"--path-methods {', '.join(bad_path)} are not among --methods")
+            raise LowRankGANError(f"path_methods {', '.join(bad_path)} are not among methods", ("path_methods", "methods"))
         if self.top_k < 1:
-            raise LowRankGANError(f"--top-k must be at least 1, got {self.top_k}")
+            raise LowRankGANError(f"top_k must be at least 1, got {self.top_k}", "top_k")
         check_path_steps(self.path_steps)
         if not 0 < self.mse_strength < 1e6:  # also refuses nan
-            raise LowRankGANError(f"--mse-strength must be a positive finite number, got {self.mse_strength}")
+            raise LowRankGANError(f"mse_strength must be a positive finite number, got {self.mse_strength}", "mse_strength")
         if self.source_seed is not None:
-            check_seed(int(self.source_seed), "--source-seed")
+            check_seed(int(self.source_seed), "source_seed")
         if not 0 <= self.examples <= 64:
-            raise LowRankGANError(f"--examples must be 0..64, got {self.examples}")
+            raise LowRankGANError(f"examples must be 0..64, got {self.examples}", "examples")
         if not self.targets or any(not math.isfinite(t) or t <= 0 for t in self.targets):
-            raise LowRankGANError("--targets must be positive numbers")
+            raise LowRankGANError("targets must be positive numbers", "targets")
         if self.cross and not self.per_image:
-            raise LowRankGANError("--cross goes with --per-image")
+            raise LowRankGANError("cross goes with per_image", ("cross", "per_image"))
         if sum(x is not None for x in (self.source_seed, self.source_seeds, True if self.per_image else None)) > 1:
-            raise LowRankGANError("give at most one of --source-seed, --source-seeds, --per-image")
+            raise LowRankGANError("give at most one of source_seed, source_seeds, per_image", ("source_seed", "source_seeds", "per_image"))
 
     @property
     def mode(self) -> str:

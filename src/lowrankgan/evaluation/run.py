@@ -73,7 +73,7 @@ class Evaluation:
             if old != wanted:
                 diff = sorted(k for k in set(wanted) | set(old or {}) if (old or {}).get(k) != wanted.get(k))
                 raise LowRankGANError(f"{out} holds results of a run with other settings "
-                                      f"({', '.join(diff) or 'unreadable config'}); use another --out, or --fresh to discard them")
+                                      f"({', '.join(diff) or 'unreadable config'}); use another out, or fresh to discard them", ("out", "fresh"))
         write_json(cfg_path, wanted)
         return ResultLog(log_path)
 

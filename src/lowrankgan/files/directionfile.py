@@ -121,11 +121,11 @@ def check_compatible(dirset: DirectionSet, model_family: str, model_id: str, spa
             raise LowRankGANError(f"directions in {dirset.source} were made for {made}; they cannot edit {here}")
         if meta.get("latent_space") and meta["latent_space"] != space:
             raise LowRankGANError(f"directions in {dirset.source} were made for {made}; they cannot edit {here} "
-                                  f"(use --space {meta['latent_space']})")
+                                  f"(use space {meta['latent_space']})", "space")
 
 
 def region_beside(dirset: DirectionSet, spec: str | None) -> str | None:
-    """``--region`` as given, except that a relative mask image missing from the working directory
+    """The region as given, except that a relative mask image missing from the working directory
     but present beside the direction files (the page's ``region.png``) is taken from there."""
     if not spec or not dirset.source:
         return spec
@@ -143,7 +143,7 @@ def region_beside(dirset: DirectionSet, spec: str | None) -> str | None:
 
 def source_latents(dirset: DirectionSet) -> Latents | None:
     """The codes the directions were found on, where they were found on codes rather than seeds
-    (``directions --latent``, a photo on the page: ``seeds`` is null) and ``latent.npy`` holds
+    (directions found on codes, a photo on the page: ``seeds`` is null) and ``latent.npy`` holds
     them: what ``edit`` edits when told no seeds. None otherwise."""
     if dirset.latents is None or dirset.meta.get("seeds") is not None:
         return None
@@ -152,24 +152,24 @@ def source_latents(dirset: DirectionSet) -> Latents | None:
 
 
 def recorded_alphas(dirset: DirectionSet, text: str) -> tuple[list[float], int | None, int | None]:
-    """``edit --alphas``: a comma list, or ``recorded`` for the page's sliders saved in the
+    """Slider values: a comma list, or ``recorded`` for the page's sliders saved in the
     direction file (its ``slider_alphas``, ``slider_path_steps`` and ``slider_seed``)."""
     if text.strip().lower() == "recorded":
         alphas = dirset.meta.get("slider_alphas")
         if not isinstance(alphas, list) or not all(isinstance(a, (int, float)) for a in alphas):
-            raise LowRankGANError("--alphas recorded: the direction file records no slider values "
-                                  "(download it from the page, or give --alphas a1,a2,...)")
+            raise LowRankGANError("alphas recorded: the direction file records no slider values "
+                                  "(download it from the page, or give alphas a1,a2,...)", "alphas")
         steps, seed = dirset.meta.get("slider_path_steps"), dirset.meta.get("slider_seed")
         return ([float(a) for a in alphas], steps if isinstance(steps, int) else None,
                 seed if isinstance(seed, int) else None)
     try:
         alphas = [float(a) for a in text.split(",")]
     except ValueError:
-        raise LowRankGANError(f"bad --alphas '{printable(text)[:60]}': give a comma list of numbers, "
-                              "one per direction (or 'recorded')") from None
+        raise LowRankGANError(f"bad alphas '{printable(text)[:60]}': give a comma list of numbers, "
+                              "one per direction (or 'recorded')", "alphas") from None
     if len(alphas) > dirset.vectors.shape[0] or not all(math.isfinite(a) and abs(a) <= MAX_STRENGTH for a in alphas):
-        raise LowRankGANError(f"--alphas: give at most {dirset.vectors.shape[0]} finite numbers within "
-                              f"±{MAX_STRENGTH:g}, one per direction")
+        raise LowRankGANError(f"alphas: give at most {dirset.vectors.shape[0]} finite numbers within "
+                              f"±{MAX_STRENGTH:g}, one per direction", "alphas")
     return alphas, None, None
 
 

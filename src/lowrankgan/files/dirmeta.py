@@ -164,7 +164,7 @@ def check_meta(meta: Any, where: str, folder: Path) -> dict:
 
 
 def _check_sliders(meta: dict, out: dict, where: str) -> None:
-    """What the page records of its sliders (``edit --alphas recorded`` reads it): values, path
+    """What the page records of its sliders (``recorded_alphas`` reads it): values, path
     steps and seed, within the library's bounds (the page's own are smaller)."""
     if meta.get("slider_alphas") is not None:
         value = meta["slider_alphas"]

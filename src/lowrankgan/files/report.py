@@ -147,5 +147,5 @@ def save_html(text: str, path: Path) -> None:
 def output_kind(path: Path) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in (".png", ".gif", ".html", ".htm"):
-        raise LowRankGANError(f"--out {path}: unknown output type '{suffix or '(none)'}'; use .png, .gif or .html")
+        raise LowRankGANError(f"out {path}: unknown output type '{suffix or '(none)'}'; use .png, .gif or .html", "out")
     return "html" if suffix == ".htm" else suffix[1:]

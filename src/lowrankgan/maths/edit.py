@@ -33,20 +33,20 @@ def parse_int_list(text: str, what: str = "seeds", limit: int = MAX_SEEDS, high:
             spans.append((start, stop))
     except ValueError:
         raise LowRankGANError(f"bad {what} '{printable(text, 60)}': use N, A-B or a comma list such as 1,5,9 "
-                              "(non-negative integers, A ≤ B)") from None
+                              "(non-negative integers, A ≤ B)", what) from None
     top = max(stop for _, stop in spans)
     if top > high:
-        raise LowRankGANError(f"{what} {top if top < 10**30 else 'value'} is too large; use 0..{high}")
+        raise LowRankGANError(f"{what} {top if top < 10**30 else 'value'} is too large; use 0..{high}", what)
     count = sum(stop - start + 1 for start, stop in spans)
     if count > limit:
-        raise LowRankGANError(f"too many {what} ({count}); at most {limit}")
+        raise LowRankGANError(f"too many {what} ({count}); at most {limit}", what)
     return [v for start, stop in spans for v in range(start, stop + 1)]
 
 
-def check_seed(seed: int, what: str = "--seed") -> int:
+def check_seed(seed: int, what: str = "seed") -> int:
     """One seed in ``0..MAX_SEED`` (a 64-bit generator seed)."""
     if not 0 <= seed <= MAX_SEED:
-        raise LowRankGANError(f"{what} {seed if abs(seed) < 10**30 else '(huge)'} is out of range 0..{MAX_SEED}")
+        raise LowRankGANError(f"{what} {seed if abs(seed) < 10**30 else '(huge)'} is out of range 0..{MAX_SEED}", what)
     return seed
 
 

@@ -169,14 +169,15 @@ def compute_jacobian(gen: GeneratorAdapter, code: torch.Tensor, space: str = "z"
     check_precision(precision)
     size = analysis_size or default_analysis_size(gen)
     if not MIN_ANALYSIS_SIZE <= size <= MAX_ANALYSIS_SIZE:
-        raise LowRankGANError(f"--analysis-size {size} is out of range; use {MIN_ANALYSIS_SIZE}..{MAX_ANALYSIS_SIZE}")
+        raise LowRankGANError(f"analysis_size {size} is out of range; use {MIN_ANALYSIS_SIZE}..{MAX_ANALYSIS_SIZE}",
+                              "analysis_size")
     if chunk_size is not None and chunk_size < 1:
         raise LowRankGANError(f"chunk size {chunk_size}: use at least 1")
     code = code.detach().to(gen.device, torch.float32)
     if size * size * code.shape[-1] * 4 > MAX_JACOBIAN_BYTES:
         raise LowRankGANError(f"a Jacobian at analysis size {size} for {code.shape[-1]} latent dims needs "
                               f"{size * size * code.shape[-1] * 4 >> 20} MiB (at most {MAX_JACOBIAN_BYTES >> 20}); "
-                              "use a smaller --analysis-size")
+                              "use a smaller analysis_size", "analysis_size")
     layers = gen.resolve_layers(space, layers)
     path = cache_path(gen, code, space, layers, size, precision) if cache and cache_limit() > 0 else None
     J = load_cached(path, (size * size, code.shape[-1])) if path is not None else None
@@ -213,18 +214,18 @@ def _columns(gen: GeneratorAdapter, code: torch.Tensor, space: str, layers, size
     with torch.no_grad():
         halving_chunks(dim, chunk, gen.device, columns,
                        f"the Jacobian does not fit in {gen.device.type} memory even one "
-                       "tangent at a time; free memory, use a smaller --analysis-size, "
-                       "or --device cpu")
+                       "tangent at a time; free memory, use a smaller analysis_size, "
+                       "or device cpu", ("analysis_size", "device"))
     if bar is not None:
         bar.close()
     return J
 
 
 def halving_chunks(total: int, chunk: int, device: torch.device, step: Callable[[int, int], None],
-                   too_big: str) -> int:
+                   too_big: str, params: tuple[str, ...] = ()) -> int:
     """``step(start, stop)`` over ``[0, total)`` in chunks of at most ``chunk``; a chunk that runs out
     of ``device`` memory is split in half and retried (a memory estimate is an estimate). Raises
-    ``too_big`` when even one item does not fit; returns the chunk size that worked last."""
+    ``too_big`` (naming ``params``) when even one item does not fit; returns the chunk size that worked last."""
     start = 0
     while start < total:
         stop = min(total, start + chunk)
@@ -233,7 +234,7 @@ def halving_chunks(total: int, chunk: int, device: torch.device, step: Callable[
             failed = False
         except torch.OutOfMemoryError:
             if chunk == 1:
-                raise LowRankGANError(too_big) from None
+                raise LowRankGANError(too_big, params) from None
             failed = True
         if failed:  # outside the except block: the failed attempt's tensors are released by now
             chunk = max(1, chunk // 2)

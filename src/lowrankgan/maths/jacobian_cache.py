@@ -27,7 +27,7 @@ from .sourcekey import code_fingerprint
 
 CACHE_VERSION = 4  # bump when the computation changes (4: hand tangents, precision in the key)
 DEFAULT_CACHE_BYTES = 4 << 30  # the disk cache keeps the most recently used Jacobians up to this
-_cache_limit: int | None = None  # set_cache_limit / --cache-size; None: $LOWRANKGAN_CACHE_SIZE or default
+_cache_limit: int | None = None  # set_cache_limit (the CLI's cache size option); None: $LOWRANKGAN_CACHE_SIZE or default
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "g": 1 << 30,
                "gb": 1 << 30, "t": 1 << 40, "tb": 1 << 40}
 

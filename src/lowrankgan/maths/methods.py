@@ -63,11 +63,6 @@ class Param:
     high: float | None = None
     choices: tuple[str, ...] = ()
     default_text: str | None = None  # how to show a computed default (``lam``: 1/sqrt(d))
-    flag: str | None = None  # CLI option when ``--name`` would clash with another option
-
-    @property
-    def cli_flag(self) -> str:
-        return self.flag or "--" + self.name.replace("_", "-")
 
     def check(self, value: Any, method: str) -> Any:
         """``value`` converted to the parameter's type, or a one-line error naming the parameter."""
@@ -79,23 +74,27 @@ class Param:
                 return value.strip().lower() in ("true", "1", "yes")
             if isinstance(value, bool):
                 return value
-            raise LowRankGANError(f"{what}: give true or false, got {str(value)[:40]!r}")
+            raise self.error(method, f"{what}: give true or false, got {str(value)[:40]!r}")
         if self.type is str:
             if not isinstance(value, str) or value not in self.choices:
-                raise LowRankGANError(f"{what}: use one of {', '.join(self.choices)}, got {str(value)[:40]!r}")
+                raise self.error(method, f"{what}: use one of {', '.join(self.choices)}, got {str(value)[:40]!r}")
             return value
         try:
             if isinstance(value, bool):
                 raise ValueError
             number = float(value) if self.type is float else _as_int(value)
         except (TypeError, ValueError, OverflowError):
-            raise LowRankGANError(f"{what}: give {'a number' if self.type is float else 'an integer'}, "
+            raise self.error(method, f"{what}: give {'a number' if self.type is float else 'an integer'}, "
                                   f"got {str(value)[:40]!r}") from None
         if not math.isfinite(number):
-            raise LowRankGANError(f"{what} must be a finite number, got {value!r}")
+            raise self.error(method, f"{what} must be a finite number, got {value!r}")
         if (self.low is not None and number < self.low) or (self.high is not None and number > self.high):
-            raise LowRankGANError(f"{what} = {_num(number)} is out of range {_num(self.low)}..{_num(self.high)} ({self.help})")
+            raise self.error(method, f"{what} = {_num(number)} is out of range {_num(self.low)}..{_num(self.high)} ({self.help})")
         return number
+
+    def error(self, method: str, message: str) -> LowRankGANError:
+        """An error about this parameter of ``method``, which front ends name their own way."""
+        return LowRankGANError(message, self.name, method)
 
     def describe(self) -> dict:
         return {"name": self.name, "type": self.type.__name__, "help": self.help,
@@ -201,8 +200,8 @@ def resefa_directions(M_f: torch.Tensor, M_b: torch.Tensor, tau: float = RESEFA_
     try:
         V, ratios = generalized_directions(M_f, M_b, tau)
     except torch.linalg.LinAlgError:
-        raise LowRankGANError("resefa: the rest's Gram is singular or not finite; raise --tau "
-                              "(or check the model's weights for NaN/Inf)") from None
+        raise LowRankGANError("resefa: the rest's Gram is singular or not finite; raise tau "
+                              "(or check the model's weights for NaN/Inf)", "tau", "resefa") from None
     k = _top_k(V.shape[0], top_k)
     return Directions(V[:k].float(), "resefa", {"tau": tau}, {"ratios": [float(x) for x in ratios[:k]]})
 
@@ -303,7 +302,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            (Param("normalize", bool, True, "unit-normalise each output unit's weights first"),),
            uses_region=False, uses_image=False, needs_model=True),
     Method("random", random_directions, "seeded orthonormal random directions (baseline)",
-           (Param("seed", int, 0, "random seed", 0, MAX_SEED, flag="--random-seed"),),
+           (Param("seed", int, 0, "random seed", 0, MAX_SEED),),
            uses_region=False, uses_image=False),
 )}
 DEFAULT_METHOD = "lowrankgan"

@@ -48,8 +48,8 @@ def path_codes(gen: GeneratorAdapter, code: torch.Tensor, direction: torch.Tenso
     a direction file's ``params`` can be passed as they are.
     """
     if not 1 <= steps <= MAX_PATH_STEPS:
-        raise LowRankGANError(f"--path-steps must be at least 1 and at most {MAX_PATH_STEPS} "
-                              f"(each step costs a Jacobian), got {steps}")
+        raise LowRankGANError(f"path_steps must be at least 1 and at most {MAX_PATH_STEPS} "
+                              f"(each step costs a Jacobian), got {steps}", "path_steps")
     if follow not in FOLLOW:
         raise LowRankGANError(f"unknown path mode '{str(follow)[:40]}'; use {' or '.join(FOLLOW)}")
     reg = _region(gen, region)
@@ -132,5 +132,5 @@ def path_settings(dirset) -> dict:
 def check_path_steps(steps: int) -> int:
     """0 (straight lines) or 1..MAX_PATH_STEPS, checked before any work."""
     if not 0 <= steps <= MAX_PATH_STEPS:
-        raise LowRankGANError(f"--path-steps must be 0..{MAX_PATH_STEPS} (each step costs a Jacobian), got {steps}")
+        raise LowRankGANError(f"path_steps must be 0..{MAX_PATH_STEPS} (each step costs a Jacobian), got {steps}", "path_steps")
     return steps

@@ -129,10 +129,10 @@ def check_analysis_masks(region: Region, size: int) -> tuple[torch.Tensor, torch
     fg = region.at(size)
     if not fg.any():
         raise LowRankGANError(f"region '{printable(region.spec, 80)}' vanishes at analysis size {size}; "
-                              "enlarge it or raise --analysis-size")
+                              "enlarge it or raise analysis_size", "analysis_size")
     if fg.all():
         raise LowRankGANError(f"region '{printable(region.spec, 80)}' fills the whole image at analysis size {size}; "
-                              "leave some background or raise --analysis-size")
+                              "leave some background or raise analysis_size", "analysis_size")
     return fg, ~fg
 
 

@@ -26,7 +26,7 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise LowRankGANError("--device cuda was asked for but no CUDA device is available; use --device cpu")
+        raise LowRankGANError("device cuda was asked for but this machine has no CUDA GPU; use device cpu", "device")
     return dev
 
 
@@ -69,7 +69,7 @@ def load_model(model: str | None = None, device: str | torch.device | None = "au
             raise LowRankGANError(f"unknown model '{model}': not a zoo name ({', '.join(ZOO)}) "
                                   "and no such file; run `lowrankgan models` to list the zoo")
         if path.is_dir():
-            raise LowRankGANError(f"--model {model} is a directory; give a checkpoint file")
+            raise LowRankGANError(f"model {model} is a directory; give a checkpoint file", "model")
         adapter = _load_file(path)
     adapter.set_class(class_name)
     return adapter.to(dev)

@@ -82,8 +82,8 @@ class GeneratorAdapter(ABC):
     def set_input_transform(self, translate: Sequence[float] = (0.0, 0.0), rotate: float = 0.0) -> None:
         """Move / turn the whole image (StyleGAN3's input transform); others accept only none."""
         if any(float(v) != 0.0 for v in (*translate, rotate)):
-            raise LowRankGANError(f"--translate / --rotate need a StyleGAN3 model; {self.model_id} "
-                                  "has no input transform")
+            raise LowRankGANError(f"translate / rotate need a StyleGAN3 model; {self.model_id} "
+                                  "has no input transform", ("translate", "rotate"))
 
     def input_transform(self) -> tuple[tuple[float, float], float]:
         """The transform in effect for the calling thread: ((tx, ty), degrees)."""
@@ -134,7 +134,7 @@ class GeneratorAdapter(ABC):
         """Select the conditioning class (conditional models only)."""
         if name_or_index is not None and not self.classes:
             raise LowRankGANError(
-                f"model {self.model_id} is not class-conditional; drop --class")
+                f"model {self.model_id} is not class-conditional; drop class_name", "class_name")
 
     @property
     def class_name(self) -> str | None:

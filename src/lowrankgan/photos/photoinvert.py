@@ -77,7 +77,7 @@ def align_photo(gen: GeneratorAdapter, photo: np.ndarray, align: str = "auto",
     if crop_box is not None:
         return box_alignment((w, h), gen.resolution, *crop_box)
     if align not in ALIGNS:
-        raise LowRankGANError(f"--align {align}: use one of {', '.join(ALIGNS)}")
+        raise LowRankGANError(f"align {align}: use one of {', '.join(ALIGNS)}", "align")
     if align == "face" or (align == "auto" and gen.model_family == "dcgan-faces") or landmarks is not None:
         return face_alignment(gen, photo, landmarks)
     return center_alignment((w, h), gen.resolution)

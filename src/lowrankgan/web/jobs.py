@@ -13,6 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from ..errors import LowRankGANError
+from .labels import page_message
 
 
 class Busy(Exception):
@@ -87,7 +88,7 @@ class Jobs:
         try:
             yield
         except LowRankGANError as exc:
-            job.state, job.stage, job.error = "error", "failed", str(exc)
+            job.state, job.stage, job.error = "error", "failed", page_message(exc)
         except Exception as exc:  # pragma: no cover - reported to the page, logged here
             traceback.print_exc()
             job.state, job.stage, job.error = "error", "failed", f"internal error: {type(exc).__name__}: {exc}"

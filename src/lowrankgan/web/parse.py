@@ -12,6 +12,7 @@ from flask import Response, request
 
 from .. import api
 from ..errors import LowRankGANError
+from .labels import page_message
 from .limits import (MAX_PAGE_JSON_DEPTH, MAX_PAGE_PATH_STEPS, MAX_PAGE_ROTATE, MAX_PAGE_SEED, MAX_PAGE_STRIP,
                      MAX_PAGE_TOP_K, MAX_PAGE_TRANSLATE)
 from .photos import Photo
@@ -186,7 +187,7 @@ def parse_params(method: str, params) -> dict:
     try:
         return api.get_method(method).check_params(given)
     except LowRankGANError as exc:
-        raise BadRequest(str(exc)) from None
+        raise BadRequest(page_message(exc)) from None
 
 
 def parse_top_k(value) -> int:

@@ -46,6 +46,7 @@ from werkzeug.exceptions import HTTPException
 
 from .. import api
 from ..errors import LowRankGANError
+from .labels import page_message
 from .limits import (MAX_BODY_BYTES, MAX_PAGE_PATH_STEPS, MAX_PAGE_ROTATE, MAX_PAGE_SEED, MAX_PAGE_STRIP, MAX_PAGE_TOP_K,
                      MAX_PAGE_TRANSLATE)
 from .parse import (WEB_METHODS, BadRequest,
@@ -119,7 +120,7 @@ def _install_guards(app: Flask, allowed_hosts: set[str] | None, token: str | Non
 
     @app.errorhandler(LowRankGANError)
     def user_error(exc: LowRankGANError):
-        return jsonify(error=str(exc)), 404 if isinstance(exc, _NotFound) else 400
+        return jsonify(error=page_message(exc)), 404 if isinstance(exc, _NotFound) else 400
 
     @app.errorhandler(Busy)
     def busy(exc: Busy):

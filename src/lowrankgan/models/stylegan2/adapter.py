@@ -55,8 +55,8 @@ class StyleGAN2Adapter(StyleBasedAdapter):
         """The style-affine weights ``[out, w_dim]`` of the modulated convs (of the W+ rows in
         ``layers`` for w+), stacked."""
         if self.check_space(space) == "z":
-            raise LowRankGANError("sefa needs the style space: use --space w or w+ with StyleGAN2 "
-                                  "(its first layers acting on z are the mapping network, not modulation weights)")
+            raise LowRankGANError("sefa needs the style space: use space w or w+ with StyleGAN2 "
+                                  "(its first layers acting on z are the mapping network, not modulation weights)", "space")
         synthesis = self.generator.synthesis
         wanted = set(layers) if space == "w+" and layers is not None else None
         weights, row = [], 0

@@ -114,8 +114,8 @@ class StyleGAN3Adapter(StyleBasedAdapter):
         tx, ty = (float(v) for v in translate)
         rotate = float(rotate)
         if not all(math.isfinite(v) for v in (tx, ty, rotate)) or max(abs(tx), abs(ty)) > MAX_TRANSLATE:
-            raise LowRankGANError(f"--translate {tx},{ty} / --rotate {rotate}: use finite numbers, "
-                                  f"|tx|, |ty| <= {MAX_TRANSLATE:g} image widths")
+            raise LowRankGANError(f"translate {tx},{ty} / rotate {rotate}: use finite numbers, "
+                                  f"|tx|, |ty| <= {MAX_TRANSLATE:g} image widths", ("translate", "rotate"))
         return (tx, ty), rotate
 
     def _matrix(self, translate: tuple[float, float], rotate: float) -> torch.Tensor:
@@ -125,7 +125,7 @@ class StyleGAN3Adapter(StyleBasedAdapter):
         """The style-affine weights of the modulated convs (W+ rows 1..L-2; row 0 predicts the input
         transform and the last row is the ToRGB, neither a modulation SeFa factorises)."""
         if self.check_space(space) == "z":
-            raise LowRankGANError("sefa needs the style space: use --space w or w+ with StyleGAN3")
+            raise LowRankGANError("sefa needs the style space: use space w or w+ with StyleGAN3", "space")
         synthesis = self.generator.synthesis
         rows = range(1, self.num_layers - 1)
         wanted = [r for r in rows if space != "w+" or layers is None or r in set(layers)]
