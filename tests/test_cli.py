@@ -123,7 +123,7 @@ def test_class_selection_on_the_command_line(capsys, tmp_path):
     (["directions", "--seed", "0", "--region", "box:60,60,10,10"], "outside the 64x64 image"),
     (["directions", "--seed", "0", "--region", "eyes", "--method", "pca"], "unknown method 'pca'"),
     (["directions", "--seed", "0", "--region", "eyes", "--space", "w"], "latent space 'w' is not offered"),
-    (["directions", "--seeds", "3-1", "--region", "eyes"], "bad --seeds '3-1'"),
+    (["directions", "--seeds", "3-1", "--region", "eyes"], "bad --seeds '3-1': in a range A-B, A must be at most B"),
     (["edit", "--directions", "missing_dir", "--seeds", "0"], "does not exist"),
     (["directions", "--seed", "0", "--region", "eyes", "--top-k", "0"], "at least one direction"),
     (["directions", "--model", "omniart-eyes", "--seed", "0", "--region", "eyes"], "none for this model"),

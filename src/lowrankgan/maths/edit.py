@@ -29,7 +29,7 @@ def parse_int_list(text: str, what: str = "seeds", limit: int = MAX_SEEDS, high:
                 raise ValueError
             if stop < start:
                 raise LowRankGANError(f"bad {what} '{printable(text, 60)}': in a range A-B, A must be at most B "
-                                      f"(write {stop}-{start})")
+                                      f"(write {stop}-{start})", what)
             spans.append((start, stop))
     except ValueError:
         raise LowRankGANError(f"bad {what} '{printable(text, 60)}': use N, A-B or a comma list such as 1,5,9 "
