@@ -6,7 +6,7 @@ too small to split well, and on a machine that is busy with other work the extra
 spin while they wait for a core, burning several times the CPU for the same result
 (``benchmarks/bench_threads.py`` measures it; README "Threads" has the table). So the default is
 one thread for images up to ``SMALL_IMAGE`` pixels a side and all cores (at most ``MAX_DEFAULT``)
-above it. ``LOWRANKGAN_THREADS`` (or the CLI's ``--threads``) overrides the choice. Ray workers
+above it. ``LOWRANKGAN_THREADS`` (or the command line's threads option) overrides the choice. Ray workers
 reserve one CPU each and use one thread; the page runs one computation at a time and follows the
 same rule.
 """
