@@ -23,11 +23,17 @@ def find_landmarks(image: np.ndarray) -> np.ndarray | None:
     """The five landmarks ``[5, 2]`` (x, y: left eye, right eye, nose tip, left and right mouth
     corner, left and right as seen) of the most confident face in ``image`` ``[3, H, W]`` in
     [-1, 1], in that image's pixels (continuous: pixel i covers [i, i+1)); ``None`` if none."""
+    u8 = ((np.clip(np.asarray(image, np.float32), -1, 1) + 1) * 127.5).round().astype(np.uint8).transpose(1, 2, 0)
+    return small_image_landmarks(u8)
+
+
+def small_image_landmarks(u8: np.ndarray) -> np.ndarray | None:
+    """``find_landmarks`` of an RGB ``uint8 [H, W, 3]`` image (a model's image, or a photo of about
+    that size), in its pixels; ``None`` if no face is found."""
     from PIL import Image
 
     from .faces import detect_faces
 
-    u8 = ((np.clip(np.asarray(image, np.float32), -1, 1) + 1) * 127.5).round().astype(np.uint8).transpose(1, 2, 0)
     h, w = u8.shape[:2]
     # A margin of the image's mean colour: a face model's faces fill the frame, and a face box cut
     # by the border puts MTCNN's landmarks low (the eyes onto the cheeks).

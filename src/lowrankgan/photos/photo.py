@@ -196,13 +196,13 @@ def to_rgb(im: Image.Image) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # alignments
 
-def center_alignment(photo_size: tuple[int, int], size: int) -> Alignment:
+def center_alignment(photo_size: tuple[int, int], size: int, method: str = "center") -> Alignment:
     """The largest centred square of the photo."""
     w, h = photo_size
     side = min(w, h)
     s = side / size
     matrix = np.array([[s, 0.0, (w - side) / 2], [0.0, s, (h - side) / 2]])
-    return Alignment(matrix, size, (w, h), "center")
+    return Alignment(matrix, size, (w, h), method)
 
 
 def box_alignment(photo_size: tuple[int, int], size: int, left: float, top: float, side: float) -> Alignment:

@@ -27,6 +27,11 @@ async function uploadPhoto(file) {
   }
   photoBusy(true);
   const t0 = performance.now();
+  const preview = URL.createObjectURL(file);  // the photo at once, while the face is found
+  $("photo-aligned").src = preview;
+  $("photo-recon").removeAttribute("src");
+  $("photo-info").textContent = `${file.name.slice(0, 80)}: finding the face, then its code…`;
+  $("photo-view").hidden = false;
   photoProgress(0);
   progress("sending the photo…", 0);
   try {
@@ -47,7 +52,10 @@ async function uploadPhoto(file) {
   } catch (err) {
     progress(err.message, null, true);
     state.progressKey = inputKey("inputs");  // goes with the next change of an input
+    if (state.photo) await showPhoto(state.photo, state.photoSeconds);  // the photo being edited stays
+    else $("photo-view").hidden = true;
   } finally {
+    URL.revokeObjectURL(preview);
     photoProgress(null);
     photoBusy(false);
     $("photo-file").value = "";  // the same file again re-inverts it (another step count)
