@@ -130,8 +130,7 @@ def _plots(out: Path, summary: dict, records, default_level) -> dict[str, Path]:
 
     # 3. generalisation matrices source x target
     from matplotlib.patches import Patch
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad(UNMEASURED)
+    cmap = plt.get_cmap("viridis").with_extremes(bad=UNMEASURED)
     gen_m = summary["generalisation"]
     fig, axes = plt.subplots(len(regions), len(methods), figsize=(2.4 * len(methods) + 1, 2.2 * len(regions) + 0.6),
                              squeeze=False)
