@@ -73,8 +73,6 @@ def cmd_directions(args: argparse.Namespace) -> int:
     print(f"{dirset.vectors.shape[0]} directions ({meta['method']}, space {meta['latent_space']}{ranks}) -> {api.printable(args.out)}")
     for warning in info.get("warnings", []):  # what the numbers alone would not say (also in directions.json)
         print(f"lowrankgan: warning: {warning}", file=sys.stderr)
-    if dirset.vectors.shape[0] < args.top_k:
-        print(fewer_directions(dirset.vectors.shape[0], args.top_k, info, meta["latent_dim"]))
     probe = meta["leak_images"]
     where = probe[0] if len(probe) == 1 else f"{', '.join(probe)} (median)"
     if math.isfinite(meta["leak_source_top1"]):
@@ -83,19 +81,6 @@ def cmd_directions(args: argparse.Namespace) -> int:
     else:  # recorded as null in directions.json
         print(f"leak of direction 0 on {where}: not measured (no strength changes the region by RMS 0.1)")
     return 0
-
-
-def fewer_directions(got: int, asked: int, info: dict, dim: int) -> str:
-    """Why a direction file holds fewer directions than --top-k asked for."""
-    why = f"the latent space has {dim} dimensions"
-    if "rank_region" in info and "null_dim" in info:
-        region, null = info["rank_region"], info["null_dim"]
-        if region <= null:
-            why = (f"the region's change has rank {region} (a larger region or a smaller --rank-rtol gives more)")
-        else:
-            why = (f"the rest of the image leaves only {null} directions free of it, its null space "
-                   "(--relax N gives N back, at the cost of locality)")
-    return f"fewer directions than --top-k {asked}: {got}, because {why}"
 
 
 def cmd_edit_composed(args: argparse.Namespace) -> int:
