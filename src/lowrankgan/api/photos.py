@@ -11,7 +11,7 @@ import torch
 from ..maths.edit import render
 from ..errors import LowRankGANError
 from ..files.latents import Latents
-from ..photos.photo import Alignment, load_photo
+from ..photos.photo import Alignment, load_photo, region_weight
 from ..photos.photoinvert import PhotoInversion, invert_photo, paste_images
 from ..models import model_reference
 from .core import (ModelLike, as_model, seed_space, sample_codes)
@@ -33,10 +33,12 @@ def invert(model: ModelLike, photo: str | Path | np.ndarray, space: str | None =
 
 
 def paste_edits(photo: str | Path | np.ndarray, latents: Latents | PhotoInversion, images: torch.Tensor,
-                model: ModelLike = None, mode: str = "delta") -> torch.Tensor:
+                model: ModelLike = None, mode: str = "delta", region: np.ndarray | None = None) -> torch.Tensor:
     """Edited crops ``[n, s, 3, R, R]`` of an inverted photo pasted back into the photo at its
     resolution (``uint8 [n, s, 3, H, W]``): ``mode`` ``delta`` adds only the edit (the change from the
     reconstruction) and keeps the photo's own detail; ``face`` replaces the face by the model's.
+    ``region`` (the edit's mask, bool ``[R, R]``; with ``delta``): only the change inside it,
+    feathered, reaches the photo, so a local edit does not recolour the rest of the face.
     Memory: n·s times the photo's RGB bytes plus ~300 MB (a 40-megapixel photo at the default
     7 strengths: 0.8 GB of output)."""
     if mode not in ("delta", "face"):
@@ -53,4 +55,5 @@ def paste_edits(photo: str | Path | np.ndarray, latents: Latents | PhotoInversio
         gen = as_model(model if model is not None else meta.get("model"))
         space = seed_space(gen, None, codes)
         base = render(gen, sample_codes(gen, codes, space), space)
-    return paste_images(image, al, images, base)
+    weight = region_weight(region, images.shape[-1]) if region is not None and base is not None else None
+    return paste_images(image, al, images, base, weight)

@@ -140,7 +140,9 @@ def cmd_edit(args: argparse.Namespace) -> int:
     region = args.region or (dirset.region if args.outline else None)
     mask = api.as_region(gen, region).mask if args.outline and region else None
     if args.photo:
-        images, mask = api.paste_edits(args.photo, seeds, images, gen, args.paste), None
+        edited = api.region_beside(dirset, args.region or dirset.region)  # only its change reaches the photo
+        where = api.as_region(gen, edited).mask if edited and args.paste == "delta" else None
+        images, mask = api.paste_edits(args.photo, seeds, images, gen, args.paste, region=where), None
     if kind == "png":
         api.save_png(api.grid_image(images, strengths, mask), out)
     elif kind == "gif":

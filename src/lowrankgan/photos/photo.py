@@ -286,12 +286,33 @@ def paste(photo: np.ndarray, al: Alignment, face: torch.Tensor, base: torch.Tens
     return paste_many(photo, al, face[None], base, feather)[0]
 
 
+REGION_FEATHER = 0.04  # a region's edge fades over about twice this fraction of the crop side
+
+
+def region_weight(mask: np.ndarray, size: int, feather: float = REGION_FEATHER) -> torch.Tensor:
+    """A region (bool ``[R, R]``) as weights ``[size, size]`` in [0, 1] for the change pasted into
+    a photo: 1 inside, fading to 0 just outside (grown by one blur width, then Gaussian-blurred),
+    so that a local edit changes the photo only there and without a visible edge."""
+    from scipy.ndimage import binary_dilation, gaussian_filter
+
+    m = np.asarray(mask, bool)
+    if m.shape != (size, size):
+        t = torch.from_numpy(m.astype(np.float32))[None, None]
+        m = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)[0, 0].numpy() >= 0.5
+    sigma = feather * size
+    grown = binary_dilation(m, iterations=max(1, round(sigma))) if m.any() else m
+    w = gaussian_filter(grown.astype(np.float32), sigma)
+    return torch.from_numpy(np.maximum(m, np.clip(w / max(float(w.max()), 1e-6), 0, 1)).astype(np.float32))
+
+
 def paste_many(photo: np.ndarray, al: Alignment, faces: torch.Tensor, base: torch.Tensor | None = None,
-               feather: float = FEATHER, out: np.ndarray | None = None) -> np.ndarray:
+               feather: float = FEATHER, out: np.ndarray | None = None,
+               weight: torch.Tensor | None = None) -> np.ndarray:
     """``paste`` of each crop of ``faces`` (``[k, 3, s, s]``) into ``photo``: ``uint8 [k, H, W, 3]``
     (written into ``out`` when given). Only the crop's bounding box is computed, a band of rows
     (``PASTE_TILE_PIXELS``) at a time, and the band's geometry once for all ``k`` crops: memory is
-    the output plus ~300 MB, whatever the photo's size."""
+    the output plus ~300 MB, whatever the photo's size. ``weight`` (``region_weight``, with
+    ``base``) scales the change per crop pixel: only the edited region's change reaches the photo."""
     h, w = photo.shape[:2]
     if (w, h) != tuple(al.photo_size):
         raise LowRankGANError(f"the photo is {w}x{h} but the inversion was made from a {al.photo_size[0]}x"
@@ -303,6 +324,8 @@ def paste_many(photo: np.ndarray, al: Alignment, faces: torch.Tensor, base: torc
     if x1 <= x0 or y1 <= y0:
         return out
     src = (faces if base is None else faces - base[None]).float()
+    if weight is not None and base is not None:
+        src = src * weight.to(src.dtype)[None, None]
     band = max(1, PASTE_TILE_PIXELS // (x1 - x0))
     for top in range(y0, y1, band):
         bottom = min(y1, top + band)

@@ -177,14 +177,16 @@ def save_inversion(result: PhotoInversion, out_dir: str | Path) -> Path:
     return out
 
 
-def paste_images(photo: np.ndarray, al: Alignment, images: torch.Tensor, base: torch.Tensor | None) -> torch.Tensor:
+def paste_images(photo: np.ndarray, al: Alignment, images: torch.Tensor, base: torch.Tensor | None,
+                 weight: torch.Tensor | None = None) -> torch.Tensor:
     """Every crop of ``images`` ``[n, s, 3, R, R]`` pasted into ``photo``: ``uint8 [n, s, 3, H, W]``
     (n·s times the photo's RGB bytes, plus ``paste_many``'s bounded working set). ``base``
-    ``[n, 3, R, R]`` (the unedited reconstructions) pastes only the change."""
+    ``[n, 3, R, R]`` (the unedited reconstructions) pastes only the change, ``weight`` only the
+    region's (``photo.region_weight``)."""
     n, s = images.shape[:2]
     h, w = photo.shape[:2]
     out = torch.empty((n, s, 3, h, w), dtype=torch.uint8)
     for i, row in enumerate(images):
         ref = None if base is None else base[i]
-        paste_many(photo, al, row, ref, out=out[i].permute(0, 2, 3, 1).numpy())  # written in place
+        paste_many(photo, al, row, ref, out=out[i].permute(0, 2, 3, 1).numpy(), weight=weight)  # in place
     return out

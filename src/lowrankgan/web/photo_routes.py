@@ -138,7 +138,7 @@ def add_photo_routes(app: Flask, workspace: Workspace) -> None:
         edited = workspace.edited(res, photo.latents, alphas, steps)
         try:
             with pasting.reserve(paste_bytes(photo), "pasting into other large photos"), workspace.render_slot():
-                data = uint8_png(pasted(photo, gen, edited))
+                data = uint8_png(pasted(photo, gen, edited, res.region.mask))
         except KeyError:
             raise _NotFound("this photo is no longer on the server; upload it again") from None
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", photo.name.rsplit(".", 1)[0])[:60] or "photo"

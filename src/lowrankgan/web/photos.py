@@ -142,9 +142,10 @@ def _invert(workspace: Workspace, job: Job, name: str, gen: api.GeneratorAdapter
         workspace.warm(name, gen, photo)  # its Jacobian, so that the first Compute is quick
 
 
-def pasted(photo: Photo, gen: api.GeneratorAdapter, edited: torch.Tensor) -> torch.Tensor:
+def pasted(photo: Photo, gen: api.GeneratorAdapter, edited: torch.Tensor, region: np.ndarray | None = None) -> torch.Tensor:
     """The edited crop ``[1, 3, R, R]`` pasted into the photo at its resolution (``[3, H, W]``): only
-    the change from the reconstruction, so that the photo keeps what the model cannot draw."""
+    the change from the reconstruction, so that the photo keeps what the model cannot draw, and
+    only inside the edit's ``region`` (feathered), so that a local edit stays local."""
     if photo.image is None:
         raise KeyError(photo.id)
-    return api.paste_edits(photo.image, photo.inversion, edited[:, None], model=gen)[0, 0]
+    return api.paste_edits(photo.image, photo.inversion, edited[:, None], model=gen, region=region)[0, 0]
