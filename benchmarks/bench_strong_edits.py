@@ -1,16 +1,20 @@
-"""Strong edits on the held-out split: leak against in-region change for the straight line, the
-path that re-projects ``p`` into the rest's null space (``follow="project"``) and the path that
-re-derives the region's best direction at each step (``follow="rederive"``).
+"""Strong edits: leak against in-region change for the straight line, the path that re-derives the
+region's best direction at each step (``pathedit``, ``follow="rederive"``) and the local path (the
+default edit, ``maths.localpath``).
 
-    PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_strong_edits.py [--images 8] \\
-        [--regions 2] [--steps 10]
+    PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_strong_edits.py \\
+        [--model dcgan-faces|omniart-eyes|sg2-w|sg2-w+] [--split tuning|heldout] [--images 6] \\
+        [--regions 2] [--directions 3] [--steps 8] [--mu 0.01] [--no-rederive]
 
-For each held-out case (seeds 10000.., held-out boxes) and each sign, every variant walks from the
-source code to 1.5x the straight-line strength that gives in-region RMS 0.3 (3x the metric's level);
-the RMS change inside and outside is read at every step and the leak (outside / inside) is
-interpolated at in-region RMS 0.1, 0.2 and 0.3 (both signs averaged; ``inf`` if a variant does not
-get there). Printed: the median leak per level and variant, and how many cases reached the level.
-The direction is each image's default ``lowrankgan`` top direction.
+For each case of the split (tuning: seeds 0.. with the model's presets and tuning-stream boxes;
+held-out: seeds 10000.. with held-out boxes), each of the first ``--directions`` default
+``lowrankgan`` directions and each sign, every variant walks from the source code to 1.25x the
+straight-line strength that gives in-region RMS 0.4; the RMS change inside and outside is read at
+``4·steps + 1`` points along the way (between path nodes as the edit renders them) and the leak
+(outside / inside) interpolated at in-region RMS 0.1 … 0.4 (both signs averaged; ``inf`` where a
+variant does not get there). Printed: the median leak per direction, variant and level, the share of
+cases reaching 0.3, and each variant's time. ``sg2-w`` / ``sg2-w+`` is a randomly initialised
+StyleGAN2 (32², w 64): only the ratios to the straight line mean anything there.
 """
 
 from __future__ import annotations
@@ -22,19 +26,20 @@ import time
 import torch
 
 from lowrankgan.maths.jacobian import default_analysis_size, embed_direction, region_gram_pair
+from lowrankgan.maths.localpath import MU, direction_path
 from lowrankgan.maths.methods import lowrankgan_directions
 from lowrankgan.maths.metrics import images_of, measure_leak, median, rms_inside_outside
-from lowrankgan.models import load_model
 from lowrankgan.maths.pathedit import interpolate_path, path_codes
-from lowrankgan.maths.protocol import heldout_cases
+from lowrankgan.maths.protocol import heldout_cases, tuning_cases
 from lowrankgan.maths.regions import parse_region
+from lowrankgan.models import load_model
+from lowrankgan.models.stylegan2.adapter import build_random_stylegan2
 
-LEVELS = (0.1, 0.2, 0.3)
-VARIANTS = ("straight", "project", "rederive")
+LEVELS = (0.1, 0.2, 0.3, 0.4)
 
 
 def leak_at(inside: list[float], outside: list[float], level: float) -> float:
-    """Outside / inside where the in-region RMS first reaches ``level`` (linear between steps)."""
+    """Outside / inside where the in-region RMS first reaches ``level`` (linear between points)."""
     for i in range(1, len(inside)):
         if inside[i] >= level:
             t = (level - inside[i - 1]) / max(inside[i] - inside[i - 1], 1e-12)
@@ -42,55 +47,81 @@ def leak_at(inside: list[float], outside: list[float], level: float) -> float:
     return math.inf
 
 
-def curve(gen, code, codes, mask) -> tuple[list[float], list[float]]:
-    base = images_of(gen, code[None], "z")
-    ins, outs = rms_inside_outside(images_of(gen, codes, "z") - base, mask)
-    return ins.tolist(), outs.tolist()
+def model_and_space(name: str):
+    if name.startswith("sg2"):
+        return build_random_stylegan2(32, 64, 1024, 64, seed=3, mapping_layers=2), name.split("-", 1)[1]
+    return load_model(name, device="cpu"), "z"
 
 
-def run_case(gen, case, steps: int) -> dict[str, list[float]] | None:
+def run_case(gen, space, case, directions, steps, mu, variants, clock):
     reg = parse_region(case.region, gen.resolution, gen.presets)
     mask = torch.from_numpy(reg.mask)
-    code = gen.sample([case.seed])[0]
-    grams = region_gram_pair(gen, code[None], reg, "z", None, default_analysis_size(gen), progress=False)
-    p = lowrankgan_directions(grams.M_f, grams.M_b, top_k=1).vectors[0]
-    strong = measure_leak(gen, code, p, mask, target=0.3)
-    if not all(s == s for s in strong.strengths):
-        return None
-    out: dict[str, list[float]] = {v: [0.0] * len(LEVELS) for v in VARIANTS}
-    for sign, alpha in zip((1.0, -1.0), strong.strengths):
-        top = 1.5 * alpha
-        grid = torch.linspace(0, top, 4 * steps + 1)
-        paths = {"straight": code[None] + sign * grid[:, None] * embed_direction(gen, p, "z", None)}
-        for follow in VARIANTS[1:]:  # read off between the steps as the edit renders them
-            path = path_codes(gen, code, p, sign * top, steps, reg, follow=follow)
-            paths[follow] = interpolate_path(path, top, grid.tolist())
-        for name, codes in paths.items():
-            ins, outs = curve(gen, code, codes, mask)
-            for i, level in enumerate(LEVELS):
-                out[name][i] += leak_at(ins, outs, level) / 2
-    return out
+    code = gen.sample([case.seed], space)[0]
+    grams = region_gram_pair(gen, code[None], reg, space, None, default_analysis_size(gen), progress=False)
+    vecs = lowrankgan_directions(grams.M_f, grams.M_b, top_k=directions).vectors
+    layers = None  # the model's default layers in W+, as the Grams used
+    base = images_of(gen, code[None], space)
+    rows = []
+    for p in vecs:
+        strong = measure_leak(gen, code, p, mask, space, layers, target=0.4)
+        if not all(s == s for s in strong.strengths):
+            rows.append(None)
+            continue
+        tops = tuple(1.25 * a for a in strong.strengths)
+        row = {v: [0.0] * len(LEVELS) for v in variants}
+        paths = {}
+        t0 = time.perf_counter()
+        paths["local"] = direction_path(gen, code, p, tops, reg, space, layers, steps=steps, mu=mu)
+        clock["local"] += time.perf_counter() - t0
+        for sign, top in zip((1.0, -1.0), tops):
+            grid = torch.linspace(0, top, 4 * steps + 1)
+            codes = {"straight": torch.stack([code + sign * g * embed_direction(gen, p, space, layers) for g in grid]),
+                     "local": torch.stack([paths["local"].at(sign * float(g)) for g in grid])}
+            if "rederive" in variants:
+                t0 = time.perf_counter()
+                path = path_codes(gen, code, p, sign * top, steps, reg, space, layers, follow="rederive")
+                clock["rederive"] += time.perf_counter() - t0
+                codes["rederive"] = interpolate_path(path, top, grid.tolist())
+            for name in variants:
+                ins, outs = rms_inside_outside(images_of(gen, codes[name], space) - base, mask)
+                for i, level in enumerate(LEVELS):
+                    row[name][i] += leak_at(ins.tolist(), outs.tolist(), level) / 2
+        rows.append(row)
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--images", type=int, default=8)
+    parser.add_argument("--model", default="dcgan-faces")
+    parser.add_argument("--split", choices=["tuning", "heldout"], default="tuning")
+    parser.add_argument("--images", type=int, default=6)
     parser.add_argument("--regions", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--directions", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--mu", type=float, default=MU)
+    parser.add_argument("--no-rederive", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    gen = load_model("dcgan-faces", device="cpu")
+    gen, space = model_and_space(args.model)
+    variants = ("straight", "local") if args.no_rederive else ("straight", "rederive", "local")
+    if args.split == "heldout":
+        cases = heldout_cases(gen.resolution, args.images, args.regions)
+    else:  # presets first, then tuning-stream boxes, on seeds 0..
+        cases = tuning_cases(gen.presets, gen.resolution, list(range(args.images)), args.regions)
+    clock = {v: 0.0 for v in variants}
     t0 = time.perf_counter()
-    results = [r for r in (run_case(gen, c, args.steps) for c in heldout_cases(gen.resolution, args.images, args.regions))
-               if r is not None]
-    print(f"dcgan-faces, held-out: {len(results)} cases (straight line reaching 0.3), {args.steps} path steps; "
+    results = [run_case(gen, space, c, args.directions, args.steps, args.mu, variants, clock) for c in cases]
+    print(f"{args.model} ({space}), {args.split} split: {len(cases)} cases, {args.steps} path steps, mu {args.mu}; "
           "median leak at in-region RMS")
-    print(f"{'variant':10s} " + " ".join(f"{lv:>10.1f}" for lv in LEVELS) + "   reached 0.3")
-    for name in VARIANTS:
-        cols = [[r[name][i] for r in results] for i in range(len(LEVELS))]
-        reached = sum(math.isfinite(x) for x in cols[-1])
-        print(f"{name:10s} " + " ".join(f"{median(c):10.3f}" for c in cols) + f"   {reached}/{len(results)}")
-    print(f"({time.perf_counter() - t0:.1f} s)")
+    print(f"{'dir':4s} {'variant':9s} " + " ".join(f"{lv:>7.1f}" for lv in LEVELS) + "  reached 0.3")
+    for d in range(args.directions):
+        rows = [r[d] for r in results if d < len(r) and r[d] is not None]
+        for name in variants:
+            cols = [[r[name][i] for r in rows] for i in range(len(LEVELS))]
+            reached = sum(math.isfinite(x) for x in cols[2])
+            print(f"{d + 1:<4d} {name:9s} " + " ".join(f"{median(c):7.3f}" for c in cols) + f"  {reached}/{len(rows)}")
+    print("time: " + ", ".join(f"{v} {s:.1f} s" for v, s in clock.items() if v != "straight")
+          + f"; all {time.perf_counter() - t0:.0f} s")
 
 
 if __name__ == "__main__":
