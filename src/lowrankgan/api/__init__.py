@@ -37,6 +37,8 @@ from .directions import (LEAK_IMAGES, SLIDER_TARGET, DirectionReport, direction_
                          face_region, find_directions, prepare_jacobian, record_source_leak)
 from .editing import (composed_edit, composed_sweep, edit, evaluate, format_evaluation, locality, method_descriptions,
                       path_edit, slider_span)
+from .paths import (DEFAULT_PATH, DEFAULT_STEPS, LINEAR_TOL, PATHS, DirectionPath, PathCancelled, PathCost,
+                    choose_path, direction_paths, end_leaks, recorded_path_tops)
 from .photos import invert, paste_edits
 
 __all__ = [
@@ -61,6 +63,9 @@ __all__ = [
     # editing
     "edit", "path_edit", "composed_edit", "composed_sweep", "edit_setup", "EditSetup", "parse_strengths",
     "check_path_steps", "slider_span", "SLIDER_TARGET",
+    # local strong edits: the default path, its cost, the page's cached paths
+    "DEFAULT_PATH", "DEFAULT_STEPS", "PATHS", "LINEAR_TOL", "DirectionPath", "PathCost", "PathCancelled", "choose_path",
+    "direction_paths", "end_leaks", "recorded_path_tops",
     # measuring locality, evaluating methods
     "locality", "direction_leaks", "direction_report", "DirectionReport", "Leak", "change_inside_outside",
     "median", "evaluate", "format_evaluation",

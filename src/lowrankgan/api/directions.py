@@ -22,6 +22,7 @@ from ..maths.metrics import Leak, calibrate, leak_from, measure_leaks, median
 from ..maths.precision import DEFAULT_PRECISION
 from ..models import GeneratorAdapter, model_reference
 from ..maths.regions import Region
+from ..maths.localpath import DEFAULT_PATH
 from .core import (ModelLike, as_model, as_region, Seeds, _is_codes, _seeds, seed_space, sample_codes,
                    seed_labels, sample, edit_setup)
 
@@ -82,6 +83,7 @@ def find_directions(model: ModelLike, seeds: Seeds, region: str | Region,
         "seeds": None if _is_codes(seeds) else _seeds(seeds), "trunc": trunc, "analysis_size": size,
         "precision": precision, **transform_meta(gen.input_transform()),  # StyleGAN3: the moved picture's directions
         "timing_s": {"jacobian_and_grams": round(t1 - t0, 4), "factorize": round(t2 - t1, 4)},
+        "path": DEFAULT_PATH,  # the edit these directions are made for (``edit`` follows it)
         **({"ray": ray_info} if ray_info else {}),
     }
     dirset = DirectionSet(dirs.vectors.cpu().numpy().astype(np.float32), meta,

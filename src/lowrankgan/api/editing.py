@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -17,24 +18,47 @@ from ..evaluation import DEFAULT_METHODS, evaluate as run_evaluation, format_tab
 from ..maths.methods import METHODS
 from ..maths.metrics import Leak
 from ..models import (GeneratorAdapter)
-from ..maths.pathedit import check_path_steps, path_codes, path_settings, path_sweep_codes
+from ..maths.localpath import direction_path
+from ..maths.pathedit import check_path_steps, path_settings, path_sweep_codes
 from ..maths.regions import Region
 from .core import (ModelLike, as_region, Seeds, pick, EditSetup, edit_setup)
+from .paths import DEFAULT_STEPS, DirectionPath, PathCost, Progress, choose_path, composed, direction_paths, tops_for
 from .directions import (_leaks)
 
 
 def edit(model: ModelLike, directions: DirectionSet | str | Path, seeds: Seeds,
          strengths: Sequence[float], index: int = 0, space: str | None = None,
-         layers: Sequence[int] | None = None, trunc: float = 1.0) -> torch.Tensor:
-    """Images ``[n_seeds, n_strengths, 3, H, W]``: each seed's image moved along one direction."""
+         layers: Sequence[int] | None = None, trunc: float = 1.0, path: str | None = None,
+         path_steps: int = DEFAULT_STEPS, region: str | Region | None = None, progress: Progress | None = None,
+         cost: PathCost | None = None) -> torch.Tensor:
+    """Images ``[n_seeds, n_strengths, 3, H, W]``: each seed's image moved along one direction —
+    along its local path (the default: the rest held where it was, ``maths.localpath``; one path per
+    sign up to the largest strength asked, ``path_steps`` Jacobians each) or, with
+    ``path="straight"`` (or ``path_steps=0``), along the straight line ``c + s v``. ``path=None``
+    takes the path the direction file records, else local; ``region`` defaults to the file's."""
     job = edit_setup(model, directions, seeds, space, layers, trunc)
-    return sweep(job.gen, job.codes, pick(job.dirset, index), strengths, job.space, job.layers)
+    reg = choose_path(job, path, path_steps, region)
+    if reg is None:
+        return sweep(job.gen, job.codes, pick(job.dirset, index), strengths, job.space, job.layers)
+    v = pick(job.dirset, index).float()
+    n = float(v.norm())
+    tops = (max([s for s in strengths if s > 0], default=0.0) * n, max([-s for s in strengths if s < 0], default=0.0) * n)
+    rows = []
+    for code in job.codes:
+        start = time.perf_counter()
+        dp = direction_path(job.gen, code, v / n, tops, reg, job.space, job.layers,
+                            job.dirset.meta.get("analysis_size"), path_steps, progress=progress)
+        if cost is not None:
+            cost.jacobians += dp.jacobians
+            cost.seconds += time.perf_counter() - start
+        rows.append(render(job.gen, torch.stack([dp.at(s * n) for s in strengths]), job.space))
+    return torch.stack(rows, 0)
 
 
 def _path_kwargs(job: EditSetup, region: str | Region | None) -> dict:
     region = region or job.dirset.region
     if not region:
-        raise LowRankGANError("path_steps needs the region: the direction file records none, give region", ("path_steps", "region"))
+        raise LowRankGANError("--path-steps needs the region: the direction file records none, give --region")
     return {"region": as_region(job.gen, region), "space": job.space, "layers": job.layers,
             "analysis_size": job.dirset.meta.get("analysis_size"), **path_settings(job.dirset)}
 
@@ -76,30 +100,47 @@ def _step_lines(total: int) -> Callable[[float], None]:
     return line
 
 
-def _moved(job: EditSetup, alphas: Sequence[float], path_steps: int, region: str | Region | None,
-           progress: bool = False) -> torch.Tensor:
-    """The codes moved by ``Σ α_i v_i``: along the straight line, or (``path_steps`` > 0) to the end
-    of the path along ``v/|v|`` to strength ``|v|``."""
-    direction = combined_direction(job.dirset, alphas)
-    if path_steps <= 0:
-        return shift_codes(job.gen, job.codes, direction, [1.0], job.space, job.layers)[:, 0]
-    strength = float(direction.norm())
-    if strength == 0.0:
-        return job.codes
-    kwargs = {**_path_kwargs(job, region), "on_step": _step_lines(len(job.codes) * path_steps) if progress else None}
-    return torch.stack([path_codes(job.gen, code, direction / strength, strength, path_steps, **kwargs)[-1]
-                        for code in job.codes], 0)
+def _local_codes(job: EditSetup, alphas: Sequence[float], region: Region, steps: int,
+                 path_tops: Sequence[Sequence[float]] | None, paths: Sequence[Sequence[DirectionPath]] | None,
+                 progress: Progress | None, cost: PathCost | None, factors: Sequence[float] = (1.0,)) -> torch.Tensor:
+    """Codes ``[n, f, ...]``: each code with every direction at ``factor · α`` along its path.
+    ``paths`` (one list per code, as ``direction_paths`` returns them) are used as they are."""
+    k = job.dirset.vectors.shape[0]
+    norms = np.linalg.norm(job.dirset.vectors, axis=1).tolist()
+    alphas = [float(a) for a in alphas][:k] + [0.0] * max(0, k - len(alphas))
+    out = []
+    for j, code in enumerate(job.codes):
+        if paths is not None:
+            dps = paths[j]
+        else:
+            wanted = alphas if path_tops else [max(abs(f) for f in factors) * a for a in alphas]
+            tops = tops_for(wanted, k, path_tops)
+            if path_tops is None and min(factors) < 0:  # a sweep through zero: both signs
+                tops = [(max(t), max(t)) for t in tops]
+            dps = direction_paths(job, code, tops, region, steps, progress, cost=cost)
+        out.append(torch.stack([composed(dps, [f * a for a in alphas], norms) for f in factors]))
+    return torch.stack(out, 0)
 
 
 def composed_edit(model: ModelLike, directions: DirectionSet | str | Path, seeds: Seeds,
-                  alphas: Sequence[float], path_steps: int = 0, region: str | Region | None = None,
+                  alphas: Sequence[float], path_steps: int = DEFAULT_STEPS, region: str | Region | None = None,
                   space: str | None = None, layers: Sequence[int] | None = None, trunc: float = 1.0,
-                  with_originals: bool = False, progress: bool = False) -> torch.Tensor:
-    """Images ``[n, 3, H, W]``: each seed's image with several directions applied at once,
-    ``c + Σ α_i v_i`` (the page's sliders). ``with_originals`` returns
-    ``[2, n, 3, H, W]``, the unedited images first. ``progress``: a line per path step on stderr."""
+                  with_originals: bool = False, path: str | None = None,
+                  path_tops: Sequence[Sequence[float]] | None = None,
+                  paths: Sequence[Sequence[DirectionPath]] | None = None, progress: Progress | None = None,
+                  cost: PathCost | None = None) -> torch.Tensor:
+    """Images ``[n, 3, H, W]``: each seed's image with several directions applied at once (the
+    page's sliders; ``edit --alphas``): each direction along its local path (the default; their
+    displacements add) or, with ``path="straight"`` / ``path_steps=0``, ``c + Σ α_i v_i``.
+    ``path_tops`` [(+, −) per direction, file units] are where the paths end (the page's slider
+    ends; default: each α); ``paths`` are paths already computed (the page's cache).
+    ``with_originals`` returns ``[2, n, 3, H, W]``, the unedited images first."""
     job = edit_setup(model, directions, seeds, space, layers, trunc)
-    moved = _moved(job, alphas, path_steps, region, progress)
+    reg = choose_path(job, path, path_steps, region)
+    if reg is None:
+        moved = shift_codes(job.gen, job.codes, combined_direction(job.dirset, alphas), [1.0], job.space, job.layers)[:, 0]
+    else:
+        moved = _local_codes(job, alphas, reg, path_steps, path_tops, paths, progress, cost)[:, 0]
     if with_originals:
         both = render(job.gen, torch.cat([job.codes, moved], 0), job.space)
         return both.view(2, len(job.codes), *both.shape[1:])
@@ -107,22 +148,25 @@ def composed_edit(model: ModelLike, directions: DirectionSet | str | Path, seeds
 
 
 def composed_sweep(model: ModelLike, directions: DirectionSet | str | Path, seed: Seeds, alphas: Sequence[float],
-                   frames: int = 9, path_steps: int = 0, region: str | Region | None = None,
-                   trunc: float = 1.0) -> torch.Tensor:
+                   frames: int = 9, path_steps: int = DEFAULT_STEPS, region: str | Region | None = None,
+                   trunc: float = 1.0, path: str | None = None, path_tops: Sequence[Sequence[float]] | None = None,
+                   paths: Sequence[Sequence[DirectionPath]] | None = None,
+                   progress: Progress | None = None) -> torch.Tensor:
     """Images ``[1, frames, 3, H, W]``: the composed edit swept from −1× to +1× (direction 0 at
-    the model's default strengths when every α is zero), along paths when ``path_steps`` > 0."""
+    the model's default strengths when every α is zero), along the local paths by default."""
     job = edit_setup(model, directions, seed, trunc=trunc)
-    if any(abs(a) > 0 for a in alphas):
-        direction, strengths = combined_direction(job.dirset, alphas), np.linspace(-1, 1, frames).tolist()
-    else:
-        direction, strengths = pick(job.dirset, 0), parse_strengths(job.gen.default_strengths)
-    if path_steps <= 0:
-        return sweep(job.gen, job.codes, direction, strengths, job.space, job.layers)
-    # path_sweep_codes moves along the unit direction: strength s·|v| there is s·v on the line.
-    norm = float(direction.norm())
-    moved = path_sweep_codes(job.gen, job.codes[0], direction / norm, [s * norm for s in strengths], path_steps,
-                             **_path_kwargs(job, region))
-    return render(job.gen, moved, job.space)[None]
+    reg = choose_path(job, path, path_steps, region)
+    if not any(abs(a) > 0 for a in alphas):
+        strengths = parse_strengths(job.gen.default_strengths)
+        if reg is None:
+            return sweep(job.gen, job.codes, pick(job.dirset, 0), strengths, job.space, job.layers)
+        return edit(job.gen, job.dirset, job.codes, strengths, 0, job.space, job.layers, trunc, path, path_steps, reg,
+                    progress)
+    factors = np.linspace(-1, 1, frames).tolist()
+    if reg is None:
+        return sweep(job.gen, job.codes, combined_direction(job.dirset, alphas), factors, job.space, job.layers)
+    codes = _local_codes(job, alphas, reg, path_steps, path_tops, paths, progress, None, factors)
+    return render(job.gen, codes[0], job.space)[None]
 
 
 def slider_span(gen: GeneratorAdapter) -> float:

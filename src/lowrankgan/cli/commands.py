@@ -14,6 +14,7 @@ from PIL import Image
 from .. import api
 from ..errors import LowRankGANError, NoFaceFound
 from .outputs import claim_folder, remove_stale
+from .options import path_progress, path_summary
 from .options import threads_of, load_model_of, recorded_files, out_file, float_list, method_params, seeds_or_latent, file_codes, crop_box
 
 
@@ -96,26 +97,34 @@ def cmd_edit_composed(args: argparse.Namespace) -> int:
     dirset = api.load_directions(args.directions)
     args.region = api.region_beside(dirset, args.region)
     alphas, rec_steps, rec_seed = api.recorded_alphas(dirset, args.alphas)
-    steps = args.path_steps if args.path_steps is not None else (rec_steps or 0)
+    steps = args.path_steps if args.path_steps is not None else (rec_steps if rec_steps is not None
+                                                                 else api.DEFAULT_STEPS)
     api.check_path_steps(steps)
+    recorded = args.alphas.strip().lower() == "recorded"
+    path = args.path or (dirset.meta.get("slider_path") if recorded else None)
+    tops = api.recorded_path_tops(dirset) if recorded else None
     if args.seeds is None and args.latent is None and rec_seed is not None:
         seeds = [api.check_seed(rec_seed, "slider_seed")]  # the page's seed
     else:
         own = file_codes(args, dirset)  # a photo's code (the page's ZIP), or `directions --latent`'s codes
         seeds = seeds if own is None else own
     gen = load_model_of(args, api.recorded_transform(dirset), recorded_files(dirset, seeds))
-    images = api.composed_edit(gen, dirset, seeds, alphas, steps, region=args.region, space=args.space,
-                               layers=api.parse_layers(args.layers), trunc=args.trunc, progress=True)
+    cost = api.PathCost()
+    with path_progress() as progress:
+        images = api.composed_edit(gen, dirset, seeds, alphas, steps, region=args.region, space=args.space,
+                                   layers=api.parse_layers(args.layers), trunc=args.trunc, path=path, path_tops=tops,
+                                   progress=progress, cost=cost)
     api.save_png(Image.fromarray(np.concatenate(list(api.to_uint8(images)), axis=1)), out)
     which = f"seeds {','.join(map(str, seeds))}" if isinstance(seeds, list) else ", ".join(api.seed_labels(seeds))
-    print(f"wrote {api.printable(out)} ({which}, alphas {','.join(f'{a:g}' for a in alphas)}, path steps {steps})")
+    print(f"wrote {api.printable(out)} ({which}, alphas {','.join(f'{a:g}' for a in alphas)}, {path_summary(cost)})")
     return 0
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
     if args.alphas:
         return cmd_edit_composed(args)
-    args.path_steps = args.path_steps or 0
+    if args.path_steps is None:
+        args.path_steps = 4 if args.path_follow else api.DEFAULT_STEPS
     seeds = seeds_or_latent(None, args.seeds, args.latent, default="0-3")
     if args.photo and args.latent is None:
         raise LowRankGANError("--photo pastes an inverted photo's edits back: give --latent DIR from `lowrankgan invert` too")
@@ -131,12 +140,15 @@ def cmd_edit(args: argparse.Namespace) -> int:
     gen = load_model_of(args, api.recorded_transform(dirset), recorded_files(dirset, seeds))
     strengths = api.parse_strengths(args.strengths or gen.default_strengths)
     layers = api.parse_layers(args.layers)
-    if args.path_steps:
+    cost = api.PathCost()
+    if args.path_follow and args.path_steps:
         images = api.path_edit(gen, dirset, seeds, strengths, args.path_steps, index=args.index, region=args.region,
                                space=args.space, layers=layers, trunc=args.trunc, follow=args.path_follow)
     else:
-        images = api.edit(gen, dirset, seeds, strengths, index=args.index, space=args.space, layers=layers,
-                          trunc=args.trunc)
+        with path_progress() as progress:
+            images = api.edit(gen, dirset, seeds, strengths, index=args.index, space=args.space, layers=layers,
+                              trunc=args.trunc, path=args.path, path_steps=args.path_steps, region=args.region,
+                              progress=progress, cost=cost)
     region = args.region or (dirset.region if args.outline else None)
     mask = api.as_region(gen, region).mask if args.outline and region else None
     if args.photo:
@@ -157,7 +169,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
             figures = {f"leak, {s}": f"{lk.leak:.3f}" for s, lk in zip(labels, leaks)}
         api.save_html(api.html_report(f"lowrankgan edit: {gen.model_id}, direction {args.index}", images, strengths,
                               meta, labels, mask, figures), out)
-    print(f"wrote {api.printable(out)}")
+    print(f"wrote {api.printable(out)} ({path_summary(cost)})")
     return 0
 
 

@@ -4,6 +4,7 @@ parameters, output paths."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -207,3 +208,31 @@ def crop_box(text: str | None) -> tuple[float, float, float] | None:
     if not all(math.isfinite(v) for v in (left, top, side)) or side <= 0:
         raise LowRankGANError(f"bad --crop '{text}': the side must be positive and the numbers finite")
     return left, top, side
+
+
+@contextlib.contextmanager
+def path_progress():
+    """A progress callback for the local paths: a bar on stderr (shown after a second)."""
+    from tqdm.auto import tqdm
+    bar = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc="local path", unit="step", delay=1.0, leave=False)
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def path_summary(cost) -> str:
+    """What the paths cost, for the CLI's last line."""
+    if not cost.jacobians:
+        return "straight line" if cost.seconds == 0 else "straight line: the edit stayed local without a path"
+    return f"local path: {cost.jacobians} Jacobians, {cost.seconds:.1f} s"

@@ -90,12 +90,14 @@ def _edit_parser(sub) -> None:
     p.add_argument("--space", default=None, metavar="z|w|w+", help="latent space (default: the direction file's)")
     p.add_argument("--layers", default=None, metavar="A-B", help="W+ layers (default: the direction file's)")
     trunc_option(p)
+    p.add_argument("--path", choices=["local", "straight"], default=None,
+                   help="local (the default, unless the direction file records straight): each direction follows a "
+                        "path that holds the rest of the image where it was; straight: the line c + s v")
     p.add_argument("--path-steps", type=int, default=None, metavar="N",
-                   help="path-following edit: re-project into the rest's null space N times along the way "
-                        "(default 0: a straight line)")
-    p.add_argument("--path-follow", choices=["project", "rederive"], default="project",
-                   help="with --path-steps: re-project the direction at each step (project, the default) or re-derive "
-                        "the region's best direction at each step (rederive: more local at strong edits)")
+                   help="steps of the local path (default 8; each costs a Jacobian; 0: the straight line)")
+    p.add_argument("--path-follow", choices=["project", "rederive"], default=None,
+                   help="the older path-following edits instead (default steps 4): re-project the direction into "
+                        "the rest's null space at each step, or re-derive the region's best direction at each step")
     p.add_argument("--outline", action="store_true", help="outline the region (from the direction file or --region)")
     transform_options(p, " (default: the transform the directions were found at, from directions.json)")
     p.add_argument("--region", default=None, metavar="SPEC", help="region to outline / measure (default: the direction file's)")

@@ -176,6 +176,16 @@ def _check_sliders(meta: dict, out: dict, where: str) -> None:
         out["slider_path_steps"] = check_int(meta["slider_path_steps"], "slider_path_steps", 0, MAX_PATH_STEPS, where)
     if meta.get("slider_seed") is not None:
         out["slider_seed"] = check_int(meta["slider_seed"], "slider_seed", 0, MAX_SEED, where)
+    for name in ("path", "slider_path"):  # the path the directions were made for / the page rendered
+        if meta.get(name) is not None and meta[name] not in ("local", "straight"):
+            raise LowRankGANError(f"{where}: field '{name}' must be 'local' or 'straight'")
+    tops = meta.get("slider_path_tops")
+    if tops is not None:
+        if not isinstance(tops, list) or len(tops) > MAX_LATENT_DIM or not all(
+                isinstance(t, list) and len(t) == 2 for t in tops):
+            raise LowRankGANError(f"{where}: field 'slider_path_tops' must be a list of [plus, minus] pairs")
+        out["slider_path_tops"] = [[check_float(v, f"slider_path_tops[{i}]", 0.0, MAX_STRENGTH, where) for v in t]
+                                   for i, t in enumerate(tops)]
 
 
 def _check_transform(meta: dict, out: dict, where: str) -> None:
