@@ -92,13 +92,14 @@ def test_tiny_region_warns(client):
 
 @pytest.mark.slow
 def test_zip_reproduced_by_edit_alphas(client, result, tmp_path, monkeypatch):
-    alphas, steps = "1.25,-0.5,0.75", 0
-    page = client.get(f"/api/render?result={result['result']}&seed={SEED}&alphas={alphas}").data
-    data = client.get(f"/api/directions?result={result['result']}&alphas={alphas}&path_steps={steps}").data
+    alphas = "1.25,-0.5,0.75"
+    page = client.get(f"/api/render?result={result['result']}&seed={SEED}&alphas={alphas}").data  # local paths
+    data = client.get(f"/api/directions?result={result['result']}&alphas={alphas}").data
     zipfile.ZipFile(io.BytesIO(data)).extractall(tmp_path)
     folder = tmp_path / "directions"
     meta = json.loads((folder / "directions.json").read_text())
-    assert meta["slider_alphas"] == [1.25, -0.5, 0.75] and meta["slider_path_steps"] == 0
+    assert meta["slider_alphas"] == [1.25, -0.5, 0.75] and meta["slider_path_steps"] == api.DEFAULT_STEPS
+    assert meta["slider_path"] == "local" and len(meta["slider_path_tops"]) == result["k"]
     assert meta["region"] == "region.png" and meta["region_boxes"] == "box:23,16,10,31"
     assert (parse_region(str(folder / "region.png"), 64).mask
             == parse_region("box:23,16,10,31", 64).mask).all()
@@ -196,3 +197,23 @@ def test_regions_at_face_on_the_cli(tmp_path, capsys):
     assert mask[50, 31] and not mask[38, 37] and not mask[28, 23]  # seed 3's own mouth (test above)
     assert main(["directions", "--seed", "3", "--region", "ears@face", "--out", str(tmp_path / "e")]) == 2
     assert "unknown face region 'ears'" in capsys.readouterr().err and not (tmp_path / "e").exists()
+
+
+@pytest.mark.slow
+def test_slider_labels_are_the_leak_at_the_ends_as_rendered(client, result):
+    """Each slider's label: outside / inside at its two ends, along the path the page renders."""
+    mask = parse_region("box:23,16,10,31", 64).mask
+
+    def image(alphas: str, steps: str = "") -> np.ndarray:
+        data = client.get(f"/api/render?result={result['result']}&seed={SEED}&alphas={alphas}&path_steps={steps}").data
+        return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(np.float32) / 127.5 - 1
+
+    def leak(a: np.ndarray, b: np.ndarray) -> float:
+        sq = ((b - a) ** 2).mean(-1)
+        return float(np.sqrt(sq[~mask].mean()) / np.sqrt(sq[mask].mean()))
+
+    d = result["directions"][0]
+    base = image("0")
+    for key, steps in (("end_leaks", ""), ("straight_end_leaks", "0")):
+        assert leak(base, image(f"{d['plus']}", steps)) == pytest.approx(d[key][0], rel=0.05, abs=0.01)
+        assert leak(base, image(f"{-d['minus']}", steps)) == pytest.approx(d[key][1], rel=0.05, abs=0.01)

@@ -38,7 +38,7 @@ from .directions import (LEAK_IMAGES, SLIDER_TARGET, DirectionReport, direction_
 from .editing import (composed_edit, composed_sweep, edit, evaluate, format_evaluation, locality, method_descriptions,
                       path_edit, slider_span)
 from .paths import (DEFAULT_PATH, DEFAULT_STEPS, LINEAR_TOL, PATHS, DirectionPath, PathCancelled, PathCost,
-                    choose_path, direction_paths, end_leaks, recorded_path_tops)
+                    choose_path, direction_paths, end_leaks, recorded_path_tops, straight_paths, strong_leaks)
 from .photos import invert, paste_edits
 
 __all__ = [
@@ -65,7 +65,7 @@ __all__ = [
     "check_path_steps", "slider_span", "SLIDER_TARGET",
     # local strong edits: the default path, its cost, the page's cached paths
     "DEFAULT_PATH", "DEFAULT_STEPS", "PATHS", "LINEAR_TOL", "DirectionPath", "PathCost", "PathCancelled", "choose_path",
-    "direction_paths", "end_leaks", "recorded_path_tops",
+    "direction_paths", "end_leaks", "recorded_path_tops", "straight_paths", "strong_leaks",
     # measuring locality, evaluating methods
     "locality", "direction_leaks", "direction_report", "DirectionReport", "Leak", "change_inside_outside",
     "median", "evaluate", "format_evaluation",

@@ -158,6 +158,9 @@ def composed_sweep(model: ModelLike, directions: DirectionSet | str | Path, seed
     reg = choose_path(job, path, path_steps, region)
     if not any(abs(a) > 0 for a in alphas):
         strengths = parse_strengths(job.gen.default_strengths)
+        if reg is not None and paths is not None:  # the cached path of direction 0
+            n = float(np.linalg.norm(job.dirset.vectors[0]))
+            return render(job.gen, torch.stack([paths[0][0].at(s * n) for s in strengths]), job.space)[None]
         if reg is None:
             return sweep(job.gen, job.codes, pick(job.dirset, 0), strengths, job.space, job.layers)
         return edit(job.gen, job.dirset, job.codes, strengths, 0, job.space, job.layers, trunc, path, path_steps, reg,

@@ -20,12 +20,13 @@ from ..errors import LowRankGANError
 from ..files.directionfile import DirectionSet
 from ..maths.localpath import (DEFAULT_PATH, DEFAULT_STEPS, LINEAR_TOL, MAX_STEPS, PATHS, DirectionPath,
                                PathCancelled, Progress, check_path, composed_code, direction_path)
+from ..maths.jacobian import embed_direction
 from ..maths.metrics import rms_inside_outside
 from ..maths.regions import Region
-from .core import EditSetup, as_region
+from .core import EditSetup, as_region, edit_setup
 
 __all__ = ["DEFAULT_PATH", "DEFAULT_STEPS", "LINEAR_TOL", "MAX_STEPS", "PATHS", "DirectionPath", "PathCancelled",
-           "PathCost", "choose_path",
+           "PathCost", "choose_path", "straight_paths", "strong_leaks",
            "direction_paths", "end_leaks", "recorded_path_tops"]
 
 
@@ -79,6 +80,17 @@ def direction_paths(job: EditSetup, code: torch.Tensor, tops: Sequence[tuple[flo
     return out
 
 
+def straight_paths(job: EditSetup, code: torch.Tensor, tops: Sequence[tuple[float, float]]) -> list[DirectionPath]:
+    """The straight lines, as ``DirectionPath`` objects (``end_leaks`` of the straight line)."""
+    code = code.detach().to(job.gen.device, torch.float32)
+    out = []
+    for v, (plus, minus) in zip(torch.from_numpy(job.dirset.vectors).float(), tops):
+        n = float(v.norm())
+        offset = embed_direction(job.gen, (v / n).to(job.gen.device), job.space, job.layers)
+        out.append(DirectionPath(code, offset, (plus * n, minus * n), (None, None)))
+    return out
+
+
 def composed(paths: Sequence[DirectionPath], alphas: Sequence[float], norms: Sequence[float]) -> torch.Tensor:
     """The code with every direction at its slider value α (file units)."""
     return composed_code(paths, [a * n for a, n in zip(alphas, norms)])
@@ -122,3 +134,21 @@ def end_leaks(job: EditSetup, code: torch.Tensor, paths: Sequence[DirectionPath]
     for (i, s), a, b in zip(ends, inside.tolist(), outside.tolist()):
         out[i][0 if s > 0 else 1] = b / a if a > 0 else None
     return [tuple(x) for x in out]  # type: ignore[misc]
+
+
+def strong_leaks(model, dirset: DirectionSet, seeds, region: str | Region, index: int = 0,
+                 steps: int = DEFAULT_STEPS, trunc: float = 1.0) -> tuple[float, float]:
+    """Direction ``index``'s leak on the first image of ``seeds`` at the page's slider ends
+    (in-region RMS 0.3 on the straight line), mean of both signs: (straight line, local path)."""
+    from .directions import direction_report  # the slider ends, calibrated as the page does
+
+    job = edit_setup(model, dirset, seeds, trunc=trunc)
+    one = DirectionSet(dirset.vectors[index:index + 1], dirset.meta, dirset.latents)
+    report = direction_report(job.gen, one, job.codes[:1], region, trunc=trunc)[0]
+    tops = [(report.ends[0] or 0.0, report.ends[1] or 0.0)]
+    reg = as_region(job.gen, region)
+    sub = EditSetup(job.gen, one, job.space, job.layers, job.codes[:1])
+    local = end_leaks(sub, job.codes[0], direction_paths(sub, job.codes[0], tops, reg, steps), reg)[0]
+    straight = end_leaks(sub, job.codes[0], straight_paths(sub, job.codes[0], tops), reg)[0]
+    mean = lambda pair: sum(x if x is not None else float("inf") for x in pair) / 2  # noqa: E731
+    return mean(straight), mean(local)

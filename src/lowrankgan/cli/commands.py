@@ -81,6 +81,10 @@ def cmd_directions(args: argparse.Namespace) -> int:
               f"(RMS change outside / inside at inside RMS 0.1; strength ±{meta['leak_strength_top1']:.2f})")
     else:  # recorded as null in directions.json
         print(f"leak of direction 0 on {where}: not measured (no strength changes the region by RMS 0.1)")
+    if dirset.vectors.shape[0] and math.isfinite(meta["leak_source_top1"]):
+        straight, local = api.strong_leaks(gen, dirset, seeds, dirset.region or args.region, trunc=args.trunc)
+        print(f"leak of direction 0 at inside RMS 0.3 (the page's slider ends) on {probe[0]}: {local:.3f} along the "
+              f"local path (the default edit), {straight:.3f} on the straight line")
     return 0
 
 
@@ -102,7 +106,7 @@ def cmd_edit_composed(args: argparse.Namespace) -> int:
     api.check_path_steps(steps)
     recorded = args.alphas.strip().lower() == "recorded"
     path = args.path or (dirset.meta.get("slider_path") if recorded else None)
-    tops = api.recorded_path_tops(dirset) if recorded else None
+    tops = api.recorded_path_tops(dirset)  # the page's slider ends: its paths end there
     if args.seeds is None and args.latent is None and rec_seed is not None:
         seeds = [api.check_seed(rec_seed, "slider_seed")]  # the page's seed
     else:

@@ -45,21 +45,42 @@ def _compute(jobs: Jobs, warmup: Warmup, results: Results, job: Job, name: str, 
             report = api.direction_report(gen, dirset, as_seeds(seed), region)
             if report:
                 api.record_source_leak(dirset, [report[0].detail], api.seed_labels(as_seeds(seed)))
+            tops = [(r.ends[0] or 0.0, r.ends[1] or 0.0) for r in report]
+            paths, end_leaks = _local_paths(job, gen, dirset, seed, region, tops)
         space, layers = dirset.meta["latent_space"], dirset.meta.get("layers")
         ends = [e for r in report for e in r.ends if e is not None]
         result = Result(secrets.token_hex(8), name, gen.class_name, dirset, seed, region, space, layers,
-                        max(ends, default=0.0), transform if api.supports_input_transform(gen) else None)
+                        max(ends, default=0.0), transform if api.supports_input_transform(gen) else None,
+                        tops, paths)
         results.add(result)
         info = dirset.meta.get("info", {})
         job.result = {"result": result.id, "k": int(dirset.vectors.shape[0]), "method": dirset.meta["method"],
                       "params": dirset.meta.get("params", {}),
                       "info": {k: v for k, v in info.items() if isinstance(v, (int, float, str, bool))},
                       **subject_json(seed), "region": region.spec, "timing_s": dirset.meta.get("timing_s", {}),
-                      "directions": [{"leak": _finite(r.leak), "plus": r.ends[0], "minus": r.ends[1]}
-                                     for r in report],
+                      "directions": [{"leak": _finite(r.leak), "plus": r.ends[0], "minus": r.ends[1],
+                                      "end_leaks": [None if x is None else _finite(x) for x in lk[0]],
+                                      "straight_end_leaks": [None if x is None else _finite(x) for x in lk[1]]}
+                                     for r, lk in zip(report, end_leaks)],
+                      "path": "local", "path_steps": api.DEFAULT_STEPS,
                       "slider_target": api.SLIDER_TARGET, "warnings": result_warnings(region, dirset, top_k),
                       "translate": list(transform[0]), "rotate": transform[1]}
         job.state, job.stage = "done", "done"
+
+
+def _local_paths(job: Job, gen: GeneratorAdapter, dirset: DirectionSet, seed: int | Photo, region: Region,
+                 tops: list[tuple[float, float]]) -> tuple[list, list]:
+    """Each direction's local path on the result's image, both signs up to its slider ends
+    (computed once here; every slider render reads them), and the leak at each end as rendered,
+    along the path and along the straight line (the labels)."""
+    def progress(done: int, total: int) -> None:
+        job.stage = f"local paths: step {done} of {total} (each slider's path, both signs, to its ends)"
+
+    setup = api.edit_setup(gen, dirset, as_seeds(seed))
+    paths = api.direction_paths(setup, setup.codes[0], tops, region, api.DEFAULT_STEPS, progress)
+    straight = api.straight_paths(setup, setup.codes[0], tops)
+    return paths, list(zip(api.end_leaks(setup, setup.codes[0], paths, region),
+                           api.end_leaks(setup, setup.codes[0], straight, region)))
 
 
 def _finite(x: float) -> float | None:

@@ -142,8 +142,9 @@ def parse_count(value: str | None, name: str, low: int, high: int, default: int,
 
 
 def parse_path_steps(value: str | None) -> int:
-    """Path-following steps: 0 (the straight line, default) .. MAX_PAGE_PATH_STEPS."""
-    return parse_count(value, "path_steps", 0, MAX_PAGE_PATH_STEPS, 0, " (0 = straight line)")
+    """Local path steps: 0 (the straight line) .. MAX_PAGE_PATH_STEPS; default the library's (the
+    paths the page computed at Compute)."""
+    return parse_count(value, "path_steps", 0, MAX_PAGE_PATH_STEPS, api.DEFAULT_STEPS, " (0 = straight line)")
 
 
 def parse_transform(translate, rotate, gen: api.GeneratorAdapter, name: str) -> api.Transform:

@@ -9,7 +9,7 @@ import threading
 import zipfile
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,8 @@ class Result:
     layers: list[int] | None
     span: float = 0.0  # the largest calibrated slider end (the renders accept up to 4x)
     transform: api.Transform | None = None  # StyleGAN3's input transform (None: the model has none)
+    path_tops: list[tuple[float, float]] = field(default_factory=list)  # each slider's (+, −) ends
+    paths: list[api.DirectionPath] | None = None  # the local paths on the result's own image, to the ends
 
     @property
     def input_transform(self) -> api.Transform:
@@ -81,42 +83,63 @@ class Renders:
         with self.slots.render(), api.input_transform(gen, *transform):
             return api.sample(gen, _listed(seeds))
 
-    def edited(self, res: Result, seeds: Sequence[int] | api.Latents, alphas: Sequence[float], steps: int = 0) -> torch.Tensor:
-        """Images ``[n, 3, H, W]``: each seed's image with the sliders' edit (path-following when
-        ``steps`` > 0)."""
+    def edited(self, res: Result, seeds: Sequence[int] | api.Latents, alphas: Sequence[float],
+               steps: int = api.DEFAULT_STEPS) -> torch.Tensor:
+        """Images ``[n, 3, H, W]``: each seed's image with the sliders' edit (along the local paths
+        unless ``steps`` is 0: the straight line)."""
         gen = self.models.get(res.model, res.class_name)
-        with self.slots.for_steps(steps), res.scope(gen):
-            return api.composed_edit(gen, res.dirset, _listed(seeds), alphas, steps, res.region)
+        with self.slots.for_steps(_slow(res, seeds, steps)), res.scope(gen):
+            return api.composed_edit(gen, res.dirset, _listed(seeds), alphas, steps, res.region,
+                                     **_path_args(res, seeds, steps))
 
     def strip(self, res: Result, seeds: Sequence[int], alphas: Sequence[float], outline: bool,
-              steps: int = 0) -> Image.Image:
+              steps: int = api.DEFAULT_STEPS) -> Image.Image:
         """Originals (top row) and edited images (bottom row) for ``seeds``."""
         gen = self.models.get(res.model, res.class_name)
-        with self.slots.for_steps(steps), res.scope(gen):
-            images = api.composed_edit(gen, res.dirset, list(seeds), alphas, steps, res.region, with_originals=True)
+        with self.slots.for_steps(_slow(res, list(seeds), steps)), res.scope(gen):
+            images = api.composed_edit(gen, res.dirset, list(seeds), alphas, steps, res.region, with_originals=True,
+                                       **_path_args(res, list(seeds), steps))
         return api.grid_image(images, mask=res.region.mask if outline else None)
 
     def gif(self, res: Result, seed: int | Photo, alphas: Sequence[float], outline: bool, frames: int = 9,
-            steps: int = 0) -> bytes:
+            steps: int = api.DEFAULT_STEPS) -> bytes:
         """The current edit swept from −1× to +1× (direction 1 at the model's default strengths
-        when every slider is at zero), there and back; along paths when ``steps`` > 0."""
+        when every slider is at zero), there and back; along the local paths unless ``steps`` is 0."""
         gen = self.models.get(res.model, res.class_name)
-        with self.slots.for_steps(steps), res.scope(gen):
-            images = api.composed_sweep(gen, res.dirset, as_seeds(seed), alphas, frames, steps, res.region)
+        seeds = as_seeds(seed)
+        with self.slots.for_steps(_slow(res, _listed(seeds), steps)), res.scope(gen):
+            images = api.composed_sweep(gen, res.dirset, seeds, alphas, frames, steps, res.region,
+                                        **_path_args(res, _listed(seeds), steps))
         return api.gif_bytes(api.gif_frames(images, res.region.mask if outline else None))
 
 
-def direction_zip(res: Result, alphas: Sequence[float] = (), steps: int = 0) -> bytes:
+def _path_args(res: Result, seeds, steps: int) -> dict:
+    """The local paths of a render: the cached ones on the result's own image (the default steps),
+    else computed for these seeds to the same slider ends (``edit --alphas recorded`` does so too)."""
+    own = res.paths is not None and steps == api.DEFAULT_STEPS and (
+        (isinstance(res.seed, int) and isinstance(seeds, list) and seeds == [res.seed]) or
+        (isinstance(seeds, api.Latents) and not isinstance(res.seed, int)))
+    return {"path_tops": res.path_tops, **({"paths": [res.paths]} if own else {})}
+
+
+def _slow(res: Result, seeds, steps: int) -> int:
+    """Path steps that need the path slot: only renders without cached paths pay Jacobians."""
+    return 0 if steps == 0 or "paths" in _path_args(res, seeds, steps) else steps
+
+
+def direction_zip(res: Result, alphas: Sequence[float] = (), steps: int = api.DEFAULT_STEPS) -> bytes:
     """``directions.npy``, ``directions.json``, ``latent.npy`` as ``lowrankgan directions``
     writes them, plus the drawn region as ``region.png`` (which ``directions.json`` names, so that
     ``edit --directions DIR`` reads it back) and the sliders' values and path steps
-    (``slider_alphas``, ``slider_path_steps``, ``slider_seed``: ``edit --alphas recorded``). For
+    (``slider_alphas``, ``slider_path_steps``, ``slider_seed``, and the path: ``slider_path``,
+    ``slider_path_tops`` — each slider's ends, where its path ends: ``edit --alphas recorded``). For
     StyleGAN3 the transform the picture was moved / turned by is in the directions' own metadata
     (``translate``, ``rotate``: ``find_directions`` records it), which every ``edit`` applies."""
     buf = io.BytesIO()
     meta = {**res.dirset.meta, "region": api.DRAWN_MASK_NAME, "region_boxes": res.region.spec,
             "slider_alphas": [float(a) for a in alphas], "slider_path_steps": int(steps),
-            "slider_seed": res.seed if isinstance(res.seed, int) else None}
+            "slider_seed": res.seed if isinstance(res.seed, int) else None,
+            "slider_path": "local" if steps else "straight", "slider_path_tops": [list(t) for t in res.path_tops]}
     dirset = DirectionSet(res.dirset.vectors, meta, res.dirset.latents)
     with tempfile.TemporaryDirectory(prefix="lowrankgan-web-") as tmp:
         out = api.save_directions(dirset, Path(tmp) / "directions")

@@ -6,15 +6,17 @@ function alphaText() {
   return state.alphas.map((a) => +a.toFixed(4)).join(",");
 }
 
-// Path steps as typed (the server checks 0..8); 0 = straight line.
+// Path steps as typed (the server checks 0..8); 0 = straight line, 8 = the local paths computed at
+// Compute (each slider render reads them: no Jacobian); other counts are computed per render.
 function pathSteps() {
   const v = parseInt($("path-steps").value, 10);
-  return Number.isFinite(v) ? v : 0;
+  return Number.isFinite(v) ? v : 8;
 }
 
-// The steps the image on screen should have: the straight line while a slider is dragged.
+// The steps the image on screen should have: the cached paths are cheap, so even while dragging;
+// other step counts only once a slider is released.
 function desiredSteps() {
-  return state.wantPath ? pathSteps() : 0;
+  return state.wantPath || pathSteps() === 8 ? pathSteps() : 0;
 }
 
 function clearResult() {
@@ -39,9 +41,22 @@ function strengthAt(i, t) {
   return t >= 0 ? t * (d.plus || span) : t * (d.minus || span);
 }
 
+// The leak at the slider's two ends, for the path rendered; colours: green ≤ 0.2, amber ≤ 0.4, red above.
+function endLeaks(d) {
+  const e = d ? (pathSteps() === 0 ? d.straight_end_leaks : d.end_leaks) : null;
+  if (!e) return { text: "leak —", worst: null };
+  const f = (x) => (x === null || x === undefined ? "—" : x.toFixed(2));
+  const both = e.filter((x) => x !== null && x !== undefined);
+  return { text: `leak +${f(e[0])} / −${f(e[1])}`, worst: both.length ? Math.max(...both) : null };
+}
+
 function leakText(d) {
-  if (!d || d.leak === null || d.leak === undefined) return "leak —";
-  return `leak ${d.leak.toFixed(2)}`;
+  return endLeaks(d).text;
+}
+
+function leakClass(d) {
+  const w = endLeaks(d).worst;
+  return "leak " + (w === null ? "bad" : w <= 0.2 ? "good" : w <= 0.4 ? "fair" : "bad");
 }
 
 function showResult(result, seconds) {
@@ -66,10 +81,12 @@ function showResult(result, seconds) {
     out.textContent = "0.00";
     out.title = "raw strength α along this direction";
     const leak = document.createElement("span");
-    leak.className = "leak" + (d && d.leak !== null && d.leak < 0.5 ? " good" : " bad");
+    leak.className = leakClass(d);
     leak.id = `leak-${i}`;
     leak.textContent = leakText(d);
-    leak.title = "RMS change outside ÷ inside the region at a small edit (lower = more local; about 1 = global)";
+    leak.title = "leak at this slider's + and − ends, as rendered along the local path: RMS change outside ÷ " +
+      "inside the region (lower = more local; about 1 = global). Green ≤ 0.2, amber ≤ 0.4, red above. " +
+      "With path steps 0: the straight line's leak at its ends.";
     input.title = `ends: α = −${((d && d.minus) || state.info.slider_max).toFixed(2)} … ` +
       `+${((d && d.plus) || state.info.slider_max).toFixed(2)} (region RMS change ${result.slider_target})`;
     input.addEventListener("input", () => {
@@ -147,6 +164,10 @@ function wireSliders() {
   $("path-steps").addEventListener("change", () => {
     if (!validateInputs()) return;
     state.wantPath = pathSteps() > 0;
+    (state.result && state.result.directions || []).forEach((d, i) => {  // the labels follow the path rendered
+      const el = $(`leak-${i}`);
+      if (el) { el.textContent = leakText(d); el.className = leakClass(d); }
+    });
     updateDownloads();
     requestRender();
   });
