@@ -159,9 +159,11 @@ def test_output_under_a_file_is_refused(capsys, tmp_path, eyes_dirs):
 
 def test_path_following_edit_from_the_command_line(capsys, tmp_path, eyes_dirs):
     straight, path = tmp_path / "line.png", tmp_path / "path.png"
-    assert main(["edit", "--directions", str(eyes_dirs), "--seeds", "0", "--strengths", "0,3", "--out", str(straight)]) == 0
+    assert main(["edit", "--directions", str(eyes_dirs), "--seeds", "0", "--strengths", "0,3", "--path", "straight",
+                 "--out", str(straight)]) == 0
     assert main(["edit", "--directions", str(eyes_dirs), "--seeds", "0", "--strengths", "0,3", "--path-steps", "3",
-                 "--out", str(path)]) == 0
+                 "--out", str(path)]) == 0  # the local path (the default), 3 steps
+    assert "local path: 3 Jacobians" in capsys.readouterr().out
     a, b = np.asarray(Image.open(straight)).astype(int), np.asarray(Image.open(path)).astype(int)
     half = a.shape[1] // 2
     assert np.array_equal(a[:, :half], b[:, :half])  # strength 0: the original either way

@@ -41,13 +41,17 @@ class PathCost:
 
 def choose_path(job: EditSetup, path: str | None, path_steps: int, region: str | Region | None) -> Region | None:
     """The region the local path keeps the rest of, or ``None`` for the straight line: ``path``
-    (else the direction file's recorded ``path``, else local); ``path_steps=0`` is the straight line."""
+    (else the direction file's recorded ``path``, else local); ``path_steps=0`` is the straight line,
+    and so is the default for a file that records no region (unless ``region`` is given)."""
+    asked = path
     path = check_path(path or job.dirset.meta.get("path") or DEFAULT_PATH)
     if path == "straight" or path_steps == 0:
         return None
     if not 1 <= path_steps <= MAX_STEPS:
         raise LowRankGANError(f"path_steps must be 0 (straight line) .. {MAX_STEPS}, got {path_steps}")
     region = region or job.dirset.region
+    if not region and asked is None:
+        return None  # a bare direction file (no region recorded): nothing to hold still, the straight line
     if not region:
         raise LowRankGANError("the local path needs the region: the direction file records none; give region, "
                               "or path='straight'")
