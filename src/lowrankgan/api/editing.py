@@ -117,6 +117,7 @@ def _local_codes(job: EditSetup, alphas: Sequence[float], region: Region, steps:
             tops = tops_for(wanted, k, path_tops)
             if path_tops is None and min(factors) < 0:  # a sweep through zero: both signs
                 tops = [(max(t), max(t)) for t in tops]
+            tops = [t if a != 0 else (0.0, 0.0) for t, a in zip(tops, alphas)]  # a slider at 0 needs no path
             dps = direction_paths(job, code, tops, region, steps, progress, cost=cost)
         out.append(torch.stack([composed(dps, [f * a for a in alphas], norms) for f in factors]))
     return torch.stack(out, 0)
