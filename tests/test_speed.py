@@ -210,10 +210,22 @@ def test_near_degenerate_directions_are_ordered_by_their_span_only():
 
 def test_cli_start_up_imports_no_heavy_optional_modules():
     # scipy.signal alone took about 1 s of every CLI call's start-up; the StyleGAN3 filter design
-    # that needs it imports it when a StyleGAN3 model is built.
+    # that needs it imports it when a StyleGAN3 model is built. The evaluation loop and its report,
+    # the Ray code and the StyleGAN adapters load when a command needs them (a zoo model never does).
     code = ("import sys, lowrankgan.cli; "
-            "bad = [m for m in ('scipy.signal', 'scipy.special', 'matplotlib', 'flask', 'ray', 'skimage') "
+            "bad = [m for m in ('scipy.signal', 'scipy.special', 'matplotlib', 'flask', 'ray', 'skimage', "
+            "'lowrankgan.evaluation.run', 'lowrankgan.evaluation.report', 'lowrankgan.evaluation.summary', "
+            "'lowrankgan.distributed', 'lowrankgan.models.stylegan2', 'lowrankgan.models.stylegan3') "
             "if m in sys.modules]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_lazily_loaded_names_still_resolve():
+    # The evaluation package's names load their module on use: the same objects as the modules' own.
+    code = ("import lowrankgan.evaluation as ev, lowrankgan.evaluation.run as run, lowrankgan.api as api; "
+            "assert ev.evaluate is run.evaluate and ev.format_table.__module__.endswith('summary'); "
+            "assert ev.DEFAULT_METHODS == run.DEFAULT_METHODS and api.EVALUATION_CONFIG == run.CONFIG_NAME; "
+            "assert not hasattr(ev, 'no_such_name')")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

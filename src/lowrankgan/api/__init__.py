@@ -11,8 +11,7 @@ files checked against a model), ``directions``, ``editing`` (edits, locality, ev
 from ..errors import LowRankGANError
 from ..files.directionfile import (DIRECTION_FILES, DirectionSet, load_directions, recorded_alphas, recorded_transform,
                                    region_beside, save_directions, source_latents, transform_text)
-from ..evaluation.log import LOG_NAME as EVALUATION_LOG
-from ..evaluation.run import CONFIG_NAME as EVALUATION_CONFIG
+from ..evaluation.log import CONFIG_NAME as EVALUATION_CONFIG, LOG_NAME as EVALUATION_LOG
 from ..files.latents import Latents, load_latents
 from ..files.report import gif_bytes, gif_frames, grid_image, html_report, output_kind, save_gif, save_html, save_png, to_uint8
 from ..limits import MAX_PHOTO_BYTES, MAX_PHOTO_PIXELS, parse_json, printable

@@ -11,7 +11,6 @@ import torch
 
 from .. import __version__
 from ..files.directionfile import (DirectionSet, transform_meta)
-from ..distributed import ray_region_grams  # Ray itself is imported only when used
 from ..photos.facelandmarks import FACE_MODELS, FACE_REGIONS, image_face_presets
 from ..errors import LowRankGANError
 from ..limits import MAX_LATENT_BYTES, MAX_TOP_K
@@ -64,6 +63,7 @@ def find_directions(model: ModelLike, seeds: Seeds, region: str | Region,
     t0 = time.perf_counter()
     if ray is not None:
         labels = list(range(len(codes))) if _is_codes(seeds) else _seeds(seeds)  # codes travel as arrays
+        from ..distributed import ray_region_grams  # only for ray: Ray itself is imported only when used
         grams, ray_info = ray_region_grams(ray, model, gen, labels, codes, reg, space, layers, size, trunc, cache,
                                            progress, precision=precision, chunk_size=chunk_size)
         precision = ray_info["precision"]  # what the workers report they computed in

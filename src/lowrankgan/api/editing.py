@@ -11,10 +11,9 @@ import numpy as np
 import torch
 
 from ..files.directionfile import (DirectionSet)
-from ..distributed import evaluate_on_ray  # Ray itself is imported only when used
 from ..maths.edit import parse_strengths, render, shift_codes, sweep
 from ..errors import LowRankGANError
-from ..evaluation import DEFAULT_METHODS, evaluate as run_evaluation, format_table
+from ..evaluation.config import DEFAULT_METHODS
 from ..maths.methods import METHODS
 from ..maths.metrics import Leak
 from ..models import (GeneratorAdapter)
@@ -197,11 +196,15 @@ def evaluate(model: ModelLike, regions: str | Sequence[str], seeds: Sequence[int
     """``lowrankgan evaluate``: see ``lowrankgan.evaluation.evaluate`` (options are the fields of
     ``EvaluationConfig``, plus ``device`` and ``class_name``). ``ray`` (a cluster address, ``auto``
     or ``local``) runs the sweep's cells on Ray workers, into the same resumable log."""
+    # The evaluation and Ray code load here, not at start-up: the other commands never need them.
     if ray is not None:
+        from ..distributed import evaluate_on_ray  # Ray itself is imported only when used
         return evaluate_on_ray(ray, model, regions, seeds, methods, **options)
+    from ..evaluation import evaluate as run_evaluation
     return run_evaluation(model, regions, seeds, methods, **options)
 
 
 def format_evaluation(summary: dict) -> str:
     """The comparison table of an evaluation summary (markdown)."""
+    from ..evaluation.summary import format_table
     return format_table(summary)

@@ -20,6 +20,7 @@ from ..readers import field_int, field_text, kind
 from ..safewrite import finite_json, json_text
 
 LOG_NAME = "results.jsonl"
+CONFIG_NAME = "config.json"  # beside the log: the settings a resumed run must match
 KINDS = {"leak": ("target_rms", "leak", "leak_pos", "leak_neg", "strength_pos", "strength_neg"),
          "mse": ("strength", "mse_in", "mse_out"),
          "path": ("line_leak", "path_leak", "line_in", "path_in")}

@@ -26,10 +26,8 @@ from ..models import GeneratorAdapter, load_model
 from ..maths.pathedit import interpolate_path, path_codes
 from ..maths.regions import Region, parse_region
 from .config import DEFAULT_METHODS, PATH_MULTIPLES, SOURCE_FREE, EvaluationConfig
-from .log import LOG_NAME, ResultLog, num
+from .log import CONFIG_NAME, LOG_NAME, ResultLog, num
 from .report import write_outputs
-
-CONFIG_NAME = "config.json"
 
 
 def _slug(text: str) -> str:

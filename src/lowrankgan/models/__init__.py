@@ -12,9 +12,6 @@ from .base import GeneratorAdapter, seed_codes
 from .biggan import BIGGAN_MODELS as BIGGAN_NAMES, load_biggan  # import-light: the package loads on use
 from .dcgan import DCGANAdapter, build_dcgan
 from .presets import PRESETS
-from .stylegan2 import STYLEGAN3, load_stylegan2_adapter, sniff_stylegan
-from .stylegan2.loaders import StyleGAN3Pickle
-from .stylegan3 import load_stylegan3_adapter
 from .zoo import DEFAULT_MODEL, ZOO, ZooEntry, load_zoo_state, read_state
 
 __all__ = ["GeneratorAdapter", "load_model", "model_reference", "seed_codes", "ZOO", "DEFAULT_MODEL",
@@ -88,6 +85,12 @@ def _is_biggan_folder(path: Path) -> bool:
 
 
 def _load_file(path: Path) -> GeneratorAdapter:
+    # The StyleGAN code (and StyleGAN3's filter design) loads only for a checkpoint file: a zoo model
+    # never needs it, and it would cost every command's start-up.
+    from .stylegan2 import STYLEGAN3, load_stylegan2_adapter, sniff_stylegan
+    from .stylegan2.loaders import StyleGAN3Pickle
+    from .stylegan3 import load_stylegan3_adapter
+
     check_regular(path, "checkpoint")  # a FIFO or /dev/zero would block or never end while sniffing
     kind = sniff_stylegan(path)
     if kind == STYLEGAN3:
