@@ -20,7 +20,7 @@ def restore_threads(monkeypatch):
 
 
 def test_small_images_get_one_thread_large_ones_more():
-    assert default_threads(64) == default_threads(128) == default_threads(None) == 1
+    assert default_threads(64) == default_threads(128) == default_threads(256) == default_threads(None) == 1
     assert default_threads(1024) == max(1, min(os.cpu_count() or 1, MAX_DEFAULT))
 
 

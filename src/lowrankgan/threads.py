@@ -1,8 +1,8 @@
 """How many CPU threads torch uses, chosen in one place.
 
 Torch starts one intra-op thread per core. For this library's tensors that rarely pays: a 64² or
-128² DCGAN's Jacobian, robust PCA on a 100×100 Gram, an inversion step or a leak calibration are
-too small to split well, and on a machine that is busy with other work the extra OpenMP threads
+128² DCGAN's Jacobian, a 256² StyleGAN2's render, robust PCA on a 100×100 Gram, an inversion step
+or a leak calibration are too small to split well, and on a machine that is busy with other work the extra OpenMP threads
 spin while they wait for a core, burning several times the CPU for the same result
 (``benchmarks/bench_threads.py`` measures it; README "Threads" has the table). So the default is
 one thread for images up to ``SMALL_IMAGE`` pixels a side and all cores (at most ``MAX_DEFAULT``)
@@ -20,7 +20,7 @@ import torch
 from .errors import LowRankGANError
 
 ENV = "LOWRANKGAN_THREADS"
-SMALL_IMAGE = 128  # pixels a side at or below which one thread is fastest per CPU second
+SMALL_IMAGE = 256  # pixels a side at or below which one thread is fastest per CPU second (256²: a render)
 MAX_DEFAULT = 4  # beyond this the large workloads measured gain too little per extra core
 MAX_THREADS = 1024
 

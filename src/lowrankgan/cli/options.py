@@ -26,7 +26,7 @@ def common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--class", dest="class_name", default=None, metavar="NAME|INDEX", help="class for conditional models (name or index)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA when present")
     p.add_argument("--threads", default=None, metavar="N|all",
-                   help=f"CPU threads (default: ${api.THREADS_ENV}, else 1 for images up to 128 px a side, up to 4 above)")
+                   help=f"CPU threads (default: ${api.THREADS_ENV}, else 1 for images up to 256 px a side, up to 4 above)")
 
 
 def transform_options(p: argparse.ArgumentParser, default: str = "") -> None:
