@@ -4,7 +4,7 @@ default edit, ``maths.localpath``).
 
     PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_strong_edits.py \\
         [--model dcgan-faces|omniart-eyes|sg2-w|sg2-w+] [--split tuning|heldout] [--images 6] \\
-        [--regions 2] [--directions 3] [--steps 8] [--mu 0.01] [--no-rederive]
+        [--regions 2] [--directions 3] [--steps 8] [--mu 0.01] [--no-rederive] [--max-seconds S]
 
 For each case of the split (tuning: seeds 0.. with the model's presets and tuning-stream boxes;
 held-out: seeds 10000.. with held-out boxes), each of the first ``--directions`` default
@@ -100,6 +100,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--mu", type=float, default=MU)
     parser.add_argument("--no-rederive", action="store_true")
+    parser.add_argument("--max-seconds", type=float, default=math.inf,
+                        help="start no new case after this long (the table covers the cases done)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     gen, space = model_and_space(args.model)
@@ -110,8 +112,14 @@ def main() -> None:
         cases = tuning_cases(gen.presets, gen.resolution, list(range(args.images)), args.regions)
     clock = {v: 0.0 for v in variants}
     t0 = time.perf_counter()
-    results = [run_case(gen, space, c, args.directions, args.steps, args.mu, variants, clock) for c in cases]
-    print(f"{args.model} ({space}), {args.split} split: {len(cases)} cases, {args.steps} path steps, mu {args.mu}; "
+    results = []
+    for c in cases:
+        if time.perf_counter() - t0 > args.max_seconds:
+            break
+        results.append(run_case(gen, space, c, args.directions, args.steps, args.mu, variants, clock))
+        print(f"case {len(results)}/{len(cases)} done ({c.region}, seed {c.seed}), {time.perf_counter() - t0:.0f} s",
+              flush=True)
+    print(f"{args.model} ({space}), {args.split} split: {len(results)} of {len(cases)} cases, {args.steps} path steps, mu {args.mu}; "
           "median leak at in-region RMS")
     print(f"{'dir':4s} {'variant':9s} " + " ".join(f"{lv:>7.1f}" for lv in LEVELS) + "  reached 0.3")
     for d in range(args.directions):

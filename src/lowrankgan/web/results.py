@@ -39,6 +39,7 @@ class Result:
     transform: api.Transform | None = None  # StyleGAN3's input transform (None: the model has none)
     path_tops: list[tuple[float, float]] = field(default_factory=list)  # each slider's (+, −) ends
     paths: list[api.DirectionPath] | None = None  # the local paths on the result's own image, to the ends
+    original: torch.Tensor | None = field(default=None, repr=False)  # its own image, once rendered
 
     @property
     def input_transform(self) -> api.Transform:
@@ -82,6 +83,19 @@ class Renders:
               transform: api.Transform = api.NO_TRANSFORM) -> torch.Tensor:
         with self.slots.render(), api.input_transform(gen, *transform):
             return api.sample(gen, _listed(seeds))
+
+    def original(self, res: Result, seeds: Sequence[int] | api.Latents) -> torch.Tensor:
+        """The unedited images ``[n, 3, H, W]`` a render of ``res`` is measured against; the result's
+        own image is rendered once and kept (every slider render reads it: rendering it again would
+        double a render's cost)."""
+        own = (list(seeds) == [res.seed] if isinstance(res.seed, int) and not isinstance(seeds, api.Latents)
+               else not isinstance(res.seed, int) and seeds is res.seed.latents)
+        if own and res.original is not None:
+            return res.original
+        image = self.image(self.models.get(res.model, res.class_name), seeds, res.input_transform)
+        if own:
+            res.original = image
+        return image
 
     def edited(self, res: Result, seeds: Sequence[int] | api.Latents, alphas: Sequence[float],
                steps: int = api.DEFAULT_STEPS) -> torch.Tensor:

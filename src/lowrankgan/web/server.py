@@ -232,8 +232,7 @@ def _result_routes(app: Flask, workspace: Workspace) -> None:
         name = f"lowrankgan-{label}-edited{suffix}.png" if _flag(request.args.get("download")) else None
         resp = _attachment(uint8_png(edited), "image/png", name)
         # The live readout beside the sliders: RMS change inside / outside the region (the leak's measure).
-        gen = workspace.model(res.model, res.class_name)
-        original = workspace.image(gen, as_seeds(seed), res.input_transform)[0]
+        original = workspace.original(res, as_seeds(seed))[0]
         inside, outside = api.change_inside_outside(original, edited, res.region.mask)
         resp.headers["X-Change-Inside"], resp.headers["X-Change-Outside"] = f"{inside:.5f}", f"{outside:.5f}"
         return resp

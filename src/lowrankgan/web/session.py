@@ -85,6 +85,9 @@ class Workspace:
     def result(self, result_id: str) -> Result:
         return self.results.get(result_id)
 
+    def original(self, res: Result, seeds: Sequence[int] | api.Latents) -> torch.Tensor:
+        return self.renders.original(res, seeds)
+
     def edited(self, res: Result, seeds: Sequence[int] | api.Latents, alphas: Sequence[float], steps: int = 0) -> torch.Tensor:
         return self.renders.edited(res, seeds, alphas, steps)
 
