@@ -24,6 +24,8 @@ UNUSED_SEEDS = list(range(90001, 90007))  # seeds no test, preset or figure uses
 
 
 def to_img(t: torch.Tensor) -> Image.Image:
+    if t.dtype == torch.uint8:  # a pasted photo
+        return Image.fromarray(t.permute(1, 2, 0).numpy())
     return Image.fromarray(((t.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy())
 
 
@@ -82,7 +84,8 @@ def astronaut(steps: int, restarts: int, work: Path) -> dict:
     api.save_inversion(result, work / "inv")
     latents = api.load_latents(work / "inv")
     info = {"psnr": round(result.inversion.psnr, 2), "ssim": round(result.inversion.ssim, 3),
-            "invert_s": round(time.perf_counter() - t0, 1), "alignment": result.alignment.method}
+            "invert_s": round(time.perf_counter() - t0, 1), "alignment": result.alignment.method,
+            "steps": steps, "restarts": restarts}
     edits = {}
     for region in ("mouth", "eyes"):
         dirs = api.find_directions(gen, latents, region, top_k=5, progress=False)
@@ -90,15 +93,56 @@ def astronaut(steps: int, restarts: int, work: Path) -> dict:
         info[f"leak_{region}"] = dirs.meta["leak_source_top1"]
     crops = [result.target[0], result.inversion.reconstruction[0]]
     strip([crops + list(edits["mouth"][0]) + list(edits["eyes"][0])], 3).save(DOCS / "invert-astronaut-crops.png", optimize=True)
-    pasted = []
-    for mode in ("delta", "face"):
-        both = torch.cat([edits["mouth"], edits["eyes"]], 1)
-        pasted.append(api.paste_edits(photo_path, latents, both, gen, mode)[0])  # [6, 3, 512, 512]
+    both = torch.cat([edits["mouth"], edits["eyes"]], 1)
+    regions = {"mouth": api.as_region(gen, "mouth").mask, "eyes": api.as_region(gen, "eyes").mask}
+    photo = np.asarray(Image.open(photo_path).convert("RGB"))
+    rows = {}  # each edit pasted with its own region, as `edit --photo` does
+    for name, mode, blend in (("tone", "delta", "tone"), ("add", "delta", "add"), ("face", "face", "tone")):
+        cells = []
+        for region, sel in (("mouth", slice(0, 3)), ("eyes", slice(3, 6))):
+            where = regions[region] if mode == "delta" else None
+            cells.append(api.paste_edits(photo, latents, both[:, sel], gen, mode, where, blend)[0])
+        rows[name] = torch.cat(cells)  # [6, 3, 512, 512]: mouth -3, 0, +3, eyes -3, 0, +3
+    for name in ("tone", "add"):
+        info[f"paste_{name}"] = paste_measures(photo, rows[name], regions, latents)
     # the face area of the photo, for the docs (the pasting itself happens at 512x512)
     x0, y0, side = 150, 40, 200
-    cells = [[p[i][:, y0:y0 + side, x0:x0 + side] for i in (0, 1, 2, 3, 5)] for p in pasted]
+    cells = [[rows[n][i][:, y0:y0 + side, x0:x0 + side] for i in (0, 1, 2, 3, 5)] for n in ("tone", "add", "face")]
     strip(cells, 1).save(DOCS / "invert-astronaut-pasted.png", optimize=True)
+    # the mouth, 3x: photo, mouth -3, +3; top: as pasted now, bottom: the change added as it is
+    ys, xs = slice(115, 185), slice(200, 300)
+    cells = [[torch.from_numpy(photo).permute(2, 0, 1)[:, ys, xs]] + [rows[n][i][:, ys, xs] for i in (0, 2)]
+             for n in ("tone", "add")]
+    strip(cells, 3).save(DOCS / "invert-astronaut-mouth.png", optimize=True)
     return info
+
+
+def paste_measures(photo: np.ndarray, pasted: torch.Tensor, regions: dict, latents) -> dict:
+    """What a paste does to the photo, per edit (mouth -3, +3, eyes -3, +3): pixels newly burnt out
+    to 0 or 255, the luminance change (mean |dY| where the region's weight is > 0.5) and the chroma
+    change (mean |dRGB - dY|, same pixels), in 8-bit units."""
+    from lowrankgan.photos.blend import LUMA
+    from lowrankgan.photos.photo import Alignment, region_weight
+
+    al = Alignment.from_json(latents.meta["alignment"])
+    out = {}
+    for i, (region, s) in zip((0, 2, 3, 5), (("mouth", -3), ("mouth", 3), ("eyes", -3), ("eyes", 3))):
+        w = region_weight(regions[region], al.size)[None, None]
+        inv = torch.from_numpy(al.inverse()).float()
+        h, wd = photo.shape[:2]
+        ys, xs = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(wd) + 0.5, indexing="ij")
+        u = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]
+        v = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
+        grid = torch.stack([u / al.size * 2 - 1, v / al.size * 2 - 1], -1)[None]
+        inside = torch.nn.functional.grid_sample(w, grid, align_corners=False)[0, 0].numpy() > 0.5
+        p = photo.astype(float)
+        q = pasted[i].permute(1, 2, 0).numpy().astype(float)
+        dy = ((q - p) * LUMA).sum(-1)
+        chroma = np.abs(q - p - dy[..., None]).mean(-1)
+        burnt = int((((q == 255) & (p < 255)) | ((q == 0) & (p > 0))).any(-1).sum())
+        out[f"{region}{s:+d}"] = {"burnt_px": burnt, "dY": round(float(np.abs(dy[inside]).mean()), 2),
+                                  "dchroma": round(float(chroma[inside].mean()), 2)}
+    return out
 
 
 def main() -> None:

@@ -33,16 +33,21 @@ def invert(model: ModelLike, photo: str | Path | np.ndarray, space: str | None =
 
 
 def paste_edits(photo: str | Path | np.ndarray, latents: Latents | PhotoInversion, images: torch.Tensor,
-                model: ModelLike = None, mode: str = "delta", region: np.ndarray | None = None) -> torch.Tensor:
+                model: ModelLike = None, mode: str = "delta", region: np.ndarray | None = None,
+                blend: str = "tone") -> torch.Tensor:
     """Edited crops ``[n, s, 3, R, R]`` of an inverted photo pasted back into the photo at its
     resolution (``uint8 [n, s, 3, H, W]``): ``mode`` ``delta`` adds only the edit (the change from the
     reconstruction) and keeps the photo's own detail; ``face`` replaces the face by the model's.
     ``region`` (the edit's mask, bool ``[R, R]``; with ``delta``): only the change inside it,
     feathered, reaches the photo, so a local edit does not recolour the rest of the face.
+    ``blend`` (with ``delta``): ``tone`` carries the change's luminance within the photo's room and
+    only a quarter of the model's chroma (``photos.blend``); ``add`` adds the change as it is.
     Memory: n·s times the photo's RGB bytes plus ~300 MB (a 40-megapixel photo at the default
     7 strengths: 0.8 GB of output)."""
     if mode not in ("delta", "face"):
         raise LowRankGANError(f"mode {mode}: use delta or face", "mode")
+    if blend not in ("tone", "add"):
+        raise LowRankGANError(f"blend {blend}: use tone or add")
     image = load_photo(photo) if isinstance(photo, (str, Path)) else np.asarray(photo)
     if isinstance(latents, PhotoInversion):
         al, meta, codes = latents.alignment, latents.meta(), latents.latents()
@@ -56,4 +61,4 @@ def paste_edits(photo: str | Path | np.ndarray, latents: Latents | PhotoInversio
         space = seed_space(gen, None, codes)
         base = render(gen, sample_codes(gen, codes, space), space)
     weight = region_weight(region, images.shape[-1]) if region is not None and base is not None else None
-    return paste_images(image, al, images, base, weight)
+    return paste_images(image, al, images, base, weight, blend)

@@ -23,12 +23,13 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import LowRankGANError
+from .blend import apply_delta, delta_maps
 from ..limits import (MAX_COORDINATE, MAX_JPEG_SCANS, MAX_LANDMARKS, MAX_PHOTO_BYTES, MAX_PHOTO_PIXELS, MAX_RESOLUTION,
                       MIN_PHOTO_SIDE, printable, read_regular)
 from ..readers import field_int, number_list, read_json_object
 
 FEATHER = 0.12  # seam width as a fraction of the crop side
-PASTE_TILE_PIXELS = 1 << 21  # pasting works on this many photo pixels at a time (~200 MB of temporaries)
+PASTE_TILE_PIXELS = 1 << 20  # pasting works on this many photo pixels at a time (~200 MB of temporaries)
 
 
 @dataclass
@@ -307,12 +308,14 @@ def region_weight(mask: np.ndarray, size: int, feather: float = REGION_FEATHER) 
 
 def paste_many(photo: np.ndarray, al: Alignment, faces: torch.Tensor, base: torch.Tensor | None = None,
                feather: float = FEATHER, out: np.ndarray | None = None,
-               weight: torch.Tensor | None = None) -> np.ndarray:
+               weight: torch.Tensor | None = None, blend: str = "tone") -> np.ndarray:
     """``paste`` of each crop of ``faces`` (``[k, 3, s, s]``) into ``photo``: ``uint8 [k, H, W, 3]``
     (written into ``out`` when given). Only the crop's bounding box is computed, a band of rows
     (``PASTE_TILE_PIXELS``) at a time, and the band's geometry once for all ``k`` crops: memory is
     the output plus ~300 MB, whatever the photo's size. ``weight`` (``region_weight``, with
-    ``base``) scales the change per crop pixel: only the edited region's change reaches the photo."""
+    ``base``) scales the change per crop pixel: only the edited region's change reaches the photo.
+    ``blend`` (with ``base``): ``tone`` carries the change as ``photos.blend`` describes (luminance
+    as a relative tone change, chroma damped), ``add`` adds it as it is."""
     h, w = photo.shape[:2]
     if (w, h) != tuple(al.photo_size):
         raise LowRankGANError(f"the photo is {w}x{h} but the inversion was made from a {al.photo_size[0]}x"
@@ -323,9 +326,12 @@ def paste_many(photo: np.ndarray, al: Alignment, faces: torch.Tensor, base: torc
     x0, y0, x1, y1 = _bounds(al, w, h)
     if x1 <= x0 or y1 <= y0:
         return out
-    src = (faces if base is None else faces - base[None]).float()
-    if weight is not None and base is not None:
-        src = src * weight.to(src.dtype)[None, None]
+    if base is None:
+        src = faces.float()
+    elif blend == "tone":
+        src = delta_maps(faces, base, weight)
+    else:  # "add": the change as it is, in the model's colours (kept to compare against)
+        src = (faces - base[None]).float() * (1 if weight is None else weight.float()[None, None])
     band = max(1, PASTE_TILE_PIXELS // (x1 - x0))
     for top in range(y0, y1, band):
         bottom = min(y1, top + band)
@@ -333,8 +339,13 @@ def paste_many(photo: np.ndarray, al: Alignment, faces: torch.Tensor, base: torc
         region = photo[top:bottom, x0:x1].astype(np.float32)
         for k in range(src.shape[0]):
             warped = F.grid_sample(src[k:k + 1], grid, mode="bicubic", padding_mode="border", align_corners=False)
-            warped = warped[0].permute(1, 2, 0).numpy() * 127.5
-            pixels = region * (1 - mask) + mask * (warped + 127.5) if base is None else region + mask * warped
+            warped = warped[0].permute(1, 2, 0).numpy()
+            if base is None:
+                pixels = region * (1 - mask) + mask * (warped + 1) * 127.5
+            elif blend == "tone":
+                pixels = apply_delta(region, warped, mask)
+            else:
+                pixels = region + mask * warped * 127.5
             out[k, top:bottom, x0:x1] = np.clip(pixels.round(), 0, 255)
     return out
 

@@ -178,15 +178,16 @@ def save_inversion(result: PhotoInversion, out_dir: str | Path) -> Path:
 
 
 def paste_images(photo: np.ndarray, al: Alignment, images: torch.Tensor, base: torch.Tensor | None,
-                 weight: torch.Tensor | None = None) -> torch.Tensor:
+                 weight: torch.Tensor | None = None, blend: str = "tone") -> torch.Tensor:
     """Every crop of ``images`` ``[n, s, 3, R, R]`` pasted into ``photo``: ``uint8 [n, s, 3, H, W]``
     (n·s times the photo's RGB bytes, plus ``paste_many``'s bounded working set). ``base``
     ``[n, 3, R, R]`` (the unedited reconstructions) pastes only the change, ``weight`` only the
-    region's (``photo.region_weight``)."""
+    region's (``photo.region_weight``), ``blend`` as ``photo.paste_many``."""
     n, s = images.shape[:2]
     h, w = photo.shape[:2]
     out = torch.empty((n, s, 3, h, w), dtype=torch.uint8)
     for i, row in enumerate(images):
         ref = None if base is None else base[i]
-        paste_many(photo, al, row, ref, out=out[i].permute(0, 2, 3, 1).numpy(), weight=weight)  # in place
+        paste_many(photo, al, row, ref, out=out[i].permute(0, 2, 3, 1).numpy(), weight=weight,
+                   blend=blend)  # in place
     return out
