@@ -17,6 +17,7 @@ from PIL import Image
 
 from lowrankgan import api
 from lowrankgan.photos.invert import invert_image, psnr, seed_target, ssim
+from lowrankgan.photos.photo import Alignment, crop
 from lowrankgan.models.stylegan2.adapter import build_random_stylegan2
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -71,7 +72,7 @@ def stylegan2_round_trip(steps: int) -> dict:
     return out
 
 
-def astronaut(steps: int, restarts: int, work: Path) -> dict:
+def astronaut(steps: int, restarts: int, work: Path, reuse: Path | None = None) -> dict:
     try:
         from skimage import data
     except ImportError:
@@ -80,18 +81,23 @@ def astronaut(steps: int, restarts: int, work: Path) -> dict:
     Image.fromarray(data.astronaut()).save(photo_path)
     gen = api.load_model("dcgan-faces", device="cpu")
     t0 = time.perf_counter()
-    result = api.invert(gen, photo_path, steps=steps, restarts=restarts, progress=False)
-    api.save_inversion(result, work / "inv")
-    latents = api.load_latents(work / "inv")
-    info = {"psnr": round(result.inversion.psnr, 2), "ssim": round(result.inversion.ssim, 3),
-            "invert_s": round(time.perf_counter() - t0, 1), "alignment": result.alignment.method,
-            "steps": steps, "restarts": restarts}
+    folder = work / "inv"
+    if reuse is None:
+        result = api.invert(gen, photo_path, steps=steps, restarts=restarts, progress=False)
+        api.save_inversion(result, folder)
+    latents = api.load_latents(reuse or folder)
+    al = Alignment.from_json(latents.meta["alignment"])
+    target = crop(np.asarray(Image.open(photo_path).convert("RGB")), al)
+    again = gen.synthesize(torch.from_numpy(latents.codes).float()).clamp(-1, 1)  # the written code's image
+    info = {"psnr": round(float(psnr(again, target)), 2), "ssim": round(float(ssim(again, target)), 3),
+            "invert_s": None if reuse else round(time.perf_counter() - t0, 1), "alignment": al.method,
+            "steps": latents.meta.get("steps", steps), "restarts": latents.meta.get("restarts", restarts)}
     edits = {}
     for region in ("mouth", "eyes"):
         dirs = api.find_directions(gen, latents, region, top_k=5, progress=False)
         edits[region] = api.edit(gen, dirs, latents, [-3.0, 0.0, 3.0])  # [1, 3, 3, 64, 64]
-        info[f"leak_{region}"] = dirs.meta["leak_source_top1"]
-    crops = [result.target[0], result.inversion.reconstruction[0]]
+        info[f"leak_{region}"] = dirs.meta.get("leak_source_top1")
+    crops = [target[0], again[0]]
     strip([crops + list(edits["mouth"][0]) + list(edits["eyes"][0])], 3).save(DOCS / "invert-astronaut-crops.png", optimize=True)
     both = torch.cat([edits["mouth"], edits["eyes"]], 1)
     regions = {"mouth": api.as_region(gen, "mouth").mask, "eyes": api.as_region(gen, "eyes").mask}
@@ -151,13 +157,14 @@ def main() -> None:
     p.add_argument("--restarts", type=int, default=4)
     p.add_argument("--only", default="dcgan,stylegan2,astronaut")
     p.add_argument("--work", default="/tmp/invert-figures")
+    p.add_argument("--reuse", default=None, help="the astronaut's inversion folder from an earlier run (skips inverting)")
     args = p.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     results = {}
     if "astronaut" in args.only:
-        results["astronaut"] = astronaut(args.steps * 2, args.restarts, work)
+        results["astronaut"] = astronaut(args.steps * 2, args.restarts, work, args.reuse and Path(args.reuse))
         print(results["astronaut"], flush=True)
     if "stylegan2" in args.only:
         results["stylegan2"] = stylegan2_round_trip(args.steps)
