@@ -2,6 +2,7 @@
 line naming the option and what it takes, seed ranges that say A ≤ B."""
 
 import argparse
+import re
 
 import pytest
 
@@ -65,9 +66,16 @@ def test_fewer_directions_than_asked_says_why(capsys, tmp_path):
 def test_a_path_edit_prints_a_line_per_step_with_its_cost(capsys, tmp_path):
     assert main(["directions", "--seed", "3", "--region", "mouth", "--top-k", "2", "--analysis-size", "32",
                  "--out", str(tmp_path / "d")]) == 0
+    capsys.readouterr()
     code = main(["edit", "--directions", str(tmp_path / "d"), "--seeds", "3", "--strengths", "-2,0,2", "--path-steps", "2",
-                 "--out", str(tmp_path / "p.png")])
-    err = capsys.readouterr().err
+                 "--path-follow", "rederive", "--out", str(tmp_path / "p.png")])
+    out, err = capsys.readouterr()
     steps = [line for line in err.splitlines() if line.startswith("path step ")]
     assert code == 0 and [s.split(":")[0] for s in steps] == [f"path step {i}/4" for i in range(1, 5)]
     assert all(s.endswith(" s") for s in steps)
+    assert "(path following (rederive), 2 steps)" in out, out
+    # The default local path says what it cost on its last line.
+    code = main(["edit", "--directions", str(tmp_path / "d"), "--seeds", "3", "--strengths", "-2,0,2", "--path-steps", "2",
+                 "--out", str(tmp_path / "q.png")])
+    out = capsys.readouterr().out
+    assert code == 0 and re.search(r"\(local path: \d+ Jacobians, [\d.]+ s\)", out), out

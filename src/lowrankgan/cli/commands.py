@@ -173,7 +173,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
             figures = {f"leak, {s}": f"{lk.leak:.3f}" for s, lk in zip(labels, leaks)}
         api.save_html(api.html_report(f"lowrankgan edit: {gen.model_id}, direction {args.index}", images, strengths,
                               meta, labels, mask, figures), out)
-    print(f"wrote {api.printable(out)} ({path_summary(cost)})")
+    how = f"path following ({args.path_follow}), {args.path_steps} steps" if args.path_follow and args.path_steps else path_summary(cost)
+    print(f"wrote {api.printable(out)} ({how})")
     return 0
 
 
