@@ -206,3 +206,14 @@ def test_package_versions_are_the_installed_ones():
     assert sourcekey.package_version("torch") == importlib.metadata.version("torch")
     assert sourcekey.package_version("PIL") == PIL.__version__  # import name is not the distribution's
     assert sourcekey.package_version("no_such_package_here") == "absent"
+
+
+@pytest.mark.parametrize("first", ["lowrankgan.models.stylegan3", "lowrankgan.models.stylebased",
+                                   "lowrankgan.models.stylegan2", "lowrankgan.models.stylegan3.adapter"])
+def test_each_style_module_imports_first_in_a_new_process(first):
+    """The StyleGAN code loads on use, so any of its modules may be the first one imported (a cycle between
+    stylebased and stylegan2's package broke `import lowrankgan.models.stylegan3` in a fresh process)."""
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", f"import {first}"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -13,13 +13,16 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import LowRankGANError
 from .base import GeneratorAdapter, check_truncation, seed_codes
-from .stylegan2.network import StyleGenerator, truncate
+
+if TYPE_CHECKING:  # stylegan2's package imports this module: a module-level import would be circular
+    from .stylegan2.network import StyleGenerator
 
 
 def file_model_id(family: str, path: str | os.PathLike) -> str:
@@ -88,6 +91,7 @@ class StyleBasedAdapter(GeneratorAdapter):
         """z from ``seed_codes``; w / w+ through the mapping with truncation ``trunc`` (in w+ only
         the first ``truncation_cutoff`` rows are truncated). ``trunc`` has no meaning in z: the
         z codes are returned unchanged (set ``self.truncation`` to truncate z-space synthesis)."""
+        from .stylegan2.network import truncate  # here, not at the top: see TYPE_CHECKING above
         space = self.check_space(space)
         z = seed_codes(seeds, self.z_dim).to(self.device)
         if space == "z":
