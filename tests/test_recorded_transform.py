@@ -98,8 +98,9 @@ def test_every_edit_mode_applies_the_recorded_transform(moved_dirs, ckpt, gen, t
     with api.input_transform(gen, *MOVE):
         want = np.asarray(Image.fromarray(to_uint8(api.composed_edit(gen, dirset, [SEED], [1.5, -1]))[0]))
     assert code == 0 and NOTE in out and (pixels(tmp_path / "a.png") == want).all()
-    # --path-steps: each step's Jacobian is the moved picture's.
-    code, out, _ = cli(capsys, *base, "--strengths", "-2:2:3", "--path-steps", "1", "--out", tmp_path / "p.png")
+    # Path following: each step's Jacobian is the moved picture's.
+    code, out, _ = cli(capsys, *base, "--strengths", "-2:2:3", "--path-steps", "1", "--path-follow", "project",
+                       "--out", tmp_path / "p.png")
     with api.input_transform(gen, *MOVE):
         want = grid(api.path_edit(gen, dirset, [SEED], strengths, 1), strengths)
     assert code == 0 and NOTE in out and (pixels(tmp_path / "p.png") == want).all()
