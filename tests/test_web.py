@@ -287,7 +287,8 @@ def test_sliders_compose_like_the_api(client, result, workspace):
     code = gen.sample([SEED], "z")
     v = torch.from_numpy(res.dirset.vectors)
     expected = to_uint8(render(gen, code + 1.5 * v[0] - 2.0 * v[1], "z"))[0]
-    got = png_array(client.get(f"/api/render?result={result['result']}&alphas=1.5,-2").data)
+    # path_steps=0: the straight line (the default follows each slider's local path)
+    got = png_array(client.get(f"/api/render?result={result['result']}&alphas=1.5,-2&path_steps=0").data)
     assert np.abs(got - expected).max() <= 1
 
 
