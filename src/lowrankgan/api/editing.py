@@ -57,7 +57,7 @@ def edit(model: ModelLike, directions: DirectionSet | str | Path, seeds: Seeds,
 def _path_kwargs(job: EditSetup, region: str | Region | None) -> dict:
     region = region or job.dirset.region
     if not region:
-        raise LowRankGANError("--path-steps needs the region: the direction file records none, give --region")
+        raise LowRankGANError("path_steps needs the region: the direction file records none; give region", param="path_steps")
     return {"region": as_region(job.gen, region), "space": job.space, "layers": job.layers,
             "analysis_size": job.dirset.meta.get("analysis_size"), **path_settings(job.dirset)}
 
@@ -130,7 +130,7 @@ def composed_edit(model: ModelLike, directions: DirectionSet | str | Path, seeds
                   paths: Sequence[Sequence[DirectionPath]] | None = None, progress: Progress | None = None,
                   cost: PathCost | None = None) -> torch.Tensor:
     """Images ``[n, 3, H, W]``: each seed's image with several directions applied at once (the
-    page's sliders; ``edit --alphas``): each direction along its local path (the default; their
+    page's sliders; the CLI's slider values): each direction along its local path (the default; their
     displacements add) or, with ``path="straight"`` / ``path_steps=0``, ``c + Σ α_i v_i``.
     ``path_tops`` [(+, −) per direction, file units] are where the paths end (the page's slider
     ends; default: each α); ``paths`` are paths already computed (the page's cache).

@@ -4,7 +4,7 @@ Every edit — ``edit``, ``composed_edit``, ``composed_sweep``, the page's rende
 direction along its local path (``maths.localpath``), computed per code up to a top strength per
 sign and read off (interpolated) at every strength asked for. Several directions at once add their
 paths' displacements. ``path_tops`` fixes those tops (the page: each slider's ends), so that the
-same tops give the same codes wherever the edit is made (``edit --alphas recorded`` replays the
+same tops give the same codes wherever the edit is made (the CLI's recorded slider values replay the
 page pixel for pixel).
 """
 

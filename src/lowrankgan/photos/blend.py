@@ -1,4 +1,4 @@
-"""How a model's edit is carried onto a real photo (``paste --paste delta``).
+"""How a model's edit is carried onto a real photo (the delta paste).
 
 The model's change (edited − reconstruction) is drawn at the model's resolution and in the model's
 colours, which are not the photo's. Added as it is and upscaled, it paints the model's low-res
