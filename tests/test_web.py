@@ -354,41 +354,44 @@ def in_thread(fn):
 
 
 def test_path_render_follows_the_path(client, result, workspace, live_server):
-    """``path_steps`` N > 0: the end of ``pathedit.path_codes`` along ``v/|v|`` to ``|v|`` (v the
-    sliders' combined direction, the result's region and RPCA settings), unlike the straight line
-    for a strong slider value; still local; 0 is the straight line."""
-    from lowrankgan.maths.edit import render
-    from lowrankgan.maths.pathedit import path_codes
+    """A slider render moves along each direction's local path to the slider's ends (cached at
+    Compute for the result's own image, so the default render pays no Jacobian); ``path_steps`` N
+    recomputes the paths with N steps to the same ends; 0 is the straight line. Each is the API's
+    ``composed_edit`` with the page's recorded ends (glue, no maths of its own)."""
+    from lowrankgan import api
     from lowrankgan.files.report import to_uint8
-    from lowrankgan.maths.pathedit import path_settings
     rid = result["result"]
-    original = client.get(f"/api/image?seed={SEED}&nowarm=1").data
-    straight = client.get(f"/api/render?result={rid}&alphas=2.85")
-    assert client.get(f"/api/render?result={rid}&alphas=2.85&path_steps=0").data == straight.data
-    times = {}
-    for steps in (2, 2, 2, 8):
-        t0 = time.perf_counter()
-        status, data, headers = http_get(live_server, f"/api/render?result={rid}&alphas=2.85&path_steps={steps}")
-        times.setdefault(steps, []).append(time.perf_counter() - t0)
-        assert status == 200 and headers["Content-Type"] == "image/png", data[:200]
-        if steps == 2:
-            path = data
-    print(f"\n[web timing] path render over HTTP: 2 steps {[round(1000 * t) for t in times[2]]} ms, "
-          f"8 steps {1000 * times[8][0]:.0f} ms")
-    got = png_array(path)
-    assert np.abs(got - png_array(straight.data)).mean() > 0.5, "the path render is the straight line"
-    inside, outside = inside_outside(png_array(original), got, box_mask(*EYES))
-    assert inside > 3.0 and inside > 2 * outside, (inside, outside)
-    # The same codes as pathedit gives for the combined direction (glue, no maths of its own).
     res = workspace.result(rid)
     gen = workspace.model("dcgan-faces")
-    import torch
-    v = torch.from_numpy(2.85 * res.dirset.vectors[0])
-    end = in_thread(lambda: path_codes(gen, gen.sample([SEED], "z")[0], v / v.norm(), float(v.norm()), 2,
-                                       res.region, "z", analysis_size=res.dirset.meta["analysis_size"],
-                                       **path_settings(res.dirset))[-1])
-    expected = to_uint8(render(gen, end[None], "z"))[0]
-    assert np.abs(got - expected).max() <= 1
+    assert len(res.path_tops) == res.dirset.vectors.shape[0] and all(t > 0 for p in res.path_tops for t in p)
+    alpha = 0.9 * res.path_tops[0][0]  # near the slider's + end: a strong edit
+    original = client.get(f"/api/image?seed={SEED}&nowarm=1").data
+    times, renders = {}, {}
+    for steps in ("", "", 0, 2):  # "" (the default) twice: the second render reads the cached paths
+        t0 = time.perf_counter()
+        arg = f"&path_steps={steps}" if steps != "" else ""
+        status, data, headers = http_get(live_server, f"/api/render?result={rid}&alphas={alpha}{arg}")
+        times.setdefault(steps, []).append(time.perf_counter() - t0)
+        assert status == 200 and headers["Content-Type"] == "image/png", data[:200]
+        renders[steps] = png_array(data)
+    print(f"\n[web timing] slider render over HTTP: cached path {[round(1000 * t) for t in times['']]} ms, "
+          f"straight {1000 * times[0][0]:.0f} ms, 2-step path recomputed {1000 * times[2][0]:.0f} ms")
+
+    def api_edit(**kw) -> np.ndarray:
+        images = in_thread(lambda: api.composed_edit(gen, res.dirset, [SEED], [alpha], region=res.region,
+                                                     path_tops=res.path_tops, **kw))
+        return to_uint8(images)[0].astype(float)
+
+    assert np.abs(renders[""] - api_edit()).max() <= 1
+    assert np.abs(renders[0] - api_edit(path_steps=0)).max() <= 1
+    assert np.abs(renders[2] - api_edit(path_steps=2)).max() <= 1
+    assert np.abs(renders[""] - renders[0]).mean() > 0.5, "the path render is the straight line"
+    # The local path keeps the rest stiller than the straight line at this strength, and the edit is local.
+    mask = box_mask(*EYES)
+    inside, outside = inside_outside(png_array(original), renders[""], mask)
+    s_inside, s_outside = inside_outside(png_array(original), renders[0], mask)
+    assert inside > 3.0 and inside > 2 * outside, (inside, outside)
+    assert outside / inside < s_outside / s_inside, ((inside, outside), (s_inside, s_outside))
     # All sliders at zero: the original image, whatever the steps.
     assert client.get(f"/api/render?result={rid}&path_steps=3").data == original
 
@@ -636,7 +639,8 @@ def test_browser_spill_state_and_widths(browser, live_server, tmp_path):
     page.wait_for_selector("#slider-0", timeout=300_000)
     page.wait_for_function("window.lrg.idle()")
     leaks = [page.text_content(f"#leak-{i}") for i in range(3)]
-    assert all(t.startswith("leak ") and float(t[5:]) > 0 for t in leaks), leaks
+    ends = [re.fullmatch(r"leak \+(\d\.\d\d) / −(\d\.\d\d)", t) for t in leaks]  # each slider's two ends
+    assert all(m and 0 < float(m[1]) < 1 and 0 < float(m[2]) < 1 for m in ends), leaks
     # The slider's right end is the calibrated strength: the readout says inside ≈ 0.3.
     page.fill("#slider-0", "1")
     page.dispatch_event("#slider-0", "input")

@@ -174,13 +174,17 @@ def test_compute_render_zip_and_edit_alphas_recorded(client, reference, ckpt, tm
     assert meta["translate"] == [0.125, 0.0625] and meta["rotate"] == 15.0 and "slider_translate" not in meta
     dirset = load_directions(folder)
     # The page's render is the API's composed edit on the moved picture ...
-    api_edit = expected(reference, MOVE, lambda g: api.composed_edit(g, dirset, [SEED], [1.5, -1, 0.5])[0])
+    # (the local paths run to the sliders' ends, which the ZIP records)
+    tops = meta["slider_path_tops"]
+    assert len(tops) == 3 and all(t > 0 for pair in tops for t in pair)
+    api_edit = expected(reference, MOVE, lambda g: api.composed_edit(g, dirset, [SEED], [1.5, -1, 0.5],
+                                                                     path_tops=tops)[0])
     assert (page == api_edit).all()
     # (path-following too: each step's Jacobian is the moved picture's)
     path = png(client.get(f"/api/render?result={rid}&seed={SEED}&alphas={alphas}&path_steps=1").data)
     region = str(folder / "region.png")
     assert (path == expected(reference, MOVE, lambda g: api.composed_edit(
-        g, dirset, [SEED], [1.5, -1, 0.5], path_steps=1, region=region)[0])).all()
+        g, dirset, [SEED], [1.5, -1, 0.5], path_steps=1, region=region, path_tops=tops)[0])).all()
     # ... its directions come from the moved picture's Jacobian (not the unmoved one's) ...
     moved = with_transform(reference, MOVE, lambda g: api.find_directions(g, SEED, region, top_k=1, progress=False,
                                                                          leak_images=0).vectors)
@@ -200,7 +204,7 @@ def test_compute_render_zip_and_edit_alphas_recorded(client, reference, ckpt, tm
     # The strip and the GIF are of the moved picture too.
     strip = png(client.get(f"/api/strip?result={rid}&seeds={SEED},2&alphas={alphas}").data)
     grid = with_transform(reference, MOVE, lambda g: grid_image(
-        api.composed_edit(g, dirset, [SEED, 2], [1.5, -1, 0.5], with_originals=True)))
+        api.composed_edit(g, dirset, [SEED, 2], [1.5, -1, 0.5], with_originals=True, path_tops=tops)))
     assert (strip == np.asarray(grid.convert("RGB"))).all()
     assert client.get(f"/api/gif?result={rid}&seed={SEED}&alphas={alphas}").data[:3] == b"GIF"
 

@@ -45,7 +45,10 @@ def _compute(jobs: Jobs, warmup: Warmup, results: Results, job: Job, name: str, 
             report = api.direction_report(gen, dirset, as_seeds(seed), region)
             if report:
                 api.record_source_leak(dirset, [report[0].detail], api.seed_labels(as_seeds(seed)))
-            tops = [(r.ends[0] or 0.0, r.ends[1] or 0.0) for r in report]
+            # An end not reached within the search is the slider's ±span (sliders.js does the same):
+            # the path must run as far as the slider does, or its last stretch is the straight line.
+            span = api.slider_span(gen)
+            tops = [(r.ends[0] or span, r.ends[1] or span) for r in report]
             paths, end_leaks = _local_paths(job, gen, dirset, seed, region, tops)
         space, layers = dirset.meta["latent_space"], dirset.meta.get("layers")
         ends = [e for r in report for e in r.ends if e is not None]

@@ -28,8 +28,8 @@ const state = {
   pending: false,
   retry: false,
   pathBusy: 0,         // path requests (image, strip) in flight
-  renders: [],         // render latencies in ms (read by the browser test)
-  pathRenders: [],     // path-following render latencies in ms
+  renders: [],         // slider render latencies in ms, straight or along the cached paths (browser test)
+  pathRenders: [],     // latencies of renders that computed their paths (other path steps), ms
 };
 
 // Keyboard: undo / redo of the region, Escape cancels a stroke, hold O for the original.

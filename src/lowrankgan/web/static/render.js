@@ -50,7 +50,8 @@ async function doRender() {
     state.shownSteps = steps;
     drawHeat();
     const ms = performance.now() - t0;
-    (steps > 0 ? state.pathRenders : state.renders).push(ms);
+    // Renders that computed paths (steps other than Compute's cached ones) apart from slider renders.
+    (steps > 0 && !(state.result && steps === state.result.path_steps) ? state.pathRenders : state.renders).push(ms);
     // Short, so that a three-digit time does not push it onto a line of its own.
     $("render-time").textContent = steps > 0 ? `path ×${steps}: ${ms.toFixed(0)} ms` : `${ms.toFixed(0)} ms`;
   } catch (err) {
