@@ -9,11 +9,7 @@ from PIL import Image
 
 from lowrankgan.cli import main
 
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from helpers import run_cli as run
 
 
 @pytest.fixture(scope="module")

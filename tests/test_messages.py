@@ -55,6 +55,7 @@ def test_errors_name_parameters_and_each_front_end_says_them_its_way(capsys, tmp
 flask = pytest.importorskip("flask")
 from lowrankgan.web.server import create_app  # noqa: E402
 from lowrankgan.web.session import Workspace  # noqa: E402
+from helpers import wait_job  # noqa: E402
 
 TOKEN = "t" * 32
 
@@ -71,12 +72,7 @@ def _error(client, resp) -> str:
     """The message of an answer that is an error, also where it arrives later as a job's."""
     body = resp.get_json(silent=True) or {}
     if resp.status_code == 202:
-        job = body["job"]
-        for _ in range(3000):
-            state = client.get(f"/api/jobs/{job}").get_json()
-            if state["state"] in ("done", "error"):
-                break
-            time.sleep(0.02)
+        state = wait_job(client, body["job"], 60.0)
         assert state["state"] == "error", state
         return state["error"]
     assert resp.status_code >= 400 and body.get("error"), (resp.status_code, body)

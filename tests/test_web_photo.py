@@ -9,7 +9,6 @@ import io
 import json
 import os
 import struct
-import time
 import zipfile
 import zlib
 
@@ -24,6 +23,7 @@ from lowrankgan.cli import main  # noqa: E402
 from lowrankgan.web.photos import PAGE_STEPS, Photo, PhotoStore  # noqa: E402
 from lowrankgan.web.server import create_app  # noqa: E402
 from lowrankgan.web.session import Workspace  # noqa: E402
+from helpers import wait_job  # noqa: E402
 from test_web import ROOT, browser, live_server, open_page, page_pixels  # noqa: E402,F401  (fixtures)
 
 TOKEN = "test-token-0123456789"  # test_web's live server's token
@@ -60,18 +60,6 @@ def png_header_only(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
-
-
-def wait_job(client, job_id: str, timeout: float = 300.0) -> dict:
-    end, fractions = time.monotonic() + timeout, []
-    while time.monotonic() < end:
-        job = client.get(f"/api/jobs/{job_id}").get_json()
-        fractions.append(job.get("fraction"))
-        if job["state"] in ("done", "error"):
-            job["fractions"] = fractions
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish in {timeout} s")
 
 
 def upload(client, data: bytes, **params):

@@ -20,6 +20,7 @@ from lowrankgan.cli import main  # noqa: E402
 from lowrankgan.maths.regions import parse_region  # noqa: E402
 from lowrankgan.web.server import create_app  # noqa: E402
 from lowrankgan.web.session import Workspace  # noqa: E402
+from helpers import wait_job  # noqa: E402
 
 TOKEN = "test-token-spill"
 EYES = (23, 16, 10, 31)
@@ -47,14 +48,7 @@ def client(workspace):
 def run_compute(client, mask: str, top_k: int = 3) -> dict:
     resp = client.post("/api/compute", json={"seed": SEED, "mask": mask, "top_k": top_k})
     assert resp.status_code == 202, resp.get_json()
-    job_id = resp.get_json()["job"]
-    import time
-    deadline = time.monotonic() + 900  # Compute walks every slider's path: minutes on a loaded machine
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").get_json()
-        if job["state"] in ("done", "error"):
-            break
-        time.sleep(0.05)
+    job = wait_job(client, resp.get_json()["job"], 900.0)  # Compute walks every slider's path: minutes when loaded
     assert job["state"] == "done", job
     return job["result"]
 
