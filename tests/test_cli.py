@@ -181,13 +181,14 @@ def test_edit_without_seeds_edits_the_codes_the_directions_were_found_on(capsys,
     assert code == 0, err
     for mode in (["--strengths", "-2:2:3"], ["--alphas", "2,-1"]):
         own, seeds = tmp_path / "own.png", tmp_path / "seeds.png"
-        code, out, err = run(capsys, "edit", "--directions", dirs, *mode, "--out", own)
+        # (the straight line: which codes are edited is the question here, not the path)
+        code, out, err = run(capsys, "edit", "--directions", dirs, *mode, "--path", "straight", "--out", own)
         assert code == 0 and f"editing the 2 codes the directions were found on ({dirs / 'latent.npy'})" in out, err
-        assert run(capsys, "edit", "--directions", dirs, *mode, "--seeds", "5,7", "--out", seeds)[0] == 0
+        assert run(capsys, "edit", "--directions", dirs, *mode, "--path", "straight", "--seeds", "5,7", "--out", seeds)[0] == 0
         assert np.array_equal(np.asarray(Image.open(own)), np.asarray(Image.open(seeds)))
     # Codes given are edited instead, and directions found on a seed keep editing seeds 0-3 (four rows).
     np.save(tmp_path / "one.npy", faces.sample([5]).numpy())
     for argv, rows in ((["--directions", dirs, "--latent", tmp_path / "one.npy"], 1), (["--directions", eyes_dirs], 4)):
-        code, out, _ = run(capsys, "edit", *argv, "--strengths", "-2:2:3", "--out", tmp_path / "rows.png")
+        code, out, _ = run(capsys, "edit", *argv, "--strengths", "-2:2:3", "--path", "straight", "--out", tmp_path / "rows.png")
         assert code == 0 and "found on" not in out
         assert np.asarray(Image.open(tmp_path / "rows.png")).shape[0] == rows * 132 + 4

@@ -21,14 +21,15 @@ def eyes_dirs(tmp_path_factory, eyes_model):
 
 
 def test_edit_uses_the_recorded_model_and_class(capsys, tmp_path, eyes_dirs):
+    # (the straight line: which model is used is the question here, not the path)
     code, out, err = run(capsys, "edit", "--directions", eyes_dirs, "--seeds", "3", "--strengths", "-2:2:3",
-                         "--out", tmp_path / "e.png")
+                         "--path", "straight", "--out", tmp_path / "e.png")
     assert code == 0, err
     assert f"using model omniart-eyes (class green), recorded in {eyes_dirs}; --model overrides it" in out
     # The same picture as with --model and --class named: the recorded model and class were used.
     img = np.asarray(Image.open(tmp_path / "e.png"))
     code, _, err = run(capsys, "edit", "--model", "omniart-eyes", "--class", "green", "--directions", eyes_dirs,
-                       "--seeds", "3", "--strengths", "-2:2:3", "--out", tmp_path / "named.png")
+                       "--seeds", "3", "--strengths", "-2:2:3", "--path", "straight", "--out", tmp_path / "named.png")
     assert code == 0, err
     assert np.array_equal(img, np.asarray(Image.open(tmp_path / "named.png")))
 

@@ -24,6 +24,7 @@ from lowrankgan.maths import jacobian  # noqa: E402
 from lowrankgan.web import models  # noqa: E402
 from lowrankgan.web.server import create_app  # noqa: E402
 from lowrankgan.web.session import Workspace  # noqa: E402
+from helpers import wait_job  # noqa: E402
 
 HOSTS = {"localhost", "127.0.0.1"}
 
@@ -145,8 +146,7 @@ def test_path_renders_beside_warmups_never_fail(workspace, home):
     mask[23:33, 16:47] = True
     job = client.post("/api/compute", json={"seed": 6, "mask": "".join("1" if v else "0" for v in mask.ravel()),
                                             "top_k": 3}).get_json()
-    while job["state"] not in ("done", "error"):
-        job = client.get(f"/api/jobs/{job['job']}").get_json()
+    job = wait_job(client, job["job"], 900.0)
     assert job["state"] == "done", job
     rid = job["result"]["result"]
     gen = workspace.model(None)

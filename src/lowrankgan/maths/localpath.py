@@ -75,7 +75,8 @@ def local_path(gen: GeneratorAdapter, code: torch.Tensor, direction: torch.Tenso
     of the unit direction ``direction`` (``[d]``). ``progress(done, total)`` is called after each
     step; ``cancel`` (anything with ``is_set()``) stops the walk with ``PathCancelled``."""
     check_steps(steps)
-    size = analysis_size or default_analysis_size(gen)
+    # No finer than the model renders: an upsampled picture only adds interpolated rows to each Jacobian.
+    size = min(analysis_size or default_analysis_size(gen), gen.resolution)
     fg = check_analysis_masks(region, size)[0].flatten()
     code = code.detach().to(gen.device, torch.float32)
     p = direction.detach().to(torch.float64).cpu()
