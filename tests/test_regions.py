@@ -61,9 +61,10 @@ def test_face_presets_are_what_the_mean_face_gives(faces):
     assert set(PRESETS["dcgan-faces"]) >= {"eyes", "mouth", "nose", "hair", "forehead", "background"}
 
 
-def test_missing_mask_image_is_named(tmp_path):
-    with pytest.raises(LowRankGANError, match="mask image .*nothere.png does not exist"):
-        parse_region(str(tmp_path / "nothere.png"), 64)
+def test_missing_mask_image_is_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a short path: long ones are shortened in the message
+    with pytest.raises(LowRankGANError, match="mask image nothere.png does not exist"):
+        parse_region("nothere.png", 64)
 
 
 def test_flat_colour_with_alpha_uses_alpha(tmp_path):
