@@ -14,6 +14,7 @@ from lowrankgan.cli.flags import param_flag
 from lowrankgan.files.directionfile import DirectionSet, load_directions, save_directions
 from lowrankgan.maths.methods import METHODS
 from lowrankgan.web import limits as page
+from helpers import run_cli as cli
 
 from test_stylegan2 import _cfg, build_generator, write_rosinality_pt
 
@@ -26,12 +27,6 @@ def tiny(tmp_path_factory):
     path = tmp_path_factory.mktemp("bounds") / "tiny.pt"
     write_rosinality_pt(path, build_generator(_cfg(z_dim=D, w_dim=D), seed=3))
     return path
-
-
-def cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def refused(capsys, *argv) -> str:

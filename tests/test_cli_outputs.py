@@ -7,15 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from lowrankgan.cli import main
+from helpers import run_cli as run
 
 QUICK = ["--region", "mouth", "--top-k", "2", "--analysis-size", "32"]
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def one_line(err: str) -> str:

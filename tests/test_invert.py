@@ -13,12 +13,7 @@ from lowrankgan.cli import main
 from lowrankgan.photos.invert import image_loss, invert_image, psnr, seed_target, ssim
 from lowrankgan.models.stylegan2.adapter import build_random_stylegan2
 from lowrankgan.photos.photoinvert import DCGAN_FACES_TEMPLATE, align_photo
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from helpers import run_cli as run
 
 
 @pytest.fixture(scope="module")

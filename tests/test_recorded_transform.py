@@ -16,6 +16,7 @@ from lowrankgan.files.directionfile import load_directions
 from lowrankgan.models.stylegan3 import build_generator
 from lowrankgan.maths.regions import parse_region
 from lowrankgan.files.report import grid_image, to_uint8
+from helpers import run_cli as cli
 
 from test_stylegan2 import _one_thread, fake_modules  # noqa: F401
 from test_stylegan3 import _cfg, write_sg3_pkl
@@ -52,12 +53,6 @@ def moved_dirs(ckpt, _written):
 @pytest.fixture
 def gen(ckpt, _written):
     return api.load_model(str(ckpt), device="cpu")
-
-
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def pixels(path) -> np.ndarray:

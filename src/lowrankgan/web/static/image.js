@@ -62,9 +62,9 @@ async function loadModel(keepClass = false) {
   }
   state.dirty = true;
   $("region-hint").textContent = regionSummary();
-  // Another class, or a model of the same size: the result stays, stale until Compute (loadSeed's
-  // refreshStale says "Class changed"; choosing the old one again makes it current). A model of
-  // another size cannot keep the drawn region, nor the result made from it.
+  // Another class of the same model: the result stays, stale until Compute (loadSeed's refreshStale
+  // says "Class changed"; choosing the old class again makes it current). Another model starts
+  // afresh: its drawn region was reset above, and the result was made from the old one.
   if (!sameModel) clearResult();
   $("model").title = info.description;
   message(`${info.model}: ${info.resolution}×${info.resolution}, latent d=${info.latent_dim}`, false, "model");
