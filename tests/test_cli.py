@@ -1,6 +1,7 @@
 """The command line as a user meets it: outputs, and one clear line with exit code 2 on bad input."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -34,6 +35,19 @@ def test_directions_writes_the_three_files(eyes_dirs):
 def test_directions_prints_the_leak(capsys, tmp_path):
     code, out, _ = run(capsys, "directions", "--seed", "2", "--region", "mouth", "--out", tmp_path / "d")
     assert code == 0 and "leak of direction 0 on seed 2:" in out
+    strong = next(line for line in out.splitlines() if "inside RMS 0.3" in line)
+    assert "on the straight line" in strong and "--strong-leak" in strong  # the local path only when asked
+
+
+def test_directions_measures_the_local_paths_strong_leak_when_asked(capsys, tmp_path):
+    code, out, _ = run(capsys, "directions", "--seed", "2", "--region", "mouth", "--top-k", "2", "--strong-leak",
+                       "--out", tmp_path / "d")
+    line = next(line for line in out.splitlines() if "inside RMS 0.3" in line)
+    local, straight = (float(w) for w in re.findall(r"(\d+\.\d+) (?:along|on the)", line))
+    assert code == 0 and 0 < local < straight  # the default edit's path spills less than the straight line here
+    # The straight line's figure printed without --strong-leak (recorded by find_directions) is the same one.
+    meta = json.loads((tmp_path / "d" / "directions.json").read_text())
+    assert abs(meta["leak_slider_straight_top1"] - straight) < 2e-3
 
 
 def test_directions_are_deterministic(tmp_path, eyes_dirs):

@@ -89,21 +89,38 @@ def find_directions(model: ModelLike, seeds: Seeds, region: str | Region,
     dirset = DirectionSet(dirs.vectors.cpu().numpy().astype(np.float32), meta,
                           codes.detach().cpu().numpy().astype(np.float32))
     if leak_images > 0 and dirset.vectors.shape[0]:
-        leaks = _leaks(gen, codes[:leak_images], torch.from_numpy(dirset.vectors[0]), reg, space, layers)
-        record_source_leak(dirset, leaks, seed_labels(seeds)[:leak_images])
+        leaks, strong = _source_leaks(gen, codes[:leak_images], torch.from_numpy(dirset.vectors[0]), reg, space, layers)
+        record_source_leak(dirset, leaks, seed_labels(seeds)[:leak_images], strong)
     if isinstance(seeds, Latents):
         meta["latent_source"] = seeds.source
     return dirset
 
 
-def record_source_leak(dirset: DirectionSet, leaks: Sequence[Leak], labels: Sequence[str]) -> None:
+def _source_leaks(gen: GeneratorAdapter, codes: torch.Tensor, direction: torch.Tensor, region: Region, space: str,
+                  layers: Sequence[int] | None) -> tuple[list[Leak], Leak]:
+    """The top direction's leak on each source image, and on the first at the page's slider ends
+    (in-region RMS ``SLIDER_TARGET``, straight line): one calibration of the first image for both
+    levels, so the strong figure costs a few renders, not a second search."""
+    p = direction.to(gen.device, torch.float32)
+    offset = embed_direction(gen, p / p.norm(), space, layers)
+    cal = calibrate(gen, codes[0], torch.stack([offset, -offset]), torch.from_numpy(region.mask), [0.1, SLIDER_TARGET],
+                    space)
+    rest = _leaks(gen, codes[1:], direction, region, space, layers) if len(codes) > 1 else []
+    return [leak_from(cal, 0, 1), *rest], leak_from(cal, 0, 1, level=1)
+
+
+def record_source_leak(dirset: DirectionSet, leaks: Sequence[Leak], labels: Sequence[str],
+                       strong: Leak | None = None) -> None:
     """Record the top direction's leak on source images (median) in the file's metadata, as
-    ``lowrankgan directions`` prints it and the page's ZIP carries it."""
+    ``lowrankgan directions`` prints it and the page's ZIP carries it; ``strong``: its leak on the
+    first image at the page's slider ends, on the straight line (``leak_slider_straight_top1``)."""
     meta = dirset.meta
     meta["leak_source_top1"] = round(median([lk.leak for lk in leaks]), 4)
     meta["leak_strength_top1"] = round(median([s for lk in leaks for s in lk.strengths if s == s]), 4)
     meta["leak_seeds"] = meta["seeds"][:len(leaks)] if meta.get("seeds") else []
     meta["leak_images"] = list(labels)
+    if strong is not None:
+        meta["leak_slider_straight_top1"] = round(strong.leak, 4)
 
 
 def direction_leaks(model: ModelLike, dirset: DirectionSet, seed: Seeds, region: str | Region,

@@ -58,6 +58,9 @@ def _directions_parser(sub) -> None:
     p.add_argument("--top-k", type=int, default=10, metavar="K", help="directions to keep (fewer when the subspace is smaller)")
     trunc_option(p)
     p.add_argument("--no-cache", action="store_true", help="do not read or write the Jacobian cache")
+    p.add_argument("--strong-leak", action="store_true",
+                   help="also measure direction 0's leak at the page's slider ends along the local path, the default "
+                   "edit (16 more Jacobians; without it: the straight line's only, two renders)")
     p.add_argument("--precision", choices=["strict", "tf32"], default="strict",
                    help="Jacobian arithmetic on CUDA: strict float32 (default, reproducible) or tf32 (tensor cores, faster)")
     p.add_argument("--ray", metavar="ADDRESS", default=None,
