@@ -16,6 +16,7 @@ Compute time and, per setting and path mode, the median and 90th percentile rend
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -98,8 +99,17 @@ def main() -> None:
     t0 = time.perf_counter()
     res = compute(client, args.model, args.seed, box_bits(box, gen.resolution), args.top_k)
     compute_s = time.perf_counter() - t0
+    while True:  # the local paths are walked in the background after Compute answers
+        walk = client.get(f"/api/paths?result={res['result']}").get_json()
+        if walk["state"] != "running":
+            break
+        time.sleep(0.1)
+    walk_s = time.perf_counter() - t0 - compute_s
+    if walk["state"] != "done":
+        raise SystemExit(f"the path walk ended {walk['state']}: {walk.get('error')}")
     print(f"{args.model} ({gen.resolution}²), seed {args.seed}, box {','.join(map(str, box))}, "
-          f"{args.top_k} directions, {args.threads} thread(s): Compute (with the local paths) {compute_s:.1f} s")
+          f"{args.top_k} directions, {args.threads} thread(s): Compute answered in {compute_s:.2f} s; its local "
+          f"paths walked {walk_s:.1f} s later ({walk['total']} steps); load average {os.getloadavg()[0]:.1f}")
     print(f"{'setting':18s} {'path':9s} {'median ms':>10s} {'p90 ms':>8s}")
     time_renders(client, res["result"], args.seed, [[0.0] * args.top_k], api.DEFAULT_STEPS)  # first render: warm
     for name, alphas in slider_settings(res["directions"], args.renders).items():

@@ -25,3 +25,14 @@ def wait_job(client, job_id: str, timeout: float = 300.0) -> dict:
             return job
         time.sleep(0.05)
     raise AssertionError(f"job {job_id} did not finish in {timeout} s")
+
+
+def wait_paths(client, result_id: str, timeout: float = 900.0) -> dict:
+    """The background walk of a page result's local paths (``/api/paths``) once it has ended."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        walk = client.get(f"/api/paths?result={result_id}").get_json()
+        if walk["state"] != "running":
+            return walk
+        time.sleep(0.1)
+    raise AssertionError(f"the paths of result {result_id} were not walked in {timeout} s")

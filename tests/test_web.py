@@ -54,6 +54,7 @@ from lowrankgan.web.limits import MAX_BODY_BYTES  # noqa: E402
 from lowrankgan.web.server import create_app, make_server  # noqa: E402
 from lowrankgan.maths.regions import mask_to_spec  # noqa: E402
 from lowrankgan.web.session import Workspace  # noqa: E402
+from helpers import wait_job, wait_paths  # noqa: E402
 
 
 def box_mask(top: int, left: int, height: int, width: int, size: int = 64) -> np.ndarray:
@@ -93,23 +94,16 @@ def urlopen(url: str, timeout: float):
     return _urlopen(Request(url, headers={"X-LowRankGAN-Token": TOKEN}), timeout=timeout)
 
 
-def wait_job(client, job_id: str, timeout: float = 300.0) -> dict:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        job = client.get(f"/api/jobs/{job_id}").get_json()
-        if job["state"] in ("done", "error"):
-            return job
-        time.sleep(0.02)
-    raise AssertionError(f"job {job_id} did not finish in {timeout} s")
-
-
-def compute(client, seed: int = SEED, mask: np.ndarray | None = None, **extra) -> dict:
+def compute(client, seed: int = SEED, mask: np.ndarray | None = None, walked: bool = True, **extra) -> dict:
+    """A Compute job's answer; ``walked``: once its local paths are walked too (the renders read them)."""
     body = {"seed": seed, "mask": bits(box_mask(*EYES) if mask is None else mask), "method": "lowrankgan",
             "top_k": 5, **extra}
     resp = client.post("/api/compute", json=body)
     assert resp.status_code == 202, resp.get_json()
     job = wait_job(client, resp.get_json()["job"])
     assert job["state"] == "done", job
+    if walked:
+        assert wait_paths(client, job["result"]["result"])["state"] == "done"
     return job
 
 
@@ -579,6 +573,13 @@ def test_browser_draw_compute_slide(browser, live_server, tmp_path):
     inside, outside = inside_outside(before, after, mask)
     assert inside > 3.0 and inside > 2 * outside, (inside, outside)
 
+    # The local paths are walked after Compute answered: the labels fill in, and an image that drew the
+    # slider on the straight line meanwhile renders again along its path.
+    page.wait_for_function("window.lrg.state.result.paths.state === 'done' && window.lrg.idle()", timeout=600_000)
+    assert not page.evaluate("window.lrg.state.shownPending")
+    assert page.locator("#path-status").text_content() == ""
+    assert all(page.text_content(f"#leak-{i}").startswith("leak +") for i in range(5))
+
     # Path steps 2: dragging renders the straight line live, releasing the slider follows the path.
     page.evaluate("""() => { const el = document.getElementById('path-status'); window.seenStatus = [];
       new MutationObserver(() => window.seenStatus.push(el.textContent))
@@ -638,6 +639,10 @@ def test_browser_spill_state_and_widths(browser, live_server, tmp_path):
     page.click("#compute")
     page.wait_for_selector("#slider-0", timeout=300_000)
     page.wait_for_function("window.lrg.idle()")
+    if page.evaluate("window.lrg.state.result.paths.state === 'running'"):  # said, not another path's number
+        assert page.text_content("#leak-0") == "leak … (walking its path)"
+        assert "leak pending" in page.get_attribute("#leak-0", "class")
+    page.wait_for_function("window.lrg.state.result.paths.state === 'done' && window.lrg.idle()", timeout=600_000)
     leaks = [page.text_content(f"#leak-{i}") for i in range(3)]
     ends = [re.fullmatch(r"leak \+(\d\.\d\d) / −(\d\.\d\d)", t) for t in leaks]  # each slider's two ends
     assert all(m and 0 < float(m[1]) < 1 and 0 < float(m[2]) < 1 for m in ends), leaks
@@ -726,6 +731,7 @@ def test_browser_spill_state_and_widths(browser, live_server, tmp_path):
     shots = ROOT / "docs" if os.environ.get("LOWRANKGAN_SCREENSHOT") == "1" else tmp_path
     page.click("#compute")
     page.wait_for_function("window.lrg.state.result && !window.lrg.state.stale && window.lrg.idle()", timeout=300_000)
+    page.wait_for_function("window.lrg.state.result.paths.state === 'done'", timeout=600_000)
     page.fill("#slider-0", "0.8")
     page.dispatch_event("#slider-0", "input")
     page.wait_for_function("window.lrg.idle()")

@@ -23,7 +23,7 @@ from lowrankgan.cli import main  # noqa: E402
 from lowrankgan.web.photos import PAGE_STEPS, Photo, PhotoStore  # noqa: E402
 from lowrankgan.web.server import create_app  # noqa: E402
 from lowrankgan.web.session import Workspace  # noqa: E402
-from helpers import wait_job  # noqa: E402
+from helpers import wait_job, wait_paths  # noqa: E402
 from test_web import ROOT, browser, live_server, open_page, page_pixels  # noqa: E402,F401  (fixtures)
 
 TOKEN = "test-token-0123456789"  # test_web's live server's token
@@ -226,6 +226,7 @@ def test_a_photos_zip_is_reproduced_by_edit_alphas_recorded(client, photo, tmp_p
     job = wait_job(client, client.post("/api/compute", json={
         "photo": pid, "mask": "".join("1" if v else "0" for v in mask.ravel()), "top_k": 3}).get_json()["job"])
     res, alphas = job["result"]["result"], "4,-2.5,1"
+    assert wait_paths(client, res)["state"] == "done"  # the page's render along the walked paths
     page = image_of(client.get(f"/api/render?result={res}&alphas={alphas}"))
     zipfile.ZipFile(io.BytesIO(client.get(f"/api/directions?result={res}&alphas={alphas}").data)).extractall(tmp_path)
     folder = tmp_path / "directions"

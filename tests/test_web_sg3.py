@@ -30,6 +30,7 @@ from lowrankgan.web.session import Workspace  # noqa: E402
 from test_stylegan2 import _one_thread, fake_modules  # noqa: E402,F401
 from test_stylegan3 import _cfg, write_sg3_pkl  # noqa: E402
 from test_web import browser, open_page, page_pixels  # noqa: E402,F401
+from helpers import wait_job, wait_paths  # noqa: E402
 
 TOKEN = "test-token-sg3"
 RES = 32
@@ -100,13 +101,9 @@ def expected(gen, transform, fn) -> np.ndarray:
 def run_compute(client, **extra) -> dict:
     resp = client.post("/api/compute", json={"seed": SEED, "mask": bits(*BOX), "top_k": 3, **extra})
     assert resp.status_code == 202, resp.get_json()
-    job_id = resp.get_json()["job"]
-    for _ in range(6000):
-        job = client.get(f"/api/jobs/{job_id}").get_json()
-        if job["state"] in ("done", "error"):
-            break
-        threading.Event().wait(0.02)
+    job = wait_job(client, resp.get_json()["job"], 120.0)
     assert job["state"] == "done", job
+    assert wait_paths(client, job["result"]["result"])["state"] == "done"  # the renders read the walked paths
     return job["result"]
 
 

@@ -20,7 +20,7 @@ from lowrankgan.cli import main  # noqa: E402
 from lowrankgan.maths.regions import parse_region  # noqa: E402
 from lowrankgan.web.server import create_app  # noqa: E402
 from lowrankgan.web.session import Workspace  # noqa: E402
-from helpers import wait_job  # noqa: E402
+from helpers import wait_job, wait_paths  # noqa: E402
 
 TOKEN = "test-token-spill"
 EYES = (23, 16, 10, 31)
@@ -48,8 +48,13 @@ def client(workspace):
 def run_compute(client, mask: str, top_k: int = 3) -> dict:
     resp = client.post("/api/compute", json={"seed": SEED, "mask": mask, "top_k": top_k})
     assert resp.status_code == 202, resp.get_json()
-    job = wait_job(client, resp.get_json()["job"], 900.0)  # Compute walks every slider's path: minutes when loaded
+    job = wait_job(client, resp.get_json()["job"], 300.0)
     assert job["state"] == "done", job
+    # The local paths are walked after Compute answers (minutes when the machine is loaded).
+    walk = wait_paths(client, job["result"]["result"])
+    assert walk["state"] == "done", walk
+    for d, w in zip(job["result"]["directions"], walk["directions"]):
+        d["end_leaks"] = w["end_leaks"]  # the labels, as the page fills them in
     return job["result"]
 
 

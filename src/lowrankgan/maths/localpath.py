@@ -91,7 +91,9 @@ def local_path(gen: GeneratorAdapter, code: torch.Tensor, direction: torch.Tenso
         if h == 0:
             out.append(current)
             continue
-        J = compute_jacobian(gen, current, space, layers, size, cache=False, progress=False).double()
+        # The first step's Jacobian is the source image's: the same for both signs and every direction
+        # (and the one the directions were found with), so it comes from the disk cache when there.
+        J = compute_jacobian(gen, current, space, layers, size, cache=k == 0, progress=False).double()
         Jf, Jb = J[fg], J[~fg]
         drift = _image(gen, current, space, size) - base
         r_f, r_b = drift[fg], drift[~fg]

@@ -1,5 +1,6 @@
 """The page's Compute: directions for a drawn region of one image, found in the compute slot in the
-background, each direction's leak and slider range measured, the result stored."""
+background, each direction's leak and slider range measured, the result stored; then its local
+paths are walked in the background (``paths``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from .. import api
 from ..api import DirectionSet, GeneratorAdapter, Region
 from .jobs import Job, Jobs
 from .models import Warmup
+from .paths import PathWalk, start_walk
 from .photos import Photo, as_seeds, subject_json, subject_label
 from .results import Result, Results
 
@@ -22,6 +24,7 @@ def start_compute(jobs: Jobs, warmup: Warmup, results: Results, name: str, gen: 
                   transform: api.Transform = api.NO_TRANSFORM) -> Job:
     """A compute job (``Busy`` while another computation runs); its result lands in ``results``."""
     job = jobs.begin("compute")
+    results.cancel_walks()  # the paths of earlier results give the CPU to this one
     thread = threading.Thread(target=_compute, args=(jobs, warmup, results, job, name, gen, seed, region, method, top_k,
                                                      params, transform),
                               name=f"lowrankgan-compute-{job.id}", daemon=True)
@@ -31,6 +34,7 @@ def start_compute(jobs: Jobs, warmup: Warmup, results: Results, name: str, gen: 
 
 def _compute(jobs: Jobs, warmup: Warmup, results: Results, job: Job, name: str, gen: GeneratorAdapter,
              seed: int | Photo, region: Region, method: str, top_k: int, params: dict, transform: api.Transform) -> None:
+    result = None
     with jobs.guard(job):
         job.state, job.stage = "running", "waiting for the CPU"
         with jobs.cpu_lock, api.input_transform(gen, *transform):  # the Jacobian of the moved image
@@ -49,12 +53,17 @@ def _compute(jobs: Jobs, warmup: Warmup, results: Results, job: Job, name: str, 
             # the path must run as far as the slider does, or its last stretch is the straight line.
             span = api.slider_span(gen)
             tops = [(r.ends[0] or span, r.ends[1] or span) for r in report]
-            paths, end_leaks = _local_paths(job, gen, dirset, seed, region, tops)
+            setup = api.edit_setup(gen, dirset, as_seeds(seed))
+            straight = api.straight_paths(setup, setup.codes[0], tops)
+            straight_leaks = api.end_leaks(setup, setup.codes[0], straight, region)
         space, layers = dirset.meta["latent_space"], dirset.meta.get("layers")
         ends = [e for r in report for e in r.ends if e is not None]
+        k = len(tops)
+        # The local paths are walked after this answer, in the background (web/paths.py).
+        walk = PathWalk(total=api.DEFAULT_STEPS * sum(1 for t in tops for x in t if x > 0), ready=[False] * k)
         result = Result(secrets.token_hex(8), name, gen.class_name, dirset, seed, region, space, layers,
                         max(ends, default=0.0), transform if api.supports_input_transform(gen) else None,
-                        tops, paths)
+                        tops, [None] * k, [None] * k, straight, walk)
         results.add(result)
         info = dirset.meta.get("info", {})
         job.result = {"result": result.id, "k": int(dirset.vectors.shape[0]), "method": dirset.meta["method"],
@@ -62,28 +71,15 @@ def _compute(jobs: Jobs, warmup: Warmup, results: Results, job: Job, name: str, 
                       "info": {k: v for k, v in info.items() if isinstance(v, (int, float, str, bool))},
                       **subject_json(seed), "region": region.spec, "timing_s": dirset.meta.get("timing_s", {}),
                       "directions": [{"leak": _finite(r.leak), "plus": r.ends[0], "minus": r.ends[1],
-                                      "end_leaks": [None if x is None else _finite(x) for x in lk[0]],
-                                      "straight_end_leaks": [None if x is None else _finite(x) for x in lk[1]]}
-                                     for r, lk in zip(report, end_leaks)],
-                      "path": "local", "path_steps": api.DEFAULT_STEPS,
+                                      "end_leaks": None,  # along the local path: /api/paths, once walked
+                                      "straight_end_leaks": [None if x is None else _finite(x) for x in lk]}
+                                     for r, lk in zip(report, straight_leaks)],
+                      "path": "local", "path_steps": api.DEFAULT_STEPS, "paths": walk.public(result.end_leaks),
                       "slider_target": api.SLIDER_TARGET, "warnings": result_warnings(region, dirset, top_k),
                       "translate": list(transform[0]), "rotate": transform[1]}
         job.state, job.stage = "done", "done"
-
-
-def _local_paths(job: Job, gen: GeneratorAdapter, dirset: DirectionSet, seed: int | Photo, region: Region,
-                 tops: list[tuple[float, float]]) -> tuple[list, list]:
-    """Each direction's local path on the result's image, both signs up to its slider ends
-    (computed once here; every slider render reads them), and the leak at each end as rendered,
-    along the path and along the straight line (the labels)."""
-    def progress(done: int, total: int) -> None:
-        job.stage = f"local paths: step {done} of {total} (each slider's path, both signs, to its ends)"
-
-    setup = api.edit_setup(gen, dirset, as_seeds(seed))
-    paths = api.direction_paths(setup, setup.codes[0], tops, region, api.DEFAULT_STEPS, progress)
-    straight = api.straight_paths(setup, setup.codes[0], tops)
-    return paths, list(zip(api.end_leaks(setup, setup.codes[0], paths, region),
-                           api.end_leaks(setup, setup.codes[0], straight, region)))
+    if result is not None:
+        start_walk(result, gen, jobs.cpu_lock)
 
 
 def _finite(x: float) -> float | None:

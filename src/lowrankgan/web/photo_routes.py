@@ -135,7 +135,7 @@ def add_photo_routes(app: Flask, workspace: Workspace) -> None:
         if not isinstance(photo, Photo):
             raise BadRequest("the edited photo needs a photo: upload one (or give photo=<id>)")
         alphas, steps = edit_args(workspace, res)
-        edited = workspace.edited(res, photo.latents, alphas, steps)
+        edited, _ = workspace.edited(res, photo.latents, alphas, steps)
         try:
             with pasting.reserve(paste_bytes(photo), "pasting into other large photos"), workspace.render_slot():
                 data = uint8_png(pasted(photo, gen, edited, res.region.mask))

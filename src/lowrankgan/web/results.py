@@ -20,6 +20,7 @@ from .. import api
 from ..api import DirectionSet, GeneratorAdapter, Region
 from .jobs import RenderSlots, lru_put
 from .models import ModelCache
+from .paths import PathWalk
 from .photos import Photo, as_seeds
 
 
@@ -38,7 +39,12 @@ class Result:
     span: float = 0.0  # the largest calibrated slider end (the renders accept up to 4x)
     transform: api.Transform | None = None  # StyleGAN3's input transform (None: the model has none)
     path_tops: list[tuple[float, float]] = field(default_factory=list)  # each slider's (+, −) ends
-    paths: list[api.DirectionPath] | None = None  # the local paths on the result's own image, to the ends
+    # The local paths on the result's own image, to the ends, per direction as the background walk
+    # (web/paths.py) finishes them (None: not yet), with their leaks at both ends; None: no walk.
+    paths: list[api.DirectionPath | None] | None = None
+    end_leaks: list[tuple[float | None, float | None] | None] = field(default_factory=list)
+    straight: list[api.DirectionPath] = field(default_factory=list)  # stand-ins while a path is walked
+    walk: PathWalk | None = None
     original: torch.Tensor | None = field(default=None, repr=False)  # its own image, once rendered
 
     @property
@@ -61,7 +67,19 @@ class Results:
 
     def add(self, result: Result) -> None:
         with self._lock:
+            before = list(self._results.values())
             lru_put(self._results, result.id, result, self.limit)
+            dropped = [r for r in before if r.id not in self._results]
+        for res in dropped:  # nobody can render them any more: stop their path walks
+            if res.walk is not None:
+                res.walk.cancel.set()
+
+    def cancel_walks(self) -> None:
+        """Stop every background path walk (a new Compute needs the CPU; the page shows its result)."""
+        with self._lock:
+            walks = [r.walk for r in self._results.values() if r.walk is not None]
+        for walk in walks:
+            walk.cancel.set()
 
     def get(self, result_id: str) -> Result:
         with self._lock:
@@ -98,21 +116,24 @@ class Renders:
         return image
 
     def edited(self, res: Result, seeds: Sequence[int] | api.Latents, alphas: Sequence[float],
-               steps: int = api.DEFAULT_STEPS) -> torch.Tensor:
+               steps: int = api.DEFAULT_STEPS, preview: bool = False) -> tuple[torch.Tensor, bool]:
         """Images ``[n, 3, H, W]``: each seed's image with the sliders' edit (along the local paths
-        unless ``steps`` is 0: the straight line)."""
+        unless ``steps`` is 0: the straight line), and whether a direction whose path is still being
+        walked was drawn on the straight line instead (only with ``preview``: a slider render; else
+        such paths are computed here)."""
         gen = self.models.get(res.model, res.class_name)
-        with self.slots.for_steps(_slow(res, seeds, steps)), res.scope(gen):
-            return api.composed_edit(gen, res.dirset, _listed(seeds), alphas, steps, res.region,
-                                     **_path_args(res, seeds, steps))
+        args, pending = _path_args(res, seeds, steps, alphas, preview)
+        with self.slots.for_steps(_slow(steps, args)), res.scope(gen):
+            return api.composed_edit(gen, res.dirset, _listed(seeds), alphas, steps, res.region, **args), pending
 
     def strip(self, res: Result, seeds: Sequence[int], alphas: Sequence[float], outline: bool,
               steps: int = api.DEFAULT_STEPS) -> Image.Image:
         """Originals (top row) and edited images (bottom row) for ``seeds``."""
         gen = self.models.get(res.model, res.class_name)
-        with self.slots.for_steps(_slow(res, list(seeds), steps)), res.scope(gen):
+        args, _ = _path_args(res, list(seeds), steps, alphas)
+        with self.slots.for_steps(_slow(steps, args)), res.scope(gen):
             images = api.composed_edit(gen, res.dirset, list(seeds), alphas, steps, res.region, with_originals=True,
-                                       **_path_args(res, list(seeds), steps))
+                                       **args)
         return api.grid_image(images, mask=res.region.mask if outline else None)
 
     def gif(self, res: Result, seed: int | Photo, alphas: Sequence[float], outline: bool, frames: int = 9,
@@ -121,24 +142,35 @@ class Renders:
         when every slider is at zero), there and back; along the local paths unless ``steps`` is 0."""
         gen = self.models.get(res.model, res.class_name)
         seeds = as_seeds(seed)
-        with self.slots.for_steps(_slow(res, _listed(seeds), steps)), res.scope(gen):
-            images = api.composed_sweep(gen, res.dirset, seeds, alphas, frames, steps, res.region,
-                                        **_path_args(res, _listed(seeds), steps))
+        args, _ = _path_args(res, _listed(seeds), steps, alphas, sweep=True)  # at 0: direction 0's sweep
+        with self.slots.for_steps(_slow(steps, args)), res.scope(gen):
+            images = api.composed_sweep(gen, res.dirset, seeds, alphas, frames, steps, res.region, **args)
         return api.gif_bytes(api.gif_frames(images, res.region.mask if outline else None))
 
 
-def _path_args(res: Result, seeds, steps: int) -> dict:
+def _path_args(res: Result, seeds, steps: int, alphas: Sequence[float],
+               preview: bool = False, sweep: bool = False) -> tuple[dict, bool]:
     """The local paths of a render: the cached ones on the result's own image (the default steps),
-    else computed for these seeds to the same slider ends (``edit --alphas recorded`` does so too)."""
+    else computed for these seeds to the same slider ends (``edit --alphas recorded`` does so too).
+    A cached path still being walked: with ``preview`` its direction goes on the straight line
+    (the second value says so); without, the render computes its paths itself."""
+    base = {"path_tops": res.path_tops}
     own = res.paths is not None and steps == api.DEFAULT_STEPS and (
         (isinstance(res.seed, int) and isinstance(seeds, list) and seeds == [res.seed]) or
         (isinstance(seeds, api.Latents) and not isinstance(res.seed, int)))
-    return {"path_tops": res.path_tops, **({"paths": [res.paths]} if own else {})}
+    if not own:
+        return base, False
+    needed = [i for i, a in enumerate(alphas) if a != 0 and i < len(res.paths)] or ([0] if sweep else [])
+    pending = any(res.paths[i] is None for i in needed)
+    if pending and not preview:
+        return base, False
+    paths = [p if p is not None else s for p, s in zip(res.paths, res.straight)]
+    return {**base, "paths": [paths]}, pending
 
 
-def _slow(res: Result, seeds, steps: int) -> int:
+def _slow(steps: int, args: dict) -> int:
     """Path steps that need the path slot: only renders without cached paths pay Jacobians."""
-    return 0 if steps == 0 or "paths" in _path_args(res, seeds, steps) else steps
+    return 0 if steps == 0 or "paths" in args else steps
 
 
 def direction_zip(res: Result, alphas: Sequence[float] = (), steps: int = api.DEFAULT_STEPS) -> bytes:

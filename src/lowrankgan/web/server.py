@@ -13,15 +13,18 @@ Endpoints (JSON unless noted; errors are ``{"error": message}`` with status 400/
 ``GET /api/render?result&seed&alphas[&path_steps][&download]``   PNG of the edited image
 ``GET /api/strip?result&seeds&alphas[&path_steps][&outline]``    PNG: originals over edited images
 ``GET /api/gif?result&seed&alphas[&path_steps][&outline]``       GIF sweep of the edit
+``GET /api/paths?result``          the background walk of the result's local paths: ``{state, done, total,
+directions: [{ready, end_leaks}]}`` (``web/paths.py``); ``/api/render`` says ``X-Path-Pending: 1``
+when it drew a direction whose path is not walked yet on the straight line
 
 ``translate`` (``TX,TY``, image widths/heights within ±1) and ``rotate`` (degrees within ±360):
 StyleGAN3's input transform, moving / turning the picture first (other models: absent or zero).
 A result's renders, strip, GIF and ZIP use the transform its directions were computed at.
 
-``path_steps`` (0..8, default 0): 0 moves along the straight line ``c + Σ α_i v_i``; N > 0 follows
-the path (``lowrankgan.maths.pathedit``, as ``lowrankgan edit --path-steps N``) along ``v/|v|`` to
-strength ``|v|``, ``v = Σ α_i v_i``, with the result's region and robust-PCA settings. Each step
-costs one Jacobian and one robust PCA; path renders run one at a time.
+``path_steps`` (0..8): 0 moves along the straight line ``c + Σ α_i v_i``; 8 (the page's default) along
+each direction's local path (``lowrankgan.maths.localpath``, the default edit), walked once per result
+after Compute and read from there on the result's own image; other counts, or other images, walk
+their paths in the request (one Jacobian per step; such renders run one at a time).
 ``GET /api/directions?result[&alphas&path_steps]``  ZIP of the direction files (as ``lowrankgan
 directions`` writes), the region as ``region.png`` and the sliders (``edit --alphas recorded``)
 ``GET /api/face-presets?model&class&seed``  presets that follow this seed's face (face models)
@@ -226,16 +229,30 @@ def _result_routes(app: Flask, workspace: Workspace) -> None:
         res = stored_result(workspace, request.args.get("result"))
         seed = result_subject(res)
         alphas, steps = edit_args(workspace, res)
-        edited = workspace.edited(res, as_seeds(seed), alphas, steps)[0]
+        download = _flag(request.args.get("download"))
+        # A slider render shows a direction whose path is still being walked on the straight line
+        # (X-Path-Pending says so); a download computes the path instead.
+        edited, pending = workspace.edited(res, as_seeds(seed), alphas, steps, preview=not download)
+        edited = edited[0]
         suffix = f"-path{steps}" if steps else ""
         label = subject_file_label(seed)
-        name = f"lowrankgan-{label}-edited{suffix}.png" if _flag(request.args.get("download")) else None
+        name = f"lowrankgan-{label}-edited{suffix}.png" if download else None
         resp = _attachment(uint8_png(edited), "image/png", name)
+        resp.headers["X-Path-Pending"] = "1" if pending else "0"
         # The live readout beside the sliders: RMS change inside / outside the region (the leak's measure).
         original = workspace.original(res, as_seeds(seed))[0]
         inside, outside = api.change_inside_outside(original, edited, res.region.mask)
         resp.headers["X-Change-Inside"], resp.headers["X-Change-Outside"] = f"{inside:.5f}", f"{outside:.5f}"
         return resp
+
+    @app.get("/api/paths")
+    def paths():
+        """How far the background walk of a result's local paths is, and each ready direction's
+        leak at its two ends along its path (the slider labels)."""
+        res = stored_result(workspace, request.args.get("result"))
+        if res.walk is None:
+            return jsonify(state="none", done=0, total=0, error="", directions=[])
+        return jsonify(res.walk.public(res.end_leaks))
 
     @app.get("/api/strip")
     def strip():

@@ -45,6 +45,7 @@ class Workspace:
         self.photos = PhotoStore()
 
     def close(self, timeout: float = 30.0) -> None:
+        self.results.cancel_walks()  # a walk stops at its next step; the CPU lock waits for it
         self.jobs.close(timeout)
 
     # The routes' calls, each handed to the part that does it.
@@ -88,8 +89,9 @@ class Workspace:
     def original(self, res: Result, seeds: Sequence[int] | api.Latents) -> torch.Tensor:
         return self.renders.original(res, seeds)
 
-    def edited(self, res: Result, seeds: Sequence[int] | api.Latents, alphas: Sequence[float], steps: int = 0) -> torch.Tensor:
-        return self.renders.edited(res, seeds, alphas, steps)
+    def edited(self, res: Result, seeds: Sequence[int] | api.Latents, alphas: Sequence[float], steps: int = 0,
+               preview: bool = False) -> tuple[torch.Tensor, bool]:
+        return self.renders.edited(res, seeds, alphas, steps, preview)
 
     def strip(self, res: Result, seeds: Sequence[int], alphas: Sequence[float], outline: bool,
               steps: int = 0) -> Image.Image:

@@ -28,6 +28,7 @@ const state = {
   pending: false,
   retry: false,
   pathBusy: 0,         // path requests (image, strip) in flight
+  shownPending: false, // the image on screen drew a direction on the straight line: its path was not walked yet
   renders: [],         // slider render latencies in ms, straight or along the cached paths (browser test)
   pathRenders: [],     // latencies of renders that computed their paths (other path steps), ms
 };

@@ -4,7 +4,20 @@
 
 function pathStatus(delta) {
   state.pathBusy = Math.max(0, state.pathBusy + delta);
-  $("path-status").textContent = state.pathBusy ? "following path…" : "";
+  showPathStatus();
+}
+
+// One line for both kinds of path work: a render walking its own paths, and the result's local
+// paths walked on the server after Compute (sliders.js's pollPaths).
+function showPathStatus() {
+  const walk = state.result && state.result.paths;
+  let text = "";
+  if (state.pathBusy) text = "following path…";
+  else if (walk && walk.state === "running") {
+    text = `walking the local paths: ${walk.done} of ${walk.total} steps` +
+      (state.shownPending ? " — until its path is there, a slider moves on the straight line" : "");
+  } else if (walk && walk.state === "error") text = `the local paths failed (${walk.error}): the straight line is shown`;
+  $("path-status").textContent = text;
 }
 
 function renderUrl(extra = {}) {
@@ -42,6 +55,8 @@ async function doRender() {
     const blob = await resp.blob();
     if (controller && controller.signal.aborted) throw new DOMException("superseded", "AbortError");
     showReadout(resp.headers.get("X-Change-Inside"), resp.headers.get("X-Change-Outside"));
+    state.shownPending = resp.headers.get("X-Path-Pending") === "1";
+    showPathStatus();
     const img = $("image");
     const old = img.src;
     await loadImage(img, URL.createObjectURL(blob));
@@ -51,7 +66,7 @@ async function doRender() {
     drawHeat();
     const ms = performance.now() - t0;
     // Renders that computed paths (steps other than Compute's cached ones) apart from slider renders.
-    (steps > 0 && !(state.result && steps === state.result.path_steps) ? state.pathRenders : state.renders).push(ms);
+    (steps > 0 && steps !== cachedSteps() ? state.pathRenders : state.renders).push(ms);
     // Short, so that a three-digit time does not push it onto a line of its own.
     $("render-time").textContent = steps > 0 ? `path ×${steps}: ${ms.toFixed(0)} ms` : `${ms.toFixed(0)} ms`;
   } catch (err) {

@@ -6,17 +6,22 @@ function alphaText() {
   return state.alphas.map((a) => +a.toFixed(4)).join(",");
 }
 
-// Path steps as typed (the server checks 0..8); 0 = straight line, 8 = the local paths computed at
+// Path steps as typed (the server checks 0..8); 0 = straight line, 8 = the local paths walked after
 // Compute (each slider render reads them: no Jacobian); other counts are computed per render.
 function pathSteps() {
   const v = parseInt($("path-steps").value, 10);
   return Number.isFinite(v) ? v : 8;
 }
 
+// The step count of the paths the server walks for a result and keeps (Compute's answer says).
+function cachedSteps() {
+  return state.result && state.result.path_steps ? state.result.path_steps : 8;
+}
+
 // The steps the image on screen should have: the cached paths are cheap, so even while dragging;
 // other step counts only once a slider is released.
 function desiredSteps() {
-  return state.wantPath || pathSteps() === 8 ? pathSteps() : 0;
+  return state.wantPath || pathSteps() === cachedSteps() ? pathSteps() : 0;
 }
 
 function clearResult() {
@@ -44,6 +49,7 @@ function strengthAt(i, t) {
 // The leak at the slider's two ends, for the path rendered; colours: green ≤ 0.2, amber ≤ 0.4, red above.
 function endLeaks(d) {
   const e = d ? (pathSteps() === 0 ? d.straight_end_leaks : d.end_leaks) : null;
+  if (!e && walking()) return { text: "leak … (walking its path)", worst: null, pending: true };
   if (!e) return { text: "leak —", worst: null };
   const f = (x) => (x === null || x === undefined ? "—" : x.toFixed(2));
   const both = e.filter((x) => x !== null && x !== undefined);
@@ -55,8 +61,46 @@ function leakText(d) {
 }
 
 function leakClass(d) {
-  const w = endLeaks(d).worst;
-  return "leak " + (w === null ? "bad" : w <= 0.2 ? "good" : w <= 0.4 ? "fair" : "bad");
+  const { worst: w, pending } = endLeaks(d);
+  return "leak " + (pending ? "pending" : w === null ? "bad" : w <= 0.2 ? "good" : w <= 0.4 ? "fair" : "bad");
+}
+
+function walking() {
+  const walk = state.result && state.result.paths;
+  return pathSteps() !== 0 && !!walk && walk.state === "running";
+}
+
+function refreshLeaks() {
+  (state.result && state.result.directions || []).forEach((d, i) => {  // the labels follow the path rendered
+    const el = $(`leak-${i}`);
+    if (el) { el.textContent = leakText(d); el.className = leakClass(d); }
+  });
+}
+
+// The result's local paths are walked on the server after Compute (web/paths.py): poll until every
+// slider's is there, filling in its labels; an image that showed a direction on the straight line
+// meanwhile renders again as each path arrives.
+async function pollPaths(resultId) {
+  while (state.result && state.result.result === resultId) {
+    let walk;
+    try {
+      walk = await (await api(`/api/paths?${query({ result: resultId })}`)).json();
+    } catch (err) {
+      return;  // the result was dropped on the server: renders say so
+    }
+    if (!state.result || state.result.result !== resultId) return;
+    let arrived = false;
+    walk.directions.forEach((w, i) => {
+      const d = (state.result.directions || [])[i];
+      if (w.ready && d && !d.end_leaks) { d.end_leaks = w.end_leaks; arrived = true; }
+    });
+    state.result.paths = walk;
+    refreshLeaks();
+    showPathStatus();
+    if ((arrived || walk.state !== "running") && state.shownPending && !state.stale) requestRender();
+    if (walk.state !== "running") return;
+    await new Promise((r) => setTimeout(r, 300));
+  }
 }
 
 function showResult(result, seconds) {
@@ -125,6 +169,7 @@ function showResult(result, seconds) {
   updateDownloads();
   drawOverlay();
   requestRender();
+  pollPaths(result.result);
 }
 
 // Stale: the result no longer matches what the inputs say; sliders and downloads wait for Compute.
@@ -164,10 +209,7 @@ function wireSliders() {
   $("path-steps").addEventListener("change", () => {
     if (!validateInputs()) return;
     state.wantPath = pathSteps() > 0;
-    (state.result && state.result.directions || []).forEach((d, i) => {  // the labels follow the path rendered
-      const el = $(`leak-${i}`);
-      if (el) { el.textContent = leakText(d); el.className = leakClass(d); }
-    });
+    refreshLeaks();
     updateDownloads();
     requestRender();
   });

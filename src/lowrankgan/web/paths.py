@@ -1,0 +1,110 @@
+"""The local paths of a result, walked in the background after Compute has answered.
+
+Each direction's path (both signs, to its slider ends) costs 2 × 8 Jacobians: for five directions
+about 30 s on two CPU cores. Compute answers as soon as the directions and their slider ends are
+known; one background thread then walks the paths, direction by direction, each under the CPU lock
+(a new Compute or the warm-up waits at most one direction), and stores each as it is done with its
+leak at both ends as rendered. A new Compute cancels the walk (``cancel``: the next Gauss–Newton
+step stops it), and so does dropping the result. Until a direction's path is there, a slider
+render shows that direction on the straight line and says so; downloads compute what they need.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import traceback
+from dataclasses import dataclass, field
+
+from .. import api
+from ..api import DirectionSet, GeneratorAdapter, Region
+from .photos import as_seeds
+
+
+@dataclass
+class PathWalk:
+    """Where a result's background path walk stands (``/api/paths`` reports it)."""
+
+    total: int  # Gauss–Newton steps in all (each a Jacobian)
+    done: int = 0
+    state: str = "running"  # running | done | cancelled | error
+    error: str = ""
+    ready: list[bool] = field(default_factory=list)  # per direction
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def public(self, end_leaks: list) -> dict:
+        return {"state": self.state, "done": self.done, "total": self.total, "error": self.error,
+                "directions": [{"ready": r, "end_leaks": list(e) if r and e is not None else None}
+                               for r, e in zip(self.ready, end_leaks)]}
+
+
+def one_direction(dirset: DirectionSet, i: int) -> DirectionSet:
+    return DirectionSet(dirset.vectors[i:i + 1], dirset.meta, dirset.latents)
+
+
+def walk_paths(res, gen: GeneratorAdapter, cpu_lock: threading.Lock, steps: int = api.DEFAULT_STEPS) -> None:
+    """Walk ``res``'s paths in this thread (``start_walk`` runs it in the background): each
+    direction in turn, stored in ``res.paths[i]`` with ``res.end_leaks[i]`` (along the path, at
+    both ends)."""
+    walk: PathWalk = res.walk
+    region: Region = res.region
+    try:
+        for i, tops in enumerate(res.path_tops):
+            offset = walk.done
+
+            def progress(done: int, total: int) -> None:
+                walk.done = offset + done
+
+            while not cpu_lock.acquire(timeout=0.2):  # waiting for the CPU, still cancellable
+                if walk.cancel.is_set():
+                    raise api.PathCancelled("the path was cancelled")
+            try:
+                if walk.cancel.is_set():
+                    raise api.PathCancelled("the path was cancelled")
+                with res.scope(gen):
+                    setup = api.edit_setup(gen, one_direction(res.dirset, i), as_seeds(res.seed))
+                    path = api.direction_paths(setup, setup.codes[0], [tops], region, steps, progress,
+                                               cancel=walk.cancel)[0]
+                    leaks = api.end_leaks(setup, setup.codes[0], [path], region)[0]
+            finally:
+                cpu_lock.release()
+            res.paths[i], res.end_leaks[i] = path, leaks
+            walk.ready[i] = True
+            walk.done = offset + steps * sum(1 for t in tops if t > 0)
+        walk.done, walk.state = walk.total, "done"
+    except api.PathCancelled:
+        walk.state = "cancelled"
+    except Exception as exc:  # the walk's failure is the page's to show; the renders fall back
+        traceback.print_exc()
+        walk.state, walk.error = "error", str(exc)
+
+
+_LIVE: dict[threading.Thread, PathWalk] = {}  # walks still running, stopped before the process exits
+_LIVE_LOCK = threading.Lock()
+
+
+def start_walk(res, gen: GeneratorAdapter, cpu_lock: threading.Lock) -> threading.Thread:
+    def run() -> None:
+        try:
+            walk_paths(res, gen, cpu_lock)
+        finally:
+            with _LIVE_LOCK:
+                _LIVE.pop(threading.current_thread(), None)
+
+    thread = threading.Thread(target=run, name=f"lowrankgan-paths-{res.id}", daemon=True)
+    with _LIVE_LOCK:
+        _LIVE[thread] = res.walk
+    thread.start()
+    return thread
+
+
+@atexit.register
+def _stop_walks(timeout: float = 60.0) -> None:
+    """A process that exits while a walk is inside torch aborts ("terminate called without an
+    active exception"): cancel every walk and let each stop at its next step."""
+    with _LIVE_LOCK:
+        live = list(_LIVE.items())
+    for _, walk in live:
+        walk.cancel.set()
+    for thread, _ in live:
+        thread.join(timeout)
