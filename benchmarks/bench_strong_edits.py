@@ -63,7 +63,7 @@ def model_and_space(name: str):
     return load_model(name, device="cpu"), "z"
 
 
-def run_case(gen, space, case, directions, steps, mu, variants, clock):
+def run_case(gen, space, case, directions, steps, mu, variants, clock, channels=True):
     reg = parse_region(case.region, gen.resolution, gen.presets)
     mask = torch.from_numpy(reg.mask)
     code = gen.sample([case.seed], space)[0]
@@ -81,7 +81,7 @@ def run_case(gen, space, case, directions, steps, mu, variants, clock):
         row = {v: [0.0] * len(LEVELS) for v in variants}
         paths = {}
         t0 = time.perf_counter()
-        paths["local"] = direction_path(gen, code, p, tops, reg, space, layers, steps=steps, mu=mu)
+        paths["local"] = direction_path(gen, code, p, tops, reg, space, layers, steps=steps, mu=mu, channels=channels)
         clock["local"] += time.perf_counter() - t0
         for sign, top in zip((1.0, -1.0), tops):
             grid = torch.linspace(0, top, 4 * steps + 1)
@@ -110,6 +110,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--mu", type=float, default=MU)
     parser.add_argument("--no-rederive", action="store_true")
+    parser.add_argument("--mean-channel", action="store_true",
+                        help="the local path on channel-averaged images (before per-channel rows)")
     parser.add_argument("--max-seconds", type=float, default=math.inf,
                         help="start no new case after this long (the table covers the cases done)")
     args = parser.parse_args()
@@ -126,7 +128,8 @@ def main() -> None:
     for c in cases:
         if time.perf_counter() - t0 > args.max_seconds:
             break
-        results.append(run_case(gen, space, c, args.directions, args.steps, args.mu, variants, clock))
+        results.append(run_case(gen, space, c, args.directions, args.steps, args.mu, variants, clock,
+                                not args.mean_channel))
         print(f"case {len(results)}/{len(cases)} done ({c.region}, seed {c.seed}), {time.perf_counter() - t0:.0f} s",
               flush=True)
     print(f"{args.model} ({space}), {args.split} split: {len(results)} of {len(cases)} cases, {args.steps} path steps, mu {args.mu}; "

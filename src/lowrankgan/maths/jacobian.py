@@ -50,13 +50,14 @@ def default_analysis_size(gen: GeneratorAdapter) -> int:
     return min(gen.resolution, 256)
 
 
-def analysis_image(images: torch.Tensor, size: int) -> torch.Tensor:
-    """``[n, 3, H, W]`` -> ``[n, size*size]``: resized (area when shrinking), channel-averaged."""
+def analysis_image(images: torch.Tensor, size: int, channels: bool = False) -> torch.Tensor:
+    """``[n, 3, H, W]`` -> ``[n, size*size]``: resized (area when shrinking), channel-averaged;
+    ``channels`` keeps the three channels, ``[n, 3*size*size]`` (channel-major)."""
     if images.shape[-1] != size or images.shape[-2] != size:
         mode = "area" if size < images.shape[-1] else "bilinear"
         kwargs = {} if mode == "area" else {"align_corners": False}
         images = F.interpolate(images, size=(size, size), mode=mode, **kwargs)
-    return images.mean(1).flatten(1)
+    return images.flatten(1) if channels else images.mean(1).flatten(1)
 
 
 def embed_direction(gen: GeneratorAdapter, direction: torch.Tensor, space: str,
@@ -161,10 +162,11 @@ def compute_jacobian(gen: GeneratorAdapter, code: torch.Tensor, space: str = "z"
                      layers: Sequence[int] | None = None, analysis_size: int | None = None,
                      chunk_size: int | None = None, budget_mb: float | None = None,
                      cache: bool = True, progress: bool = True, precision: str = DEFAULT_PRECISION,
-                     on_device: bool = False) -> torch.Tensor:
+                     on_device: bool = False, channels: bool = False) -> torch.Tensor:
     """``J`` as ``[analysis_size², d]`` (float32) for one code (``[d]`` or ``[L, d]``): on the CPU, or
     left on the model's device with ``on_device`` (the cache is then written in the background).
-    ``precision``: ``strict`` (IEEE float32, reproducible) or ``tf32`` (CUDA tensor cores)."""
+    ``precision``: ``strict`` (IEEE float32, reproducible) or ``tf32`` (CUDA tensor cores).
+    ``channels``: one row per pixel and colour channel, ``[3·analysis_size², d]`` (same cost)."""
     gen.check_space(space)
     check_precision(precision)
     size = analysis_size or default_analysis_size(gen)
@@ -174,17 +176,18 @@ def compute_jacobian(gen: GeneratorAdapter, code: torch.Tensor, space: str = "z"
     if chunk_size is not None and chunk_size < 1:
         raise LowRankGANError(f"chunk size {chunk_size}: use at least 1")
     code = code.detach().to(gen.device, torch.float32)
-    if size * size * code.shape[-1] * 4 > MAX_JACOBIAN_BYTES:
+    rows = size * size * (3 if channels else 1)
+    if rows * code.shape[-1] * 4 > MAX_JACOBIAN_BYTES:
         raise LowRankGANError(f"a Jacobian at analysis size {size} for {code.shape[-1]} latent dims needs "
-                              f"{size * size * code.shape[-1] * 4 >> 20} MiB (at most {MAX_JACOBIAN_BYTES >> 20}); "
+                              f"{rows * code.shape[-1] * 4 >> 20} MiB (at most {MAX_JACOBIAN_BYTES >> 20}); "
                               "use a smaller analysis_size", "analysis_size")
     layers = gen.resolve_layers(space, layers)
-    path = cache_path(gen, code, space, layers, size, precision) if cache and cache_limit() > 0 else None
-    J = load_cached(path, (size * size, code.shape[-1])) if path is not None else None
+    path = cache_path(gen, code, space, layers, size, precision, channels) if cache and cache_limit() > 0 else None
+    J = load_cached(path, (rows, code.shape[-1])) if path is not None else None
     if J is not None:
         return J.to(gen.device) if on_device else J
     with precision_mode(precision), FORWARD_AD_LOCK:
-        J = _columns(gen, code, space, layers, size, chunk_size, budget_mb, progress)
+        J = _columns(gen, code, space, layers, size, chunk_size, budget_mb, progress, channels)
     if not on_device:
         J = J.cpu()
     if path is not None:
@@ -193,14 +196,14 @@ def compute_jacobian(gen: GeneratorAdapter, code: torch.Tensor, space: str = "z"
 
 
 def _columns(gen: GeneratorAdapter, code: torch.Tensor, space: str, layers, size: int,
-             chunk_size: int | None, budget_mb: float | None, progress: bool) -> torch.Tensor:
+             chunk_size: int | None, budget_mb: float | None, progress: bool, channels: bool = False) -> torch.Tensor:
     """``J`` on the model's device, in chunks of basis vectors; a chunk that runs out of device
     memory is split in half and retried (the size estimate is an estimate)."""
     dim = code.shape[-1]
     chunk = chunk_size or auto_chunk(gen, code, space, dim, budget_mb)
     eye = torch.eye(dim, device=gen.device)
-    push = _by_hand(gen, code, space, layers, size)
-    J = torch.empty(size * size, dim, device=gen.device)
+    push = _by_hand(gen, code, space, layers, size, channels)
+    J = torch.empty(size * size * (3 if channels else 1), dim, device=gen.device)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -244,7 +247,7 @@ def halving_chunks(total: int, chunk: int, device: torch.device, step: Callable[
     return chunk
 
 
-def _by_hand(gen: GeneratorAdapter, code: torch.Tensor, space: str, layers, size: int):
+def _by_hand(gen: GeneratorAdapter, code: torch.Tensor, space: str, layers, size: int, channels: bool = False):
     """Columns from the adapter's own tangent propagation; torch.func from the first chunk on
     where the adapter has none."""
     fallback = None
@@ -254,20 +257,20 @@ def _by_hand(gen: GeneratorAdapter, code: torch.Tensor, space: str, layers, size
         if fallback is None:
             images = gen.tangent_images(code, embed_direction(gen, basis, space, layers), space)
             if images is not None:
-                return analysis_image(images, size)
-            fallback = _by_torch_func(gen, code, space, layers, size)
+                return analysis_image(images, size, channels)
+            fallback = _by_torch_func(gen, code, space, layers, size, channels)
         return fallback(basis)
     return push
 
 
-def _by_torch_func(gen: GeneratorAdapter, code: torch.Tensor, space: str, layers, size: int):
+def _by_torch_func(gen: GeneratorAdapter, code: torch.Tensor, space: str, layers, size: int, channels: bool = False):
     from torch.func import jvp, vmap  # imported on use: the DCGANs never need it
 
     zero = torch.zeros(code.shape[-1], device=gen.device)
 
     def img(delta: torch.Tensor) -> torch.Tensor:
         shifted = code + embed_direction(gen, delta, space, layers)
-        return analysis_image(gen.synthesize(shifted[None], space), size)[0]
+        return analysis_image(gen.synthesize(shifted[None], space), size, channels)[0]
 
     def column(tangent: torch.Tensor) -> torch.Tensor:
         return jvp(img, (zero,), (tangent,))[1]

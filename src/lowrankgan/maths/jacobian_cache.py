@@ -83,10 +83,13 @@ def prune_cache(limit: int | None = None, keep: Path | None = None) -> int:
     return total
 
 
-def cache_path(gen: GeneratorAdapter, code: torch.Tensor, space: str, layers, size: int, precision: str) -> Path:
-    meta = json.dumps({"v": CACHE_VERSION, "code": code_fingerprint(type(gen)), "model": gen.cache_key(),
-                       "space": space, "layers": list(layers or []), "size": size, "device": gen.device.type,
-                       "precision": precision}, sort_keys=True)
+def cache_path(gen: GeneratorAdapter, code: torch.Tensor, space: str, layers, size: int, precision: str,
+               channels: bool = False) -> Path:
+    key = {"v": CACHE_VERSION, "code": code_fingerprint(type(gen)), "model": gen.cache_key(), "space": space,
+           "layers": list(layers or []), "size": size, "device": gen.device.type, "precision": precision}
+    if channels:  # per-channel rows (the local path's); channel-averaged entries keep their keys
+        key["channels"] = 3
+    meta = json.dumps(key, sort_keys=True)
     digest = hashlib.sha256(meta.encode() + code.detach().float().cpu().numpy().tobytes()).hexdigest()
     return cache_dir() / f"{digest[:32]}.pt"
 
