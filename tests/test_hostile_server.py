@@ -28,7 +28,9 @@ TOKEN = "t" * 32
 
 @pytest.fixture(scope="module")
 def workspace():
-    return Workspace(["dcgan-faces"], device="cpu")
+    workspace = Workspace(["dcgan-faces"], device="cpu")
+    yield workspace
+    workspace.close(timeout=120.0)  # no path walk or warm-up outlives the module (they write the Jacobian cache)
 
 
 @pytest.fixture

@@ -38,7 +38,9 @@ def home(tmp_path, monkeypatch, faces):
 
 @pytest.fixture(scope="module")
 def workspace():
-    return Workspace(["dcgan-faces"], device="cpu")
+    workspace = Workspace(["dcgan-faces"], device="cpu")
+    yield workspace
+    workspace.close(timeout=120.0)  # no path walk or warm-up outlives the module (they write the Jacobian cache)
 
 
 def page_token(client) -> str:

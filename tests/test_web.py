@@ -78,7 +78,9 @@ def inside_outside(before: np.ndarray, after: np.ndarray, mask: np.ndarray) -> t
 
 @pytest.fixture(scope="module")
 def workspace():
-    return Workspace(["dcgan-faces"], device="cpu")
+    workspace = Workspace(["dcgan-faces"], device="cpu")
+    yield workspace
+    workspace.close(timeout=120.0)  # no path walk or warm-up outlives the module (they write the Jacobian cache)
 
 
 @pytest.fixture(scope="module")

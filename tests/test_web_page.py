@@ -20,7 +20,9 @@ CURRENT = "window.lrg.state.result && !window.lrg.state.stale && window.lrg.idle
 
 @pytest.fixture(scope="module")
 def workspace():
-    return Workspace(["dcgan-faces"], device="cpu")
+    workspace = Workspace(["dcgan-faces"], device="cpu")
+    yield workspace
+    workspace.close(timeout=120.0)  # no path walk or warm-up outlives the module (they write the Jacobian cache)
 
 
 def choose_seed(page, seed: int) -> None:

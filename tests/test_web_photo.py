@@ -33,7 +33,9 @@ NO_FACE = "no face found in the photo: choose Align “center” (the middle squ
 
 @pytest.fixture(scope="module")
 def workspace():
-    return Workspace(["dcgan-faces", "omniart-eyes"], device="cpu")
+    workspace = Workspace(["dcgan-faces", "omniart-eyes"], device="cpu")
+    yield workspace
+    workspace.close(timeout=120.0)  # no path walk or warm-up outlives the module (they write the Jacobian cache)
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,9 @@ def box_bits(top, left, height, width, size=64) -> str:
 
 @pytest.fixture(scope="module")
 def workspace():
-    return Workspace(["dcgan-faces"], device="cpu")
+    workspace = Workspace(["dcgan-faces"], device="cpu")
+    yield workspace
+    workspace.close(timeout=120.0)  # no path walk or warm-up outlives the module (they write the Jacobian cache)
 
 
 @pytest.fixture(scope="module")
