@@ -125,3 +125,18 @@ def test_a_new_compute_cancels_the_walk(client, workspace, gate):
     assert wait_paths(client, second["result"]["result"])["state"] == "done"  # the new one is walked
     # The cancelled result still renders: a download computes its paths.
     assert client.get(f"/api/render?result={first}&seed={SEED}&alphas=1,0&download=1").status_code == 200
+
+
+def test_the_slider_being_moved_is_walked_first(client, workspace, gate):
+    rid = wait_job(client, start(client), 300.0)["result"]["result"]
+    resp = client.get(f"/api/render?result={rid}&seed={SEED}&alphas=0,2")  # the 2nd slider, before any path
+    assert resp.headers["X-Path-Pending"] == "1"
+    gate.set()
+    while True:
+        walk = client.get(f"/api/paths?result={rid}").get_json()
+        ready = [d["ready"] for d in walk["directions"]]
+        if any(ready) or walk["state"] != "running":
+            break
+        threading.Event().wait(0.05)
+    assert ready == [False, True]  # its path first, not the 1st slider's
+    assert wait_paths(client, rid)["state"] == "done"

@@ -31,6 +31,19 @@ class PathWalk:
     error: str = ""
     ready: list[bool] = field(default_factory=list)  # per direction
     cancel: threading.Event = field(default_factory=threading.Event)
+    wanted: list[int] = field(default_factory=list)  # directions a render asked for: walked next
+
+    def want(self, directions: list[int]) -> None:
+        """A slider render drew these directions on the straight line: walk them next."""
+        for i in directions:
+            if i not in self.wanted and not self.ready[i]:
+                self.wanted.append(i)  # appends are atomic; the walk only reads
+
+    def next_direction(self, started: set[int]) -> int | None:
+        for i in [*self.wanted, *range(len(self.ready))]:
+            if i not in started:
+                return i
+        return None
 
     def public(self, end_leaks: list) -> dict:
         return {"state": self.state, "done": self.done, "total": self.total, "error": self.error,
@@ -44,12 +57,16 @@ def one_direction(dirset: DirectionSet, i: int) -> DirectionSet:
 
 def walk_paths(res, gen: GeneratorAdapter, cpu_lock: threading.Lock, steps: int = api.DEFAULT_STEPS) -> None:
     """Walk ``res``'s paths in this thread (``start_walk`` runs it in the background): each
-    direction in turn, stored in ``res.paths[i]`` with ``res.end_leaks[i]`` (along the path, at
-    both ends)."""
+    direction in turn — first those a slider render asked for (``PathWalk.want``: the slider the
+    user moves), then in order — stored in ``res.paths[i]`` with ``res.end_leaks[i]`` (along the
+    path, at both ends)."""
     walk: PathWalk = res.walk
     region: Region = res.region
+    started: set[int] = set()
     try:
-        for i, tops in enumerate(res.path_tops):
+        while (i := walk.next_direction(started)) is not None:
+            started.add(i)
+            tops = res.path_tops[i]
             offset = walk.done
 
             def progress(done: int, total: int) -> None:

@@ -161,7 +161,10 @@ def _path_args(res: Result, seeds, steps: int, alphas: Sequence[float],
     if not own:
         return base, False
     needed = [i for i, a in enumerate(alphas) if a != 0 and i < len(res.paths)] or ([0] if sweep else [])
-    pending = any(res.paths[i] is None for i in needed)
+    missing = [i for i in needed if res.paths[i] is None]
+    pending = bool(missing)
+    if pending and res.walk is not None:
+        res.walk.want(missing)  # the slider being moved is walked next
     if pending and not preview:
         return base, False
     paths = [p if p is not None else s for p, s in zip(res.paths, res.straight)]

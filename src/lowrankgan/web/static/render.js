@@ -68,7 +68,9 @@ async function doRender() {
     // Renders that computed paths (steps other than Compute's cached ones) apart from slider renders.
     (steps > 0 && steps !== cachedSteps() ? state.pathRenders : state.renders).push(ms);
     // Short, so that a three-digit time does not push it onto a line of its own.
-    $("render-time").textContent = steps > 0 ? `path ×${steps}: ${ms.toFixed(0)} ms` : `${ms.toFixed(0)} ms`;
+    // (A direction whose path is still being walked was drawn on the straight line: not "path".)
+    $("render-time").textContent = steps > 0 && !state.shownPending ? `path ×${steps}: ${ms.toFixed(0)} ms`
+      : `${ms.toFixed(0)} ms`;
   } catch (err) {
     if (err.name === "AbortError") { /* a newer request superseded it: pending is set */ }
     else if (err.status === 429) state.retry = true;  // render slots busy: try again shortly
