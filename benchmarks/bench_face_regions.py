@@ -78,7 +78,6 @@ def moved_copies(photo: np.ndarray, marks: dict) -> list[tuple[str, np.ndarray, 
 
 
 def photo_main(path: Path) -> None:
-    import torch
     from PIL import Image
 
     from lowrankgan import api
@@ -119,7 +118,6 @@ def photo_main(path: Path) -> None:
     print(f"{'preset':<10} " + " ".join(f"{kind:>16}" for kind in kinds))
     for k in RULES:
         print(f"{k:<10} " + " ".join(f"{hits[kind][k]:>14}/{n}" for kind in kinds))
-    del torch
 
 
 def main() -> None:

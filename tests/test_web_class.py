@@ -10,6 +10,7 @@ pytest.importorskip("flask")
 
 from lowrankgan.web.session import Workspace  # noqa: E402
 from test_web import browser, live_server, open_page  # noqa: E402,F401  (fixtures)
+from test_web_page import draw_box  # noqa: E402
 
 CURRENT = "window.lrg.state.result && !window.lrg.state.stale && window.lrg.idle()"
 
@@ -20,16 +21,6 @@ def workspace():
     yield workspace
     # Wait for the background warm-up: a process that exits while a thread is inside torch aborts.
     workspace.close(timeout=300.0)
-
-
-def draw_box(page, top: int, left: int, bottom: int, right: int, size: int) -> None:
-    box = page.locator("#overlay").bounding_box()
-    cell = box["width"] / size
-    page.click("#tool-rect")
-    page.mouse.move(box["x"] + (left + 0.5) * cell, box["y"] + (top + 0.5) * cell)
-    page.mouse.down()
-    page.mouse.move(box["x"] + (right + 0.5) * cell, box["y"] + (bottom + 0.5) * cell, steps=3)
-    page.mouse.up()
 
 
 @pytest.mark.slow

@@ -32,9 +32,10 @@ def choose_seed(page, seed: int) -> None:
     page.wait_for_function(f"window.lrg.idle() && window.lrg.state.facePresetSeed === {seed}")
 
 
-def draw_box(page, top: int, left: int, bottom: int, right: int) -> None:
+def draw_box(page, top: int, left: int, bottom: int, right: int, size: int = 64) -> None:
+    """A rectangle from (top, left) to (bottom, right) in the model's pixels (``size`` a side)."""
     box = page.locator("#overlay").bounding_box()
-    cell = box["width"] / 64
+    cell = box["width"] / size
     page.click("#tool-rect")
     page.mouse.move(box["x"] + (left + 0.5) * cell, box["y"] + (top + 0.5) * cell)
     page.mouse.down()

@@ -5,12 +5,9 @@ the walk. The walk is held at its start by a gate the test opens, so nothing her
 
 from __future__ import annotations
 
-import io
 import threading
 
-import numpy as np
 import pytest
-from PIL import Image
 
 pytest.importorskip("flask")
 
@@ -19,10 +16,7 @@ from lowrankgan.web import compute as compute_module  # noqa: E402
 from lowrankgan.web.server import create_app  # noqa: E402
 from lowrankgan.web.session import Workspace  # noqa: E402
 from helpers import wait_job, wait_paths  # noqa: E402
-
-TOKEN = "test-token-0123456789"
-SEED = 6
-EYES = (23, 16, 10, 31)
+from test_web import EYES, SEED, TOKEN, bits, box_mask, png_array as png  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -39,13 +33,6 @@ def client(workspace):
     return c
 
 
-def eyes_bits() -> str:
-    mask = np.zeros((64, 64), bool)
-    top, left, height, width = EYES
-    mask[top:top + height, left:left + width] = True
-    return "".join("1" if v else "0" for v in mask.ravel())
-
-
 @pytest.fixture
 def gate(monkeypatch):
     """Walks started from now on wait until the test sets the returned event."""
@@ -60,13 +47,9 @@ def gate(monkeypatch):
 
 
 def start(client, top_k: int = 2) -> str:
-    resp = client.post("/api/compute", json={"seed": SEED, "mask": eyes_bits(), "top_k": top_k})
+    resp = client.post("/api/compute", json={"seed": SEED, "mask": bits(box_mask(*EYES)), "top_k": top_k})
     assert resp.status_code == 202, resp.get_json()
     return resp.get_json()["job"]
-
-
-def png(data: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
 
 def test_compute_answers_before_the_paths_and_renders_say_what_they_drew(client, workspace, gate):

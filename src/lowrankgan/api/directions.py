@@ -17,7 +17,7 @@ from ..limits import MAX_LATENT_BYTES, MAX_TOP_K
 from ..maths.jacobian import compute_jacobian, default_analysis_size, embed_direction, region_gram_pair
 from ..files.latents import Latents
 from ..maths.methods import DEFAULT_METHOD, Directions, find, get_method
-from ..maths.metrics import Leak, calibrate, leak_from, measure_leaks, median
+from ..maths.metrics import Leak, calibrate, leak_from, measure_leak_levels, measure_leaks, median
 from ..maths.precision import DEFAULT_PRECISION
 from ..models import GeneratorAdapter, model_reference
 from ..maths.regions import Region
@@ -101,12 +101,10 @@ def _source_leaks(gen: GeneratorAdapter, codes: torch.Tensor, direction: torch.T
     """The top direction's leak on each source image, and on the first at the page's slider ends
     (in-region RMS ``SLIDER_TARGET``, straight line): one calibration of the first image for both
     levels, so the strong figure costs a few renders, not a second search."""
-    p = direction.to(gen.device, torch.float32)
-    offset = embed_direction(gen, p / p.norm(), space, layers)
-    cal = calibrate(gen, codes[0], torch.stack([offset, -offset]), torch.from_numpy(region.mask), [0.1, SLIDER_TARGET],
-                    space)
+    first, strong = measure_leak_levels(gen, codes[0], direction, torch.from_numpy(region.mask), space, layers,
+                                        (0.1, SLIDER_TARGET))
     rest = _leaks(gen, codes[1:], direction, region, space, layers) if len(codes) > 1 else []
-    return [leak_from(cal, 0, 1), *rest], leak_from(cal, 0, 1, level=1)
+    return [first, *rest], strong
 
 
 def record_source_leak(dirset: DirectionSet, leaks: Sequence[Leak], labels: Sequence[str],

@@ -141,21 +141,20 @@ def end_leaks(job: EditSetup, code: torch.Tensor, paths: Sequence[DirectionPath]
 
 
 def strong_leaks(model, dirset: DirectionSet, seeds, region: str | Region, index: int = 0,
-                 steps: int = DEFAULT_STEPS, trunc: float = 1.0, local: bool = True) -> tuple[float, float | None]:
+                 steps: int = DEFAULT_STEPS, trunc: float = 1.0) -> tuple[float, float]:
     """Direction ``index``'s leak on the first image of ``seeds`` at the page's slider ends
     (in-region RMS 0.3 on the straight line), mean of both signs: (straight line, local path).
-    The straight line costs two renders; the local path ``2 × steps`` Jacobians, so ``local=False``
-    leaves it out (``None``)."""
+    The local path costs ``2 × steps`` Jacobians (``find_directions`` records the straight line's
+    figure alone as ``leak_slider_straight_top1``)."""
     from .directions import direction_report  # the slider ends, calibrated as the page does
 
     job = edit_setup(model, dirset, seeds, trunc=trunc)
-    one = DirectionSet(dirset.vectors[index:index + 1], dirset.meta, dirset.latents)
+    one = dirset.one(index)
     report = direction_report(job.gen, one, job.codes[:1], region, trunc=trunc)[0]
     tops = [(report.ends[0] or 0.0, report.ends[1] or 0.0)]
     reg = as_region(job.gen, region)
     sub = EditSetup(job.gen, one, job.space, job.layers, job.codes[:1])
     mean = lambda pair: sum(x if x is not None else float("inf") for x in pair) / 2  # noqa: E731
-    straight = mean(end_leaks(sub, job.codes[0], straight_paths(sub, job.codes[0], tops), reg)[0])
-    if not local:
-        return straight, None
-    return straight, mean(end_leaks(sub, job.codes[0], direction_paths(sub, job.codes[0], tops, reg, steps), reg)[0])
+    straight = end_leaks(sub, job.codes[0], straight_paths(sub, job.codes[0], tops), reg)[0]
+    local = end_leaks(sub, job.codes[0], direction_paths(sub, job.codes[0], tops, reg, steps), reg)[0]
+    return mean(straight), mean(local)

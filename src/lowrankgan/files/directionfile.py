@@ -41,6 +41,10 @@ class DirectionSet:
         spec = self.meta.get("region")
         return spec if isinstance(spec, str) and spec.strip() else None
 
+    def one(self, index: int) -> "DirectionSet":
+        """The same set with direction ``index`` only (its paths, its leaks, one at a time)."""
+        return DirectionSet(self.vectors[index:index + 1], self.meta, self.latents, self.source)
+
 
 DIRECTION_FILES = ("directions.npy", "latent.npy", "directions.json")
 

@@ -66,9 +66,17 @@ def measure_leak(gen: GeneratorAdapter, code: torch.Tensor, direction: torch.Ten
                  space: str = "z", layers: Sequence[int] | None = None, target: float = 0.1,
                  max_strength: float | None = None) -> Leak:
     """Leak of ``direction`` (``[d]``) at ``code`` (``[d]`` / ``[L, d]``) for a region ``mask`` ``[H, W]``."""
+    return measure_leak_levels(gen, code, direction, mask, space, layers, [target], max_strength)[0]
+
+
+def measure_leak_levels(gen: GeneratorAdapter, code: torch.Tensor, direction: torch.Tensor, mask: torch.Tensor,
+                        space: str = "z", layers: Sequence[int] | None = None, targets: Sequence[float] = (0.1,),
+                        max_strength: float | None = None) -> list[Leak]:
+    """``measure_leak`` at each in-region RMS of ``targets``, from one calibration (one search)."""
     p = direction.detach().to(gen.device, torch.float32)
     offset = embed_direction(gen, p / p.norm(), space, layers)
-    return leak_from(calibrate(gen, code, torch.stack([offset, -offset]), mask, [target], space, max_strength), 0, 1)
+    cal = calibrate(gen, code, torch.stack([offset, -offset]), mask, list(targets), space, max_strength)
+    return [leak_from(cal, 0, 1, level) for level in range(len(targets))]
 
 
 def measure_leaks(gen: GeneratorAdapter, codes: torch.Tensor, direction: torch.Tensor, mask: torch.Tensor,

@@ -58,12 +58,11 @@ def _compute(jobs: Jobs, warmup: Warmup, results: Results, job: Job, name: str, 
             straight_leaks = api.end_leaks(setup, setup.codes[0], straight, region)
         space, layers = dirset.meta["latent_space"], dirset.meta.get("layers")
         ends = [e for r in report for e in r.ends if e is not None]
-        k = len(tops)
         # The local paths are walked after this answer, in the background (web/paths.py).
-        walk = PathWalk(total=api.DEFAULT_STEPS * sum(1 for t in tops for x in t if x > 0), ready=[False] * k)
+        walk = PathWalk(total=api.DEFAULT_STEPS * sum(1 for t in tops for x in t if x > 0), count=len(tops))
         result = Result(secrets.token_hex(8), name, gen.class_name, dirset, seed, region, space, layers,
                         max(ends, default=0.0), transform if api.supports_input_transform(gen) else None,
-                        tops, [None] * k, [None] * k, straight, walk)
+                        tops, [None] * len(tops), [None] * len(tops), straight, walk)
         results.add(result)
         info = dirset.meta.get("info", {})
         job.result = {"result": result.id, "k": int(dirset.vectors.shape[0]), "method": dirset.meta["method"],
@@ -74,7 +73,7 @@ def _compute(jobs: Jobs, warmup: Warmup, results: Results, job: Job, name: str, 
                                       "end_leaks": None,  # along the local path: /api/paths, once walked
                                       "straight_end_leaks": [None if x is None else _finite(x) for x in lk]}
                                      for r, lk in zip(report, straight_leaks)],
-                      "path": "local", "path_steps": api.DEFAULT_STEPS, "paths": walk.public(result.end_leaks),
+                      "path": "local", "path_steps": api.DEFAULT_STEPS, "paths": walk.public(result.paths, result.end_leaks),
                       "slider_target": api.SLIDER_TARGET, "warnings": result_warnings(region, dirset, top_k),
                       "translate": list(transform[0]), "rotate": transform[1]}
         job.state, job.stage = "done", "done"

@@ -17,7 +17,7 @@ import traceback
 from dataclasses import dataclass, field
 
 from .. import api
-from ..api import DirectionSet, GeneratorAdapter, Region
+from ..api import GeneratorAdapter, Region
 from .photos import as_seeds
 
 
@@ -26,33 +26,30 @@ class PathWalk:
     """Where a result's background path walk stands (``/api/paths`` reports it)."""
 
     total: int  # Gauss–Newton steps in all (each a Jacobian)
+    count: int  # directions
     done: int = 0
     state: str = "running"  # running | done | cancelled | error
     error: str = ""
-    ready: list[bool] = field(default_factory=list)  # per direction
     cancel: threading.Event = field(default_factory=threading.Event)
     wanted: list[int] = field(default_factory=list)  # directions a render asked for: walked next
 
     def want(self, directions: list[int]) -> None:
-        """A slider render drew these directions on the straight line: walk them next."""
+        """A slider render drew these directions (not walked yet) on the straight line: walk them next."""
         for i in directions:
-            if i not in self.wanted and not self.ready[i]:
+            if i not in self.wanted:
                 self.wanted.append(i)  # appends are atomic; the walk only reads
 
     def next_direction(self, started: set[int]) -> int | None:
-        for i in [*self.wanted, *range(len(self.ready))]:
+        for i in [*self.wanted, *range(self.count)]:
             if i not in started:
                 return i
         return None
 
-    def public(self, end_leaks: list) -> dict:
+    def public(self, paths: list, end_leaks: list) -> dict:
+        """The walk as ``/api/paths`` reports it: a direction is ready once its path is stored."""
         return {"state": self.state, "done": self.done, "total": self.total, "error": self.error,
-                "directions": [{"ready": r, "end_leaks": list(e) if r and e is not None else None}
-                               for r, e in zip(self.ready, end_leaks)]}
-
-
-def one_direction(dirset: DirectionSet, i: int) -> DirectionSet:
-    return DirectionSet(dirset.vectors[i:i + 1], dirset.meta, dirset.latents)
+                "directions": [{"ready": p is not None, "end_leaks": list(e) if p is not None else None}
+                               for p, e in zip(paths, end_leaks)]}
 
 
 def walk_paths(res, gen: GeneratorAdapter, cpu_lock: threading.Lock, steps: int = api.DEFAULT_STEPS) -> None:
@@ -79,14 +76,14 @@ def walk_paths(res, gen: GeneratorAdapter, cpu_lock: threading.Lock, steps: int 
                 if walk.cancel.is_set():
                     raise api.PathCancelled("the path was cancelled")
                 with res.scope(gen):
-                    setup = api.edit_setup(gen, one_direction(res.dirset, i), as_seeds(res.seed))
+                    setup = api.edit_setup(gen, res.dirset.one(i), as_seeds(res.seed))
                     path = api.direction_paths(setup, setup.codes[0], [tops], region, steps, progress,
                                                cancel=walk.cancel)[0]
                     leaks = api.end_leaks(setup, setup.codes[0], [path], region)[0]
             finally:
                 cpu_lock.release()
-            res.paths[i], res.end_leaks[i] = path, leaks
-            walk.ready[i] = True
+            res.end_leaks[i] = leaks
+            res.paths[i] = path  # last: a stored path means its leaks are there too
             walk.done = offset + steps * sum(1 for t in tops if t > 0)
         walk.done, walk.state = walk.total, "done"
     except api.PathCancelled:

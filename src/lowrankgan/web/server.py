@@ -252,7 +252,7 @@ def _result_routes(app: Flask, workspace: Workspace) -> None:
         res = stored_result(workspace, request.args.get("result"))
         if res.walk is None:
             return jsonify(state="none", done=0, total=0, error="", directions=[])
-        return jsonify(res.walk.public(res.end_leaks))
+        return jsonify(res.walk.public(res.paths, res.end_leaks))
 
     @app.get("/api/strip")
     def strip():
