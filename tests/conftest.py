@@ -1,5 +1,6 @@
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -46,3 +47,13 @@ def faces():
 def eyes_model():
     from lowrankgan.models import load_model
     return load_model("omniart-eyes", device="cpu")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_path_walk_outlives_its_module():
+    """A page result's local paths are walked in a background thread; one still running after its
+    module (a workspace the module never closed) would write Jacobians into the next module's cache."""
+    yield
+    paths = sys.modules.get("lowrankgan.web.paths")
+    if paths is not None:
+        paths.stop_walks()

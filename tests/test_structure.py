@@ -285,7 +285,7 @@ def test_page_zip_with_a_drawn_region_is_read_back_by_the_cli(tmp_path, capsys):
         state = client.get(f"/api/jobs/{job['job']}").get_json()
         if state["state"] in ("done", "error"):
             break
-        __import__("time").sleep(0.5)  # Compute also walks each slider's local path (48 Jacobians here)
+        __import__("time").sleep(0.5)
     assert state["state"] == "done", state
     data = client.get(f"/api/directions?result={state['result']['result']}").data
     zipfile.ZipFile(io.BytesIO(data)).extractall(tmp_path)

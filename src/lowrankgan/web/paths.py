@@ -113,9 +113,11 @@ def start_walk(res, gen: GeneratorAdapter, cpu_lock: threading.Lock) -> threadin
 
 
 @atexit.register
-def _stop_walks(timeout: float = 60.0) -> None:
-    """A process that exits while a walk is inside torch aborts ("terminate called without an
-    active exception"): cancel every walk and let each stop at its next step."""
+def stop_walks(timeout: float = 60.0) -> None:
+    """Cancel every walk in this process and wait for each to stop at its next step: at exit (a
+    process that exits while a walk is inside torch aborts: "terminate called without an active
+    exception"), and between test modules (a walk left running writes Jacobians into the next
+    module's cache)."""
     with _LIVE_LOCK:
         live = list(_LIVE.items())
     for _, walk in live:
